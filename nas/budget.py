@@ -1,0 +1,117 @@
+"""Budgets with a unit (epochs, seconds, trials), one parser, one formatter, and the ledger."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from nas.errors import UserError
+
+
+class Unit(str, Enum):
+    """What a budget counts."""
+
+    EPOCHS = "ep"
+    SECONDS = "s"
+    TRIALS = "trials"
+
+
+_SUFFIXES: dict[str, tuple[Unit, float]] = {
+    "ep": (Unit.EPOCHS, 1.0),
+    "epoch": (Unit.EPOCHS, 1.0),
+    "epochs": (Unit.EPOCHS, 1.0),
+    "s": (Unit.SECONDS, 1.0),
+    "sec": (Unit.SECONDS, 1.0),
+    "m": (Unit.SECONDS, 60.0),
+    "min": (Unit.SECONDS, 60.0),
+    "h": (Unit.SECONDS, 3600.0),
+    "trial": (Unit.TRIALS, 1.0),
+    "trials": (Unit.TRIALS, 1.0),
+}
+_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An amount with a unit, e.g. ``Budget.parse("10m") == Budget(600, Unit.SECONDS)``."""
+
+    amount: float
+    unit: Unit
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.amount) and self.amount > 0):
+            raise UserError(f"a budget must be a positive number, got {self.amount!r}")
+        object.__setattr__(self, "unit", Unit(self.unit))
+
+    @classmethod
+    def parse(cls, text: str | Budget) -> Budget:
+        """Read ``300ep``, ``90s``, ``10m``, ``1.5h`` or ``50trials``."""
+        if isinstance(text, Budget):
+            return text
+        match = _PATTERN.match(str(text))
+        suffix = match.group(2).lower() if match else ""
+        if not match or suffix not in _SUFFIXES:
+            raise UserError(
+                f"cannot read budget {text!r}: write a number and a unit, "
+                "e.g. 300ep, 90s, 10m, 1h or 50trials"
+            )
+        unit, scale = _SUFFIXES[suffix]
+        amount = float(match.group(1)) * scale
+        if unit is Unit.TRIALS and amount != int(amount):
+            raise UserError(f"a number of trials must be whole, got {text!r}")
+        return cls(amount, unit)
+
+    def __str__(self) -> str:
+        return format_amount(self.amount, self.unit)
+
+
+def format_amount(amount: float, unit: Unit) -> str:
+    """Format an amount in a unit the way `Budget.parse` reads it back."""
+    unit = Unit(unit)
+    if unit is Unit.TRIALS:
+        return f"{round(amount)}trials"
+    if unit is Unit.EPOCHS:
+        return f"{amount:g}ep"
+    if amount >= 3600 and amount % 3600 == 0:
+        return f"{amount / 3600:g}h"
+    if amount >= 60 and amount % 60 == 0:
+        return f"{amount / 60:g}m"
+    return f"{amount:.1f}s" if amount != int(amount) else f"{int(amount)}s"
+
+
+class Ledger:
+    """The search's total budget and what has been charged against it."""
+
+    def __init__(self, limit: Budget, *, spent: float = 0.0) -> None:
+        self.limit = limit
+        self.spent = float(spent)
+
+    @property
+    def unit(self) -> Unit:
+        """The unit everything is charged in."""
+        return self.limit.unit
+
+    @property
+    def remaining(self) -> float:
+        """What is left to spend (never negative)."""
+        return max(0.0, self.limit.amount - self.spent)
+
+    @property
+    def exhausted(self) -> bool:
+        """True once nothing is left."""
+        return self.remaining <= 1e-9
+
+    def can_afford(self, cost: float) -> bool:
+        """Whether a trial expected to cost `cost` may start."""
+        return not self.exhausted and cost <= self.remaining + 1e-9
+
+    def charge(self, cost: float) -> None:
+        """Record what a trial actually spent."""
+        if cost < 0 or not math.isfinite(cost):
+            raise ValueError(f"cannot charge {cost!r}")
+        self.spent += cost
+
+    def __str__(self) -> str:
+        return f"{format_amount(self.spent, self.unit)} / {self.limit}"

@@ -1,0 +1,183 @@
+"""The `nas` command: search, show, export, spaces, searchers, datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nas.errors import UserError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `nas` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nnas: interrupted; finished trials are kept in the journal", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Neural architecture search for PyTorch.",
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("search", help="run a search", description=(
+        "Search a space for the best model on a dataset within a total budget. "
+        "Every trial is journaled to an SQLite file (default runs/<name>.db)."))
+    p.add_argument("--space", default="residual-mlp", help="search space (see `nas spaces`)")
+    p.add_argument("--data", default="digits", help="dataset (see `nas datasets`)")
+    p.add_argument("--searcher", default="random", help="search algorithm (see `nas searchers`)")
+    p.add_argument("--budget", default="10m",
+                   help="total budget: 300ep, 90s, 10m, 1h or 50trials (default 10m)")
+    p.add_argument("--trial-budget", default="20ep",
+                   help="what one candidate trains for: epochs or seconds (default 20ep)")
+    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    p.add_argument("--name", help="search name (default <space>-<data>-<searcher>-<time>)")
+    p.add_argument("--db", help="journal path (default runs/<name>.db)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="narrow the space: width=32:256, optimizer=adam,adamw, n_blocks=2")
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N")
+    p.add_argument("--data-root", help="folder of torchvision datasets")
+    p.add_argument("--download", action="store_true",
+                   help="download torchvision datasets if missing (needs internet)")
+    p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("show", help="summary and top trials of a search",
+                       description="Summarise a finished or running search.")
+    p.add_argument("db", help="journal written by `nas search`")
+    p.add_argument("--top", type=int, default=5, help="rows of the table (default 5)")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("export", help="write the best model to a file",
+                       description="Write the best model (weights, config, space) to a file "
+                                   "that `spaces.load_model` loads in a fresh process.")
+    p.add_argument("db", help="journal written by `nas search`")
+    p.add_argument("-o", "--output", default="best.pt", help="output file (default best.pt)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("spaces", help="list spaces, or print one",
+                       description="List the search spaces, or print one (with overrides).")
+    p.add_argument("name", nargs="?", help="space to print")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="narrow the space before printing it")
+    p.add_argument("--json", action="store_true", help="print ConfigSpace JSON")
+    p.set_defaults(func=_cmd_spaces)
+
+    p = sub.add_parser("searchers", help="list search algorithms")
+    p.set_defaults(func=_cmd_searchers)
+    p = sub.add_parser("datasets", help="list built-in datasets")
+    p.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    from spaces import parse_assignment
+
+    return dict(parse_assignment(item) for item in items)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import spaces
+    from nas.budget import Budget
+    from nas.data import load
+    from nas.report import summary_text
+    from nas.runner import search
+    from nas.storage import Storage
+    from searchers import get_class
+
+    # Check everything the user typed before the slow parts (data, torch) start.
+    budget = Budget.parse(args.budget)
+    trial_budget = Budget.parse(args.trial_budget)
+    get_class(args.searcher)
+    space = spaces.get(args.space, **_overrides(args.overrides))
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    data_options: dict[str, Any] = {}
+    if args.data_root:
+        data_options["root"] = args.data_root
+    if args.download:
+        data_options["download"] = True
+    data = load(args.data, **data_options)
+    result = search(
+        space, data, args.searcher, budget,
+        trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
+        trainer_options={"device": args.device}, progress=not args.no_progress,
+    )
+    with Storage.open(result.path) as store:
+        print(summary_text(result.path, store.settings, store.trials(), state="finished",
+                           spent=result.spent, summary=store.meta("summary"), k=args.top))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from nas.report import summary_text
+    from nas.storage import Storage
+
+    with Storage.open(args.db) as store:
+        print(summary_text(Path(args.db), store.settings, store.trials(),
+                           state=store.meta("state", "unknown"), spent=store.meta("spent"),
+                           summary=store.meta("summary"), k=args.top))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from nas.export import export
+
+    out = export(args.db, args.output)
+    print(f"wrote {out}  (load it with: spaces.load_model({str(out)!r}))")
+    return 0
+
+
+def _cmd_spaces(args: argparse.Namespace) -> int:
+    import json
+
+    import spaces
+
+    if args.name is None:
+        for name, doc in spaces.available().items():
+            print(f"{name:<16} {doc}")
+        return 0
+    space = spaces.get(args.name, **_overrides(args.overrides))
+    if args.json:
+        print(json.dumps(spaces.space_to_json(space), indent=2))
+    else:
+        print(spaces.describe(space))
+    return 0
+
+
+def _cmd_searchers(args: argparse.Namespace) -> int:
+    import searchers
+
+    for name in searchers.available():
+        cls = searchers.get_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        kind = "multi-fidelity" if cls.multi_fidelity else "full budget"
+        print(f"{name:<12} {kind:<15} {doc}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from nas.data import describe
+
+    for name, doc in describe().items():
+        print(f"{name:<14} {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

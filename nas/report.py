@@ -1,0 +1,217 @@
+"""What a person sees: the live progress display, and the tables of `nas search` / `nas show`."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from nas.budget import Ledger, Unit, format_amount
+from nas.types import Result, Trial
+
+if TYPE_CHECKING:
+    from nas.runner import SearchResult
+    from nas.storage import TrialRecord
+
+# Short names and a fixed order keep a configuration readable on one line.
+_SHORT = {
+    "n_blocks": "blocks", "activation": "act", "dropout": "drop", "optimizer": "opt",
+    "weight_decay": "wd", "batch_size": "bs", "lr_schedule": "sched",
+}
+_ORDER = ["n_blocks", "width", "mults", "activation", "norm", "dropout", "optimizer", "lr",
+          "weight_decay", "batch_size", "lr_schedule"]
+
+
+class Callback:
+    """Hooks the runner calls as a search proceeds; all do nothing by default."""
+
+    def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
+        """The journal exists and the first trial is about to be asked."""
+
+    def on_trial_start(self, trial: Trial) -> None:
+        """A trial is about to run."""
+
+    def on_epoch(self, trial: Trial, point: Mapping[str, float]) -> None:
+        """A trial finished an epoch (`point` is one entry of its learning curve)."""
+
+    def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
+                     ledger: Ledger) -> None:
+        """A trial's result is journaled and charged."""
+
+    def on_search_end(self, result: SearchResult | None) -> None:
+        """The search finished (`result`) or was interrupted (None)."""
+
+
+def format_config(config: Mapping[str, Any], *, width: int | None = None) -> str:
+    """A configuration on one line: ``blocks=3 width=128 mults=1,2,0.5 act=gelu lr=0.0012 ...``."""
+    values = {k: v for k, v in config.items() if k != "architecture"}
+    mults = [k for k in values if k.startswith("block") and k.endswith("_mult")]
+    if mults:
+        mults.sort(key=lambda k: int(k[5:-5]))
+        values["mults"] = ",".join(f"{values.pop(k):g}" for k in mults)
+    keys = [k for k in _ORDER if k in values] + sorted(k for k in values if k not in _ORDER)
+    parts = []
+    for key in keys:
+        value = values[key]
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        parts.append(f"{_SHORT.get(key, key)}={value}")
+    text = " ".join(parts)
+    if width is not None and len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    return text
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
+
+
+class ProgressBar(Callback):
+    """A tqdm bar: trials done, budget spent / total, best validation accuracy, current config."""
+
+    def __init__(self, *, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self._bar: Any = None
+        self._done = 0
+        self._best: float | None = None
+        self._trial_started = 0.0
+        self._spent = 0.0
+        self._unit = Unit.SECONDS
+
+    def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
+        """Open the bar."""
+        from tqdm import tqdm
+
+        self._unit = ledger.unit
+        self._bar = tqdm(
+            total=ledger.limit.amount, file=self.stream or sys.stderr, dynamic_ncols=True,
+            bar_format="{desc} |{bar:16}| {n:.0f}/{total:.0f} " + ledger.unit.value
+            + " [{elapsed}] {postfix}",
+        )
+        self._describe()
+
+    def on_trial_start(self, trial: Trial) -> None:
+        """Show the configuration that is now training."""
+        self._trial_started = time.monotonic()
+        self._bar.set_postfix_str(format_config(trial.config, width=90), refresh=True)
+
+    def on_epoch(self, trial: Trial, point: Mapping[str, float]) -> None:
+        """Advance a time budget's bar while a trial runs."""
+        if self._unit is Unit.SECONDS:
+            self._set(self._spent + time.monotonic() - self._trial_started)
+
+    def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
+                     ledger: Ledger) -> None:
+        """Count the trial and move the bar to what the ledger charged."""
+        self._done += 1
+        self._spent = ledger.spent
+        self._best = None if best is None else best.val_accuracy
+        self._set(ledger.spent)
+        self._describe()
+
+    def on_search_end(self, result: SearchResult | None) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+
+    def _set(self, value: float) -> None:
+        self._bar.n = min(value, self._bar.total)
+        self._bar.refresh()
+
+    def _describe(self) -> str:
+        text = f"trials {self._done} | best val {_pct(self._best)}"
+        self._bar.set_description_str(text, refresh=True)
+        return text
+
+
+class LineReporter(Callback):
+    """One line per finished trial, for logs and pipes where a bar would be noise."""
+
+    def __init__(self, *, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
+                     ledger: Ledger) -> None:
+        """Print the trial's outcome and the search's standing."""
+        acc = result.metrics.get("val_accuracy")
+        print(
+            f"trial {trial.id:>4} {result.status.value:<9} val {_pct(acc):>6}  "
+            f"best {_pct(None if best is None else best.val_accuracy):>6}  "
+            f"spent {ledger}  {format_config(trial.config, width=80)}",
+            file=self.stream or sys.stderr, flush=True,
+        )
+
+
+def default_reporter() -> Callback:
+    """A progress bar on a terminal, one line per trial otherwise."""
+    return ProgressBar() if sys.stderr.isatty() else LineReporter()
+
+
+def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
+    """The k best trials as an aligned text table."""
+    from nas.storage import TrialRecord as _TR
+
+    ranked = sorted([r for r in records if r.result is not None and r.result.ok],
+                    key=_TR.rank_key)[:k]
+    if not ranked:
+        return "no finished trial yet"
+    header = ["rank", "trial", "val acc", "val loss", "epochs", "seconds", "params", "config"]
+    rows = []
+    for rank, r in enumerate(ranked, start=1):
+        assert r.result is not None
+        m = r.result.metrics
+        rows.append([
+            str(rank), str(r.id), _pct(r.val_accuracy),
+            f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:g}",
+            f"{r.result.seconds:.1f}", _count(m.get("params")),
+            format_config(r.trial.config, width=70),
+        ])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    return "\n".join(lines)
+
+
+def _count(n: Any) -> str:
+    if n is None:
+        return "-"
+    n = int(n)
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 1e3 else str(n))
+
+
+def summary_text(path: Path, settings: Mapping[str, Any], records: Sequence[TrialRecord],
+                 *, state: str, spent: float | None, summary: Mapping[str, Any] | None,
+                 k: int = 5) -> str:
+    """The report of `nas show` and of the end of `nas search`."""
+    from collections import Counter
+
+    from nas.budget import Budget
+
+    limit = Budget.parse(settings["budget"])
+    counts = Counter(r.status.value for r in records)
+    status_text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
+    searcher = settings.get("searcher", {})
+    lines = [
+        f"search   {settings.get('name', path.stem)}  ({state})",
+        f"space    {settings.get('space_name')}   data {settings.get('data', {}).get('name')}   "
+        f"searcher {searcher.get('name')}   seed {settings.get('seed')}",
+        f"budget   {format_amount(spent or 0.0, limit.unit)} spent of {limit}"
+        f"   (each trial {settings.get('trial_budget')})",
+        f"trials   {len(records)}: {status_text}",
+    ]
+    if summary and summary.get("stopped"):
+        lines.append(f"stopped  {summary['stopped']}")
+    lines += ["", top_table(records, k=k)]
+    if summary and summary.get("best_trial") is not None:
+        best = next((r for r in records if r.id == summary["best_trial"]), None)
+        lines.append("")
+        lines.append(
+            f"best     trial {summary['best_trial']}: val acc {_pct(best and best.val_accuracy)}, "
+            f"test acc {_pct(summary.get('test_accuracy'))}"
+        )
+    lines.append(f"journal  {path}")
+    return "\n".join(lines)

@@ -1,0 +1,272 @@
+"""The SQLite journal: a search's settings, every trial and its result, and checkpoint paths.
+
+Every write is committed before the runner moves on, so a finished trial is never lost. WAL mode
+lets `nas show` read a search while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import UserError
+from nas.types import Result, Trial, TrialStatus
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL              -- JSON
+);
+CREATE TABLE trials (
+    id          INTEGER PRIMARY KEY,
+    config      TEXT NOT NULL,       -- JSON
+    budget      REAL,
+    parent      INTEGER,
+    info        TEXT NOT NULL,       -- JSON
+    status      TEXT NOT NULL,
+    loss        REAL,
+    result      TEXT,                -- JSON of nas.types.Result
+    asked_at    REAL NOT NULL,
+    started_at  REAL,
+    finished_at REAL,
+    device      TEXT
+);
+CREATE TABLE checkpoints (
+    trial_id    INTEGER PRIMARY KEY REFERENCES trials(id),
+    path        TEXT NOT NULL,       -- relative to the database's folder
+    kind        TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as stored: what was asked, where it stands, and its result once finished."""
+
+    trial: Trial
+    status: TrialStatus
+    result: Result | None
+    asked_at: float
+    started_at: float | None
+    finished_at: float | None
+    device: str | None
+
+    @property
+    def id(self) -> int:
+        """The trial's id."""
+        return self.trial.id
+
+    @property
+    def val_accuracy(self) -> float | None:
+        """Validation accuracy, when the trial reported one."""
+        if self.result is None:
+            return None
+        value = self.result.metrics.get("val_accuracy")
+        return None if value is None else float(value)
+
+    def rank_key(self) -> tuple[float, float]:
+        """Sort key: loss, then validation cross-entropy to break ties between equal accuracies."""
+        if self.result is None or not self.result.ok:
+            return (math.inf, math.inf)
+        return (self.result.loss, float(self.result.metrics.get("val_loss", math.inf)))
+
+
+class Storage:
+    """One search's journal in one SQLite file; open it with `create` or `open`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], settings: Mapping[str, Any]) -> Storage:
+        """Create a new journal holding `settings`; refuses to overwrite an existing file."""
+        path = Path(path)
+        if path.exists():
+            raise UserError(f"{path} already exists; pick another --name or --db")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = _connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise UserError(f"cannot create {path}: {exc}") from None
+        store = cls(path, db)
+        with store._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            store._put_meta("schema_version", SCHEMA_VERSION)
+            store._put_meta("settings", dict(settings))
+            store._put_meta("created_at", time.time())
+            store._put_meta("state", "running")
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Storage:
+        """Open an existing journal, checking that it is one and that its schema is readable."""
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"no search database at {path}")
+        try:
+            db = _connect(path)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            raise UserError(f"{path} is not a search database") from None
+        if row is None:
+            raise UserError(f"{path} is not a search database (no schema version)")
+        version = json.loads(row[0])
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION}); "
+                "upgrade nas to read it"
+            )
+        return cls(path, db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        """A JSON value stored under `key`."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON value under `key` (committed at once)."""
+        with self._transaction():
+            self._put_meta(key, value)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings the search was created with."""
+        return dict(self.meta("settings", {}))
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def add_trial(self, trial: Trial) -> None:
+        """Record a trial the searcher asked for."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO trials (id, config, budget, parent, info, status, asked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (trial.id, json.dumps(trial.to_dict()["config"]), trial.budget, trial.parent,
+                 json.dumps(trial.to_dict()["info"]), TrialStatus.PENDING.value, time.time()),
+            )
+
+    def start_trial(self, trial_id: int, *, device: str | None = None) -> None:
+        """Mark a trial as running."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE trials SET status = ?, started_at = ?, device = ? WHERE id = ?",
+                (TrialStatus.RUNNING.value, time.time(), device, trial_id),
+            )
+
+    def finish_trial(self, trial_id: int, result: Result, *, spent: float | None = None) -> None:
+        """Store a trial's result, and the ledger's new total in the same transaction."""
+        loss = result.loss if math.isfinite(result.loss) else None
+        with self._transaction():
+            self._db.execute(
+                "UPDATE trials SET status = ?, loss = ?, result = ?, finished_at = ? WHERE id = ?",
+                (result.status.value, loss, json.dumps(result.to_dict()), time.time(), trial_id),
+            )
+            if spent is not None:
+                self._put_meta("spent", spent)
+
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, in the order asked."""
+        rows = self._db.execute(
+            "SELECT id, config, budget, parent, info, status, result, asked_at, started_at, "
+            "finished_at, device FROM trials ORDER BY id"
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def ranked(self) -> list[TrialRecord]:
+        """Finished trials with a usable loss, best first."""
+        done = [r for r in self.trials() if r.result is not None and r.result.ok]
+        return sorted(done, key=TrialRecord.rank_key)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Folder beside the database that holds its checkpoints."""
+        return self.path.with_suffix(".ckpt")
+
+    def add_checkpoint(self, trial_id: int, path: Path, kind: str = "weights") -> None:
+        """Record a checkpoint file written for a trial."""
+        rel = os.path.relpath(path, self.path.parent)
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO checkpoints (trial_id, path, kind, created_at) "
+                "VALUES (?, ?, ?, ?)", (trial_id, rel, kind, time.time()),
+            )
+
+    def remove_checkpoint(self, trial_id: int) -> None:
+        """Forget a trial's checkpoint (the caller deletes the file after this commits)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM checkpoints WHERE trial_id = ?", (trial_id,))
+
+    def checkpoints(self) -> dict[int, Path]:
+        """Trial id -> absolute checkpoint path."""
+        rows = self._db.execute("SELECT trial_id, path FROM checkpoints").fetchall()
+        return {int(t): self.path.parent / p for t, p in rows}
+
+    # -- internals -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _put_meta(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    # FULL: a committed trial survives power loss, not only a killed process.
+    db.execute("PRAGMA synchronous = FULL")
+    return db
+
+
+def _record(row: tuple[Any, ...]) -> TrialRecord:
+    (tid, config, budget, parent, info, status, result, asked, started, finished, device) = row
+    trial = Trial(id=int(tid), config=json.loads(config), budget=budget, parent=parent,
+                  info=json.loads(info))
+    return TrialRecord(
+        trial=trial,
+        status=TrialStatus(status),
+        result=None if result is None else Result.from_dict(json.loads(result)),
+        asked_at=asked,
+        started_at=started,
+        finished_at=finished,
+        device=device,
+    )

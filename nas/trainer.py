@@ -1,0 +1,278 @@
+"""The one trainer every candidate goes through: (model, data, settings, budget) -> result.
+
+Data is moved to the device once; each step slices a batch out of a shuffled index on the device,
+so in-memory data costs no DataLoader and no host-device copy per step. Losses are summed on the
+device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.data import Dataset
+from nas.errors import UserError
+from nas.types import Result, TrialStatus
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training hyperparameters that belong to a candidate (part of its configuration)."""
+
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    lr_schedule: str = "cosine"
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
+        if self.lr_schedule not in SCHEDULES:
+            raise UserError(f"unknown lr_schedule {self.lr_schedule!r}; use one of {SCHEDULES}")
+        if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0):
+            raise UserError("lr and batch_size must be positive, weight_decay non-negative")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
+        """Pick the training settings out of a configuration, defaults for the missing ones."""
+        base = cls()
+        return cls(
+            optimizer=str(config.get("optimizer", base.optimizer)),
+            lr=float(config.get("lr", base.lr)),
+            weight_decay=float(config.get("weight_decay", base.weight_decay)),
+            batch_size=int(config.get("batch_size", base.batch_size)),
+            lr_schedule=str(config.get("lr_schedule", base.lr_schedule)),
+        )
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """How to train, the same for every candidate of a search (never searched over)."""
+
+    device: str = "auto"
+    eval_batch_size: int = 4096
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings for the journal."""
+        return {"device": self.device, "eval_batch_size": self.eval_batch_size}
+
+
+@dataclass
+class TrainOutcome:
+    """A trainer run: the `Result` plus the trained model (kept for checkpointing)."""
+
+    result: Result
+    model: nn.Module | None = field(repr=False, default=None)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; other names are checked to exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but CUDA is not available here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {name!r} asked for, but MPS is not available here")
+    return device
+
+
+def make_optimizer(settings: TrainSettings, params: Any) -> torch.optim.Optimizer:
+    """The optimizer a candidate's settings name (sgd = SGD with Nesterov momentum 0.9)."""
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, nesterov=True,
+                           weight_decay=settings.weight_decay)
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """Multiplier of the peak learning rate at `progress` in [0, 1] of the schedule's horizon."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+             batch_size: int = 4096) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` on (x, y), read from the device once."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start:start + batch_size])
+        target = y[start:start + batch_size]
+        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(dim=1) == target).sum()
+    model.train(was_training)
+    n = max(1, len(x))
+    return float(loss_sum.item()) / n, float(correct.item()) / n
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    settings: TrainSettings,
+    *,
+    epochs: float | None = None,
+    seconds: float | None = None,
+    deadline: float | None = None,
+    options: TrainerOptions | None = None,
+    seed: int = 0,
+    on_epoch: Callable[[Mapping[str, float]], None] | None = None,
+) -> TrainOutcome:
+    """Train `model` for `epochs` or for `seconds` of wall time, then evaluate on validation.
+
+    A time budget (or the absolute `deadline`, in ``time.monotonic()`` seconds) stops training
+    after the batch that crosses it. A trial stopped by `deadline` is reported as truncated.
+    """
+    if (epochs is None) == (seconds is None):
+        raise ValueError("give exactly one of epochs or seconds")
+    options = options or TrainerOptions()
+    device = resolve_device(options.device)
+    # Dropout draws from torch's global generator: fork it, so the run is seeded by `seed`
+    # alone and the caller's random state is left as it was.
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked, device_type=device.type if forked else "cuda"):
+        torch.manual_seed(seed)
+        return _train(model, data, settings, epochs=epochs, seconds=seconds, deadline=deadline,
+                      options=options, device=device, seed=seed, on_epoch=on_epoch)
+
+
+def _train(
+    model: nn.Module,
+    data: Dataset,
+    settings: TrainSettings,
+    *,
+    epochs: float | None,
+    seconds: float | None,
+    deadline: float | None,
+    options: TrainerOptions,
+    device: torch.device,
+    seed: int,
+    on_epoch: Callable[[Mapping[str, float]], None] | None,
+) -> TrainOutcome:
+    start = time.monotonic()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    model = model.to(device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+
+    n = len(x_train)
+    batch_size = min(settings.batch_size, n)
+    # Whole batches only: a last batch of one sample breaks batch norm, and reshuffling each
+    # epoch still shows every sample.
+    steps_per_epoch = max(1, n // batch_size)
+    total_steps = math.inf if epochs is None else max(1, round(epochs * steps_per_epoch))
+    time_limit = math.inf if seconds is None else start + seconds
+    stop_at = min(time_limit, deadline if deadline is not None else math.inf)
+
+    optimizer = make_optimizer(settings, model.parameters())
+    generator = torch.Generator(device=device if device.type == "cuda" else "cpu")
+    generator.manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+
+    curve: list[dict[str, float]] = []
+    status = TrialStatus.OK
+    step = 0
+    train_loss = math.nan
+    model.train()
+    while step < total_steps:
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        loss_sum = torch.zeros((), device=device)
+        batches = 0
+        timed_out = False
+        for b in range(steps_per_epoch):
+            if step >= total_steps:
+                break
+            if seconds is not None:
+                progress = (time.monotonic() - start) / seconds
+            else:
+                progress = step / total_steps
+            lr = settings.lr * lr_factor(settings.lr_schedule, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # Batches are equal-sized, so the mean of batch means is the epoch mean.
+            loss_sum += loss.detach()
+            batches += 1
+            step += 1
+            if time.monotonic() >= stop_at:
+                timed_out = True
+                break
+        train_loss = float(loss_sum.item()) / max(1, batches)
+        if not math.isfinite(train_loss):
+            status = TrialStatus.DIVERGED
+            break
+        val_loss, val_acc = evaluate(model, x_val, y_val, batch_size=options.eval_batch_size)
+        point = {
+            "epoch": step / steps_per_epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "seconds": time.monotonic() - start,
+        }
+        curve.append(point)
+        if on_epoch is not None:
+            on_epoch(point)
+        if timed_out:
+            if stop_at < time_limit:  # the search's deadline, not the trial's own time budget
+                status = TrialStatus.TRUNCATED
+            break
+
+    spent_epochs = step / steps_per_epoch
+    elapsed = time.monotonic() - start
+    n_params = sum(p.numel() for p in model.parameters())
+    peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None
+    if status is TrialStatus.DIVERGED:
+        result = Result(
+            loss=math.inf, status=status, epochs=spent_epochs, seconds=elapsed,
+            metrics={"params": n_params, "device": str(device)}, curve=tuple(curve),
+            error=f"training loss became {train_loss} after {spent_epochs:.2f} epochs",
+        )
+        return TrainOutcome(result, None)
+    last = curve[-1]
+    metrics = {
+        "val_accuracy": last["val_accuracy"],
+        "val_loss": last["val_loss"],
+        "train_loss": last["train_loss"],
+        "params": n_params,
+        "device": str(device),
+        "peak_memory_mb": peak_mb,
+    }
+    result = Result(
+        loss=1.0 - last["val_accuracy"],
+        status=status,
+        epochs=spent_epochs,
+        seconds=elapsed,
+        metrics=metrics,
+        curve=tuple(curve),
+    )
+    return TrainOutcome(result, model)

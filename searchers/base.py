@@ -1,0 +1,71 @@
+"""The `Searcher` contract: a small ask/tell object that decides and does nothing else."""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from ConfigSpace import Configuration, ConfigurationSpace
+
+from nas.types import Result, Trial, plain
+
+
+class Searcher(ABC):
+    """Proposes trials (`ask`) and learns from their results (`tell`).
+
+    A searcher holds its settings, its model state and its own random generator; it never
+    trains, times, stores or touches a device. Same seed + same tells => same asks.
+    """
+
+    name: ClassVar[str] = ""
+    #: True when the searcher chooses per-trial budgets itself (Hyperband-style schedules).
+    multi_fidelity: ClassVar[bool] = False
+
+    def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
+        if not isinstance(space, ConfigurationSpace):
+            raise TypeError(f"space must be a ConfigSpace ConfigurationSpace, got {type(space)}")
+        self.seed = seed
+        self._seq = np.random.SeedSequence(seed)
+        self.rng = np.random.default_rng(self._seq.spawn(1)[0])
+        # A private copy: sampling from ConfigSpace seeds the space, and the user's must not change.
+        self.space = copy.deepcopy(space)
+        self.space.seed(int(self.rng.integers(2**31 - 1)))
+        self._next_id = 0
+        self.pending: dict[int, Trial] = {}
+        self.history: list[tuple[Trial, Result]] = []
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The searcher's settings, as stored in the journal so a resume can rebuild it."""
+        return {}
+
+    @abstractmethod
+    def ask(self) -> Trial | None:
+        """The next trial to run, or None when nothing can start until a pending trial is told."""
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        """Learn from a finished trial; failed results arrive with ``loss = inf``."""
+        self.pending.pop(trial.id, None)
+        self.history.append((trial, result))
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def _new_trial(self, config: Configuration | dict[str, Any], *, budget: float | None = None,
+                   parent: int | None = None, **info: Any) -> Trial:
+        """Wrap a configuration into the next numbered trial and mark it pending."""
+        trial = Trial(
+            id=self._next_id,
+            config=plain(dict(config)),
+            budget=budget,
+            parent=parent,
+            info=plain(info),
+        )
+        self._next_id += 1
+        self.pending[trial.id] = trial
+        return trial
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}(seed={self.seed!r}{', ' if opts else ''}{opts})"

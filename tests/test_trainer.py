@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import spaces
+from nas.errors import UserError
+from nas.trainer import (
+    TrainerOptions,
+    TrainSettings,
+    evaluate,
+    lr_factor,
+    make_optimizer,
+    resolve_device,
+    train,
+)
+from nas.types import TrialStatus
+from tests.helpers import blobs
+
+
+def _model(seed: int = 0, d: int = 8, classes: int = 3) -> nn.Module:
+    config = dict(spaces.residual_mlp(width=32, n_blocks=1).get_default_configuration())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return spaces.build_model(config, (d,), classes)
+
+
+def test_epoch_budget_learns_and_reports() -> None:
+    data = blobs()
+    out = train(_model(), data, TrainSettings(lr=3e-3, batch_size=32), epochs=5, seed=0)
+    r = out.result
+    assert r.status is TrialStatus.OK and r.epochs == 5
+    assert [p["epoch"] for p in r.curve] == [1, 2, 3, 4, 5]
+    assert r.metrics["val_accuracy"] > 0.8  # chance is 1/3
+    assert r.loss == pytest.approx(1 - r.metrics["val_accuracy"])
+    assert r.metrics["params"] == sum(p.numel() for p in out.model.parameters())
+    assert r.metrics["device"] == "cpu" and r.metrics["peak_memory_mb"] is None
+    assert r.curve[-1]["train_loss"] < r.curve[0]["train_loss"]
+
+
+def test_same_seed_same_weights_on_cpu() -> None:
+    data = blobs()
+    settings = TrainSettings(batch_size=16)
+    a = train(_model(), data, settings, epochs=2, seed=7)
+    b = train(_model(), data, settings, epochs=2, seed=7)
+    c = train(_model(), data, settings, epochs=2, seed=8)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert a.result.curve[-1]["train_loss"] == b.result.curve[-1]["train_loss"]
+    assert a.result.curve[-1]["train_loss"] != c.result.curve[-1]["train_loss"]
+
+
+def test_fractional_epochs_and_batch_larger_than_data() -> None:
+    data = blobs(n=40)
+    r = train(_model(), data, TrainSettings(batch_size=10), epochs=0.5, seed=0).result
+    assert r.epochs == 0.5 and len(r.curve) == 1
+    r = train(_model(), data, TrainSettings(batch_size=512), epochs=2, seed=0).result
+    assert r.epochs == 2 and r.status is TrialStatus.OK
+
+
+def test_time_budget_stops_after_the_crossing_batch() -> None:
+    data = blobs()
+    r = train(_model(), data, TrainSettings(batch_size=16), seconds=0.3, seed=0).result
+    assert r.status is TrialStatus.OK
+    assert r.seconds >= 0.3 and r.epochs > 0
+    assert r.curve[-1]["seconds"] >= 0.3
+
+
+def test_deadline_truncates() -> None:
+    data = blobs()
+    r = train(_model(), data, TrainSettings(batch_size=16), epochs=10_000, seed=0,
+              deadline=time.monotonic() + 0.2).result
+    assert r.status is TrialStatus.TRUNCATED and 0 < r.epochs < 10_000
+    assert math.isfinite(r.loss) and r.ok
+
+
+def test_divergence_is_detected() -> None:
+    model = nn.Sequential(nn.Linear(8, 3))
+    with torch.no_grad():
+        model[0].weight.fill_(math.inf)
+    r = train(model, blobs(), TrainSettings(), epochs=3, seed=0).result
+    assert r.status is TrialStatus.DIVERGED and math.isinf(r.loss) and not r.ok
+    assert r.epochs == 1 and "nan" in r.error
+
+
+def test_exactly_one_budget() -> None:
+    with pytest.raises(ValueError):
+        train(_model(), blobs(), TrainSettings(), seed=0)
+    with pytest.raises(ValueError):
+        train(_model(), blobs(), TrainSettings(), epochs=1, seconds=1, seed=0)
+
+
+def test_settings_from_config_and_validation() -> None:
+    s = TrainSettings.from_config({"optimizer": "sgd", "lr": 0.1, "batch_size": 128,
+                                   "width": 3})
+    assert (s.optimizer, s.lr, s.batch_size, s.lr_schedule) == ("sgd", 0.1, 128, "cosine")
+    with pytest.raises(UserError):
+        TrainSettings(optimizer="lbfgs")
+    with pytest.raises(UserError):
+        TrainSettings(lr=0)
+
+
+def test_optimizers() -> None:
+    params = list(_model().parameters())
+    assert isinstance(make_optimizer(TrainSettings(optimizer="adam"), params), torch.optim.Adam)
+    assert isinstance(make_optimizer(TrainSettings(optimizer="adamw"), params), torch.optim.AdamW)
+    sgd = make_optimizer(TrainSettings(optimizer="sgd"), params)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+
+
+def test_lr_schedules() -> None:
+    assert lr_factor("constant", 0.7) == 1.0
+    assert lr_factor("cosine", 0.0) == 1.0
+    assert lr_factor("cosine", 0.5) == pytest.approx(0.5)
+    assert lr_factor("cosine", 1.0) == pytest.approx(0.0)
+
+
+def test_cosine_schedule_reaches_zero_at_the_end() -> None:
+    data = blobs(n=64)
+    model = _model()
+    seen: list[float] = []
+    opt_cls = torch.optim.AdamW
+    original = opt_cls.step
+
+    def spy(self, *a, **k):  # record the lr each step used
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    opt_cls.step = spy
+    try:
+        train(model, data, TrainSettings(lr=0.01, batch_size=16), epochs=2, seed=0)
+    finally:
+        opt_cls.step = original
+    assert seen[0] == pytest.approx(0.01) and len(seen) == 8
+    assert all(a > b for a, b in itertools.pairwise(seen))
+    assert seen[-1] < 0.01 * 0.05
+
+
+def test_evaluate() -> None:
+    data = blobs()
+    model = nn.Linear(8, 3)
+    loss, acc = evaluate(model, data.x_val, data.y_val, batch_size=7)
+    logits = model(data.x_val)
+    assert loss == pytest.approx(nn.functional.cross_entropy(logits, data.y_val).item(), rel=1e-5)
+    assert acc == pytest.approx((logits.argmax(1) == data.y_val).float().mean().item())
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(UserError):
+        resolve_device("banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_options_to_dict() -> None:
+    assert TrainerOptions(device="cpu").to_dict()["device"] == "cpu"
