@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas.cli import main
+from nas.storage import Storage
+from nas.types import TrialStatus
+
+
+def _nas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "nas", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_search_show_export_end_to_end_in_a_subprocess(tmp_path) -> None:
+    run = _nas("search", "--data", "digits", "--budget", "3trials", "--trial-budget", "2ep",
+               "--name", "e2e", "--set", "width=16:64", "--set", "n_blocks=1:2", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    db = tmp_path / "runs" / "e2e.db"
+    assert "runs/e2e.db" in run.stdout
+    assert "rank  trial  val acc" in run.stdout and "test acc" in run.stdout
+    table = run.stdout.split("rank  trial")[1].split("\n\n")[0]
+    assert len(table.strip().splitlines()) == 4  # header + all 3 trials (fewer than top 5)
+    # One progress line per trial on a non-terminal stderr.
+    assert run.stderr.count("trial ") == 3 and "Traceback" not in run.stderr
+    with Storage.open(db) as store:
+        records = store.trials()
+        summary = store.meta("summary")
+    assert len(records) == 3 and all(r.status is TrialStatus.OK for r in records)
+
+    show = _nas("show", str(db), "--top", "2", cwd=tmp_path)
+    assert show.returncode == 0 and "(finished)" in show.stdout
+    assert "3trials spent of 3trials" in show.stdout and "3 ok" in show.stdout
+    table = show.stdout.split("rank  trial")[1].split("\n\n")[0]
+    assert len(table.strip().splitlines()) == 3  # header + top 2
+
+    export = _nas("export", str(db), "-o", "best.pt", cwd=tmp_path)
+    assert export.returncode == 0 and (tmp_path / "best.pt").is_file()
+
+    # A fresh process with torch + spaces only loads it and reproduces the test accuracy.
+    check = textwrap.dedent("""
+        import sys, json, torch, spaces
+        from sklearn.datasets import load_digits
+        model = spaces.load_model("best.pt")
+        ckpt = torch.load("best.pt", weights_only=True)
+        print(json.dumps({"test": ckpt["test_accuracy"], "modules": sorted(
+            m for m in sys.modules if m == "nas" or m.startswith("nas."))}))
+    """)
+    out = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    info = json.loads(out.stdout)
+    assert info["test"] == pytest.approx(summary["test_accuracy"])
+    assert info["modules"] == [m for m in info["modules"] if m in ("nas", "nas.errors")]
+
+
+def test_exported_model_reproduces_test_accuracy(tmp_path, monkeypatch) -> None:
+    import spaces
+    from nas.data import load
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--data", "digits", "--budget", "2trials", "--trial-budget", "3ep",
+                 "--name", "x", "--no-progress", "--set", "width=32:64"]) == 0
+    assert main(["export", "runs/x.db", "-o", "model.pt"]) == 0
+    data = load("digits")
+    model = spaces.load_model(tmp_path / "model.pt")
+    raw = data.x_test * data.std + data.mean
+    with torch.no_grad():
+        acc = (model(raw).argmax(1) == data.y_test).float().mean().item()
+    ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert acc == pytest.approx(ckpt["test_accuracy"])
+    assert ckpt["space_name"] == "residual-mlp" and ckpt["data"] == "digits"
+    assert spaces.space_from_json(ckpt["space"]) == spaces.residual_mlp(width=(32, 64))
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["search", "--budget", "10parsecs"], "cannot read budget"),
+        (["search", "--searcher", "annealing"], "unknown searcher"),
+        (["search", "--space", "transformer"], "unknown space"),
+        (["search", "--data", "imagenet"], "imagenet"),
+        (["search", "--set", "depth=3"], "no hyperparameter 'depth'"),
+        (["search", "--set", "width"], "NAME=VALUE"),
+        (["search", "--device", "banana", "--budget", "1trials"], "unknown device"),
+        (["search", "--trial-budget", "2trials"], "epochs or seconds"),
+        (["search", "--data", "mnist", "--data-root", "{tmp}"], "download"),
+        (["show", "{tmp}/missing.db"], "no search database"),
+        (["show", "{tmp}"], "no search database"),
+        (["export", "{tmp}/missing.db"], "no search database"),
+        (["spaces", "transformer"], "unknown space"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, pattern) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas: error: ") and pattern in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_mistake_in_a_real_process_has_no_traceback(tmp_path) -> None:
+    run = _nas("show", "nothing.db", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip() == "nas: error: no search database at nothing.db"
+
+
+def test_search_refuses_to_overwrite_an_existing_journal(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--data", "synthetic", "--budget", "1trials", "--trial-budget", "1ep",
+            "--name", "dup", "--no-progress"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_export_without_finished_trials(tmp_path, capsys) -> None:
+    from nas.storage import Storage
+
+    Storage.create(tmp_path / "empty.db", {"name": "e", "budget": "1m"}).close()
+    assert main(["export", str(tmp_path / "empty.db"), "-o", str(tmp_path / "m.pt")]) == 2
+    assert "no finished trial" in capsys.readouterr().err
+
+
+def test_listings(capsys) -> None:
+    assert main(["spaces"]) == 0
+    assert "residual-mlp" in capsys.readouterr().out
+    assert main(["spaces", "residual-mlp", "--set", "width=32:256", "--set",
+                 "optimizer=adam"]) == 0
+    out = capsys.readouterr().out
+    assert "[32, 256] log" in out and "= 'adam'" in out
+    assert main(["spaces", "residual-mlp", "--json"]) == 0
+    assert '"hyperparameters"' in capsys.readouterr().out
+    assert main(["searchers"]) == 0
+    assert "random" in capsys.readouterr().out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist1d", "synthetic", "mnist", "fashion-mnist", "cifar10"):
+        assert name in out
+
+
+@pytest.mark.parametrize("sub", [[], ["search"], ["show"], ["export"], ["spaces"]])
+def test_help_everywhere(sub, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*sub, "--help"])
+    assert exit_.value.code == 0 and "usage: nas" in capsys.readouterr().out
