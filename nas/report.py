@@ -88,15 +88,17 @@ class ProgressBar(Callback):
         self._unit = ledger.unit
         self._bar = tqdm(
             total=ledger.limit.amount, file=self.stream or sys.stderr, dynamic_ncols=True,
+            # tqdm puts ", " before the postfix: it reads "[00:12], training blocks=2 ...".
             bar_format="{desc} |{bar:16}| {n:.0f}/{total:.0f} " + ledger.unit.value
-            + " [{elapsed}] {postfix}",
+            + " [{elapsed}]{postfix}",
         )
         self._describe()
 
     def on_trial_start(self, trial: Trial) -> None:
         """Show the configuration that is now training."""
         self._trial_started = time.monotonic()
-        self._bar.set_postfix_str(format_config(trial.config, width=90), refresh=True)
+        self._bar.set_postfix_str("training " + format_config(trial.config, width=90),
+                                  refresh=True)
 
     def on_epoch(self, trial: Trial, point: Mapping[str, float]) -> None:
         """Advance a time budget's bar while a trial runs."""
@@ -165,7 +167,7 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
         m = r.result.metrics
         rows.append([
             str(rank), str(r.id), _pct(r.val_accuracy),
-            f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:g}",
+            f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:.3g}",
             f"{r.result.seconds:.1f}", _count(m.get("params")),
             format_config(r.trial.config, width=70),
         ])

@@ -235,7 +235,7 @@ class _Loop:
         ledger.charge(self._cost(result))
         store.finish_trial(trial.id, result, spent=ledger.spent)
         self.durations.append(result.seconds)
-        record = TrialRecord(trial, result.status, result, 0.0, None, None, device)
+        record = store.trial(trial.id)
         if result.ok and outcome.model is not None and (
                 self.best is None or record.rank_key() < self.best.rank_key()):
             self._save_best(record, outcome.model)

@@ -194,11 +194,16 @@ class Storage:
 
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
-        rows = self._db.execute(
-            "SELECT id, config, budget, parent, info, status, result, asked_at, started_at, "
-            "finished_at, device FROM trials ORDER BY id"
-        ).fetchall()
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials ORDER BY id").fetchall()
         return [_record(row) for row in rows]
+
+    def trial(self, trial_id: int) -> TrialRecord:
+        """One trial by id."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE id = ?",
+                               (trial_id,)).fetchone()
+        if row is None:
+            raise KeyError(trial_id)
+        return _record(row)
 
     def ranked(self) -> list[TrialRecord]:
         """Finished trials with a usable loss, best first."""
@@ -255,6 +260,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # FULL: a committed trial survives power loss, not only a killed process.
     db.execute("PRAGMA synchronous = FULL")
     return db
+
+
+_COLUMNS = ("id, config, budget, parent, info, status, result, asked_at, started_at, "
+            "finished_at, device")
 
 
 def _record(row: tuple[Any, ...]) -> TrialRecord:

@@ -154,3 +154,44 @@ def test_help_everywhere(sub, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([*sub, "--help"])
     assert exit_.value.code == 0 and "usage: nas" in capsys.readouterr().out
+
+
+def test_show_reads_a_search_while_it_runs(tmp_path, capsys) -> None:
+    import nas
+    import spaces
+    from nas.report import Callback
+    from tests.helpers import blobs
+
+    db = tmp_path / "live.db"
+    seen: list[int] = []
+
+    class ShowMidway(Callback):
+        def on_trial_end(self, trial, result, best, ledger):
+            if trial.id == 1:
+                seen.append(main(["show", str(db)]))
+
+    nas.search(spaces.residual_mlp(width=16, n_blocks=1), blobs(), "random", "3trials",
+               trial_budget="1ep", storage=db, progress=False, callbacks=[ShowMidway()])
+    out = capsys.readouterr().out
+    assert seen == [0]
+    assert "(running)" in out and "trials   2: 2 ok" in out
+    assert "2trials spent of 3trials" in out
+
+
+def test_progress_bar_shows_trials_spend_best_and_config(tmp_path) -> None:
+    import io
+
+    import nas
+    import spaces
+    from nas.report import ProgressBar
+    from tests.helpers import blobs
+
+    stream = io.StringIO()
+    nas.search(spaces.residual_mlp(width=24, n_blocks=1), blobs(), "random", "2trials",
+               trial_budget="1ep", storage=tmp_path / "p.db", progress=False,
+               callbacks=[ProgressBar(stream=stream)])
+    text = stream.getvalue()
+    assert "trials 0 | best val -" in text
+    assert "trials 2 | best val " in text and "%" in text
+    assert "2/2 trials" in text
+    assert "training blocks=1 width=24" in text

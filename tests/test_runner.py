@@ -70,6 +70,13 @@ def test_time_budget_cuts_the_last_trial_at_the_deadline(tmp_path) -> None:
     assert result.best is not None and result.test_accuracy is not None
 
 
+def test_trial_budget_in_seconds(tmp_path) -> None:
+    result = _search(tmp_path, budget="2trials", trial_budget="0.3s")
+    for record in result.trials:
+        assert record.status is TrialStatus.OK and record.result.seconds >= 0.3
+        assert record.result.epochs > 0 and record.result.curve[-1]["seconds"] >= 0.3
+
+
 def test_same_seed_same_search(tmp_path) -> None:
     a = _search(tmp_path, storage=tmp_path / "a.db", seed=5)
     b = _search(tmp_path, storage=tmp_path / "b.db", seed=5)

@@ -32,7 +32,8 @@ def test_trial_lifecycle_is_committed_at_each_step(tmp_path) -> None:
         assert reader.trials()[0].status is TrialStatus.RUNNING
         store.finish_trial(0, Result(loss=0.1, epochs=3, metrics={"val_accuracy": 0.9,
                                                                     "val_loss": 0.3}), spent=3.0)
-        rec = reader.trials()[0]
+        rec = reader.trial(0)
+        assert rec == reader.trials()[0]
         assert rec.status is TrialStatus.OK and rec.trial == trial and rec.device == "cpu"
         assert rec.val_accuracy == 0.9 and reader.meta("spent") == 3.0
     store.close()
