@@ -20,8 +20,11 @@ class Searcher(ABC):
     """
 
     name: ClassVar[str] = ""
-    #: True when the searcher chooses per-trial budgets itself (Hyperband-style schedules).
+    #: True when the searcher chooses per-trial budgets itself (Hyperband-style schedules);
+    #: such a searcher takes keyword arguments ``min_budget`` and ``max_budget``.
     multi_fidelity: ClassVar[bool] = False
+    #: True when proposals come from a model of past results (and so should beat random search).
+    model_based: ClassVar[bool] = False
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
         if not isinstance(space, ConfigurationSpace):
