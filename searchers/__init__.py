@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from searchers.base import Searcher
+from searchers.bohb import BOHB
+from searchers.hyperband import Bracket, Hyperband, Rung, hyperband_layout
 from searchers.random import RandomSearch
 from searchers.registry import available, get, get_class, register
+from searchers.tpe import TPE
 
-__all__ = ["RandomSearch", "Searcher", "available", "get", "get_class", "register"]
+__all__ = [
+    "BOHB",
+    "TPE",
+    "Bracket",
+    "Hyperband",
+    "RandomSearch",
+    "Rung",
+    "Searcher",
+    "available",
+    "get",
+    "get_class",
+    "hyperband_layout",
+    "register",
+]

@@ -1,0 +1,235 @@
+"""A Parzen (kernel density) estimator over model vectors, shared by TPE and BOHB.
+
+Continuous dims use Gaussians truncated to [0, 1], categorical dims the Aitchison-Aitken kernel,
+and an inactive (NaN) value is a state of its own: it matches only another inactive value. The
+multivariate density is a product kernel; its log is evaluated for all candidates against all
+observations with matrix products (the squared distance expanded), so a call costs a few BLAS
+operations however long the history is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp, ndtr, ndtri
+
+# Kernel value when exactly one of two values is inactive: unlike, but not impossible.
+_LOG_MISMATCH = math.log(1e-3)
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class ParzenEstimator:
+    """Kernel density over observations `data` (n x d, NaN = inactive).
+
+    `prior_weight` mixes in a uniform density as that many extra pseudo-observations, so a
+    model of few points never rules a region out. `magic_clip` floors continuous bandwidths at
+    1 / min(100, 1 + n) as in Bergstra et al.'s implementation, keeping early models broad.
+    """
+
+    def __init__(self, data: np.ndarray, is_categorical: np.ndarray, n_choices: np.ndarray, *,
+                 multivariate: bool = True, min_bandwidth: float = 1e-3,
+                 prior_weight: float = 0.0, magic_clip: bool = False) -> None:
+        data = np.atleast_2d(np.asarray(data, dtype=np.float64))
+        if data.shape[0] == 0:
+            raise ValueError("a Parzen estimator needs at least one observation")
+        self.data = data
+        self.n, self.d = data.shape
+        self.multivariate = multivariate
+        self.prior_weight = float(prior_weight)
+        self.cat = np.asarray(is_categorical, dtype=bool)
+        self.cont = ~self.cat
+        self.n_choices = np.asarray(n_choices, dtype=np.int64)
+        self.bandwidth = self._bandwidths(min_bandwidth, magic_clip)
+        self._prepare()
+
+    # -- bandwidths ----------------------------------------------------------------------------
+
+    def _bandwidths(self, min_bandwidth: float, magic_clip: bool) -> np.ndarray:
+        """Normal-reference rule per dim: 1.06 * std * n ** (-1 / (d + 4)), over active values."""
+        active = ~np.isnan(self.data)
+        counts = active.sum(axis=0)
+        filled = np.where(active, self.data, 0.0)
+        mean = filled.sum(axis=0) / np.maximum(counts, 1)
+        var = (np.where(active, self.data - mean, 0.0) ** 2).sum(axis=0) / np.maximum(counts, 1)
+        bw = 1.06 * np.sqrt(var) * np.maximum(counts, 1) ** (-1.0 / (self.d + 4))
+        floor = np.full(self.d, min_bandwidth)
+        if magic_clip:
+            floor = np.maximum(floor, 1.0 / min(100, 1 + self.n))
+        bw = np.maximum(bw, floor)
+        # A categorical bandwidth is the chance of switching to another value: at most uniform.
+        k = np.maximum(self.n_choices, 2)
+        return np.where(self.cat, np.minimum(bw, (k - 1) / k), bw)
+
+    def _prepare(self) -> None:
+        x = self.data
+        cont, cat = self.cont, self.cat
+        xc = x[:, cont]
+        self._ax = (~np.isnan(xc)).astype(np.float64)
+        self._x0 = np.nan_to_num(xc)
+        bw = self.bandwidth[cont]
+        self._inv2 = 1.0 / (2.0 * bw**2)
+        self._inv = 1.0 / bw**2
+        # Each truncated Gaussian is normalised over [0, 1].
+        mass = ndtr((1.0 - self._x0) / bw) - ndtr(-self._x0 / bw)
+        self._log_norm = -np.log(bw) - _LOG_SQRT_2PI - np.log(np.maximum(mass, 1e-300))
+        # Categorical dims: one-hot columns, inactive rows all zero.
+        lam = self.bandwidth[cat]
+        k = self.n_choices[cat]
+        self._cat_k = k
+        self._log_other = np.log(lam / np.maximum(k - 1, 1))
+        self._match_gain = np.log1p(-lam) - self._log_other
+        self._onehot_x, self._acx = self._onehot(x[:, cat])
+
+    def _onehot(self, xk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        active = ~np.isnan(xk)
+        offsets = np.concatenate([[0], np.cumsum(self._cat_k)[:-1]]).astype(np.int64)
+        hot = np.zeros((xk.shape[0], int(self._cat_k.sum())))
+        rows, cols = np.nonzero(active)
+        hot[rows, offsets[cols] + xk[rows, cols].astype(np.int64)] = 1.0
+        return hot, active.astype(np.float64)
+
+    # -- density -------------------------------------------------------------------------------
+
+    def _pair_logk(self, y: np.ndarray) -> np.ndarray:
+        """Log product kernel between each candidate (rows) and each observation (columns)."""
+        yc = y[:, self.cont]
+        ay = (~np.isnan(yc)).astype(np.float64)
+        y0 = np.nan_to_num(yc)
+        ax, x0 = self._ax, self._x0
+        quad = ((ay * y0**2 * self._inv2) @ ax.T + ay @ (ax * x0**2 * self._inv2).T
+                - (ay * y0 * self._inv) @ (ax * x0).T)
+        out = -quad + ay @ (ax * self._log_norm).T
+        mismatch = ay @ (1.0 - ax).T + (1.0 - ay) @ ax.T
+        if self.cat.any():
+            hot_y, acy = self._onehot(y[:, self.cat])
+            gain = np.repeat(self._match_gain, self._cat_k)
+            out += (hot_y * gain) @ self._onehot_x.T + (acy * self._log_other) @ self._acx.T
+            mismatch += acy @ (1.0 - self._acx).T + (1.0 - acy) @ self._acx.T
+        return out + mismatch * _LOG_MISMATCH
+
+    def _dim_logk(self, y: np.ndarray, j: int) -> np.ndarray:
+        """Log kernel of dim `j` alone, candidates x observations."""
+        yj, xj = y[:, j][:, None], self.data[:, j][None, :]
+        ny, nx = np.isnan(yj), np.isnan(xj)
+        bw = self.bandwidth[j]
+        if self.cat[j]:
+            k = max(int(self.n_choices[j]), 2)
+            both = np.where(yj == xj, math.log1p(-bw), math.log(bw / (k - 1)))
+        else:
+            x0 = np.nan_to_num(xj)
+            mass = ndtr((1.0 - x0) / bw) - ndtr(-x0 / bw)
+            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - math.log(bw) - _LOG_SQRT_2PI
+                    - np.log(np.maximum(mass, 1e-300)))
+        return np.where(ny & nx, 0.0, np.where(ny | nx, _LOG_MISMATCH, both))
+
+    def logpdf(self, y: np.ndarray) -> np.ndarray:
+        """Log density at each row of `y` (m x d)."""
+        y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+        log_n = math.log(self.n + self.prior_weight)
+        if self.multivariate:
+            terms = [self._pair_logk(y)]
+            if self.prior_weight > 0:
+                terms.append((self._log_uniform(y) + math.log(self.prior_weight))[:, None])
+            return logsumexp(np.concatenate(terms, axis=1), axis=1) - log_n
+        total = np.zeros(y.shape[0])
+        for j in range(self.d):
+            terms = [self._dim_logk(y, j)]
+            if self.prior_weight > 0:
+                u = 0.0 if not self.cat[j] else -math.log(max(int(self.n_choices[j]), 2))
+                prior = np.where(np.isnan(y[:, j]), 0.0, u) + math.log(self.prior_weight)
+                terms.append(prior[:, None])
+            total += logsumexp(np.concatenate(terms, axis=1), axis=1) - log_n
+        return total
+
+    def _log_uniform(self, y: np.ndarray) -> np.ndarray:
+        k = np.maximum(self.n_choices, 2)
+        per_dim = np.where(self.cat & ~np.isnan(y), -np.log(k), 0.0)
+        return per_dim.sum(axis=1)
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def sample(self, m: int, rng: np.random.Generator, *, bandwidth_factor: float = 1.0
+               ) -> np.ndarray:
+        """Draw `m` vectors: pick an observation, then perturb each dim with its kernel.
+
+        With a prior, a draw comes from the uniform density with probability w / (n + w).
+        Multivariate draws perturb one observation in every dim; univariate ones pick an
+        observation per dim.
+        """
+        n, d = self.n, self.d
+        shape = (m, 1) if self.multivariate else (m, d)
+        idx = rng.integers(n, size=shape)
+        out = self.data[idx, np.arange(d)[None, :]] if not self.multivariate \
+            else self.data[idx[:, 0]].copy()
+        bw = self.bandwidth
+        # Continuous: inverse-CDF draw from the truncated Gaussian around each value.
+        cont = self.cont[None, :] & ~np.isnan(out)
+        scale = np.broadcast_to(bw * bandwidth_factor, out.shape)
+        centre = np.nan_to_num(out)
+        lo, hi = ndtr(-centre / scale), ndtr((1.0 - centre) / scale)
+        u = lo + rng.random(out.shape) * (hi - lo)
+        drawn = np.clip(centre + scale * ndtri(np.clip(u, 1e-12, 1 - 1e-12)), 0.0, 1.0)
+        out = np.where(cont, drawn, out)
+        # Categorical: keep the value with probability 1 - bandwidth, else a uniform choice.
+        cat = self.cat[None, :] & ~np.isnan(out)
+        switch = rng.random(out.shape) < np.broadcast_to(bw, out.shape)
+        uniform = np.floor(rng.random(out.shape) * np.maximum(self.n_choices, 1))
+        out = np.where(cat & switch, uniform, out)
+        if self.prior_weight > 0:
+            from_prior = rng.random(m) < self.prior_weight / (n + self.prior_weight)
+            if from_prior.any():
+                out[from_prior] = self._uniform(int(from_prior.sum()), rng, out[from_prior])
+        return out
+
+    def _uniform(self, m: int, rng: np.random.Generator, like: np.ndarray) -> np.ndarray:
+        draw = rng.random((m, self.d))
+        draw = np.where(self.cat, np.floor(draw * np.maximum(self.n_choices, 1)), draw)
+        # Activity is settled when the vector is decoded; keep the pattern of `like`.
+        return np.where(np.isnan(like), np.nan, draw)
+
+
+class Observations:
+    """Model vectors and losses of told trials, stored in arrays that grow by doubling."""
+
+    def __init__(self, dim: int) -> None:
+        self._x = np.empty((16, dim))
+        self._y = np.empty(16)
+        self.n = 0
+
+    def add(self, vector: np.ndarray, loss: float) -> None:
+        """Append one observation (an infinite loss marks a failure: always among the bad)."""
+        if self.n == len(self._y):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._x[self.n] = vector
+        self._y[self.n] = loss if math.isfinite(loss) else np.inf
+        self.n += 1
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """All vectors, oldest first."""
+        return self._x[: self.n]
+
+    @property
+    def losses(self) -> np.ndarray:
+        """All losses, oldest first."""
+        return self._y[: self.n]
+
+    def split(self, n_good: int, n_bad: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The `n_good` lowest-loss vectors and the `n_bad` highest (default: all the rest).
+
+        Ties are broken by age (the older first), so the split is deterministic.
+        """
+        order = np.argsort(self.losses, kind="stable")
+        n_bad = self.n - n_good if n_bad is None else n_bad
+        return self.vectors[order[:n_good]], self.vectors[order[self.n - n_bad:]]
+
+
+def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_candidates: int,
+                             rng: np.random.Generator, *, bandwidth_factor: float = 1.0
+                             ) -> np.ndarray:
+    """Candidates drawn from the good density, best ratio l(x) / g(x) first."""
+    candidates = good.sample(n_candidates, rng, bandwidth_factor=bandwidth_factor)
+    score = good.logpdf(candidates) - bad.logpdf(candidates)
+    return candidates[np.argsort(-score, kind="stable")]
