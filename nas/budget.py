@@ -16,6 +16,8 @@ class Unit(str, Enum):
     EPOCHS = "ep"
     SECONDS = "s"
     TRIALS = "trials"
+    #: The objective's own budget unit (`nas.optimize`): the sum of the trials' budgets.
+    UNITS = "u"
 
 
 _SUFFIXES: dict[str, tuple[Unit, float]] = {
@@ -29,6 +31,7 @@ _SUFFIXES: dict[str, tuple[Unit, float]] = {
     "h": (Unit.SECONDS, 3600.0),
     "trial": (Unit.TRIALS, 1.0),
     "trials": (Unit.TRIALS, 1.0),
+    "u": (Unit.UNITS, 1.0),
 }
 _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
 
@@ -47,15 +50,20 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str | Budget) -> Budget:
-        """Read ``300ep``, ``90s``, ``10m``, ``1.5h`` or ``50trials``."""
+        """Read ``300ep``, ``90s``, ``10m``, ``1.5h``, ``50trials`` or ``2000u``.
+
+        A bare number is in the objective's own budget units (``u``).
+        """
         if isinstance(text, Budget):
             return text
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            return cls(float(text), Unit.UNITS)
         match = _PATTERN.match(str(text))
         suffix = match.group(2).lower() if match else ""
         if not match or suffix not in _SUFFIXES:
             raise UserError(
                 f"cannot read budget {text!r}: write a number and a unit, "
-                "e.g. 300ep, 90s, 10m, 1h or 50trials"
+                "e.g. 300ep, 90s, 10m, 1h, 50trials or 2000u"
             )
         unit, scale = _SUFFIXES[suffix]
         amount = float(match.group(1)) * scale
@@ -74,6 +82,8 @@ def format_amount(amount: float, unit: Unit) -> str:
         return f"{round(amount)}trials"
     if unit is Unit.EPOCHS:
         return f"{amount:g}ep"
+    if unit is Unit.UNITS:
+        return f"{amount:g}u"
     if amount >= 3600 and amount % 3600 == 0:
         return f"{amount / 3600:g}h"
     if amount >= 60 and amount % 60 == 0:

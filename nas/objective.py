@@ -1,20 +1,38 @@
-"""The training objective: a trial's configuration -> model -> trainer -> result."""
+"""What a trial evaluates: a model trained by the shared trainer, or any Python function.
+
+Both turn a `Trial` into a `TrainOutcome` and never raise for a broken candidate: an exception
+becomes a failed result with its traceback, so one bad trial never ends a search.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.errors import UserError
-from nas.trainer import TrainerOptions, TrainOutcome, TrainSettings, train
+from nas.trainer import TrainerOptions, TrainOutcome, TrainSettings, evaluate, resolve_device, train
 from nas.types import Result, Trial, TrialStatus
+
+CHECKPOINT_FORMAT = "nas-model/1"
+EpochHook = Callable[[Mapping[str, float]], None]
+
+
+def _failed(exc: Exception, start: float) -> TrainOutcome:
+    return TrainOutcome(Result.failure(
+        TrialStatus.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+        seconds=time.monotonic() - start,
+    ))
 
 
 @dataclass(frozen=True)
@@ -26,37 +44,123 @@ class TrainingObjective:
     options: TrainerOptions = dataclasses.field(default_factory=TrainerOptions)
 
     def __post_init__(self) -> None:
-        if self.trial_budget.unit is Unit.TRIALS:
+        if self.trial_budget.unit not in (Unit.EPOCHS, Unit.SECONDS):
             raise UserError("a trial's budget is epochs or seconds, e.g. 20ep or 30s")
 
-    def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
-                 on_epoch: Callable[[Mapping[str, float]], None] | None = None) -> TrainOutcome:
-        """Build and train the trial's model; errors become a failed result, never an exception."""
-        from spaces import build_model  # spaces imports torch models; keep it off import paths
+    @property
+    def max_budget(self) -> float:
+        """The budget of a full-budget trial, in the trial unit."""
+        return self.trial_budget.amount
 
-        amount = self.trial_budget.amount if trial.budget is None else float(trial.budget)
+    @property
+    def device(self) -> str:
+        """Where trials run."""
+        return str(resolve_device(self.options.device))
+
+    def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
+                 on_epoch: EpochHook | None = None) -> TrainOutcome:
+        """Build and train the trial's model."""
+        from spaces import build_model  # models are only needed once a trial runs
+
+        amount = self.max_budget if trial.budget is None else float(trial.budget)
         by_epochs = self.trial_budget.unit is Unit.EPOCHS
         start = time.monotonic()
         try:
             settings = TrainSettings.from_config(trial.config)
-            # Model initialisation and dropout draw from torch's global generator: fork it so
-            # each trial is seeded by its own seed and the caller's state is left untouched.
+            # Model initialisation draws from torch's global generator: fork it so each trial
+            # is seeded by its own seed and the caller's state is left untouched.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = build_model(trial.config, self.data.input_shape, self.data.num_classes)
-                outcome = train(
-                    model, self.data, settings,
-                    epochs=amount if by_epochs else None,
-                    seconds=None if by_epochs else amount,
-                    deadline=deadline, options=self.options, seed=seed, on_epoch=on_epoch,
-                )
+            outcome = train(
+                model, self.data, settings,
+                epochs=amount if by_epochs else None,
+                seconds=None if by_epochs else amount,
+                deadline=deadline, options=self.options, seed=seed, on_epoch=on_epoch,
+            )
         except UserError:
             raise
         except Exception as exc:  # a broken candidate must not end the search
-            return TrainOutcome(Result.failure(
-                TrialStatus.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
-                seconds=time.monotonic() - start,
-            ))
+            return _failed(exc, start)
         # Charge the whole evaluation (building the model included), not only the training loop.
         result = dataclasses.replace(outcome.result, seconds=time.monotonic() - start)
         return TrainOutcome(result, outcome.model)
+
+    def checkpoint(self, trial: Trial, model: torch.nn.Module) -> dict[str, Any]:
+        """What `spaces.load_model` needs to rebuild the trained model in a fresh process."""
+        data = self.data
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "trial_id": trial.id,
+            "config": dict(trial.config),
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes,
+            "mean": data.mean.detach().cpu(),
+            "std": data.std.detach().cpu(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        }
+
+    def test_accuracy(self, checkpoint: Path) -> float:
+        """Accuracy on the test split of the model stored in `checkpoint`."""
+        from spaces import build_model
+
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model = build_model(ckpt["config"], self.data.input_shape, self.data.num_classes)
+        model.load_state_dict(ckpt["state_dict"])
+        device = resolve_device(self.options.device)
+        model.to(device)
+        _, acc = evaluate(model, self.data.x_test.to(device), self.data.y_test.to(device),
+                          batch_size=self.options.eval_batch_size)
+        return acc
+
+
+@dataclass(frozen=True)
+class FunctionObjective:
+    """Any Python ``objective(config, budget) -> float | dict`` (lower loss is better).
+
+    A dict holds ``loss`` and optionally ``cost`` (budget spent, default the trial's budget);
+    other keys are kept as metrics. An objective with a ``seed`` parameter gets the trial's seed.
+    """
+
+    function: Callable[..., float | Mapping[str, Any]]
+    max_budget: float = 1.0
+    device: str = "cpu"
+
+    @property
+    def takes_seed(self) -> bool:
+        """Whether the function accepts a ``seed`` keyword."""
+        try:
+            params = inspect.signature(self.function).parameters
+        except (TypeError, ValueError):
+            return False
+        return "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
+                 on_epoch: EpochHook | None = None) -> TrainOutcome:
+        """Call the function on the trial's configuration and budget."""
+        budget = self.max_budget if trial.budget is None else float(trial.budget)
+        kwargs = {"seed": seed} if self.takes_seed else {}
+        start = time.monotonic()
+        try:
+            value = self.function(dict(trial.config), budget, **kwargs)
+            result = _as_result(value, budget, time.monotonic() - start)
+        except UserError:
+            raise
+        except Exception as exc:
+            outcome = _failed(exc, start)
+            return TrainOutcome(dataclasses.replace(outcome.result, cost=budget))
+        return TrainOutcome(result)
+
+
+def _as_result(value: float | Mapping[str, Any], budget: float, seconds: float) -> Result:
+    if isinstance(value, Mapping):
+        if "loss" not in value:
+            raise ValueError("an objective's dict must hold 'loss'")
+        metrics = {k: v for k, v in value.items() if k not in ("loss", "cost")}
+        loss, cost = float(value["loss"]), float(value.get("cost", budget))
+    else:
+        metrics, loss, cost = {}, float(value), budget
+    if not math.isfinite(loss):
+        return Result.failure(TrialStatus.DIVERGED, f"the objective returned {loss}",
+                              seconds=seconds, cost=cost)
+    return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost)

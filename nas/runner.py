@@ -1,15 +1,19 @@
-"""The one ask/tell loop: ask the searcher, charge the ledger, run the trial, journal, tell."""
+"""The one ask/tell loop: ask the searcher, charge the ledger, run the trial, journal, tell.
+
+`search` runs it over trained models; `optimize` over any Python function. Both share the loop,
+the ledger and the SQLite journal.
+"""
 
 from __future__ import annotations
 
 import os
 import statistics
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -22,15 +26,30 @@ from nas.data import Dataset
 from nas.data import load as load_dataset
 from nas.errors import UserError
 from nas.executors import InProcessExecutor
-from nas.objective import TrainingObjective
+from nas.objective import FunctionObjective, TrainingObjective
 from nas.report import Callback, default_reporter
 from nas.storage import Storage, TrialRecord
-from nas.trainer import TrainerOptions, evaluate, resolve_device
+from nas.trainer import TrainerOptions, TrainOutcome, resolve_device
 from nas.types import Result, Trial, TrialStatus
 from searchers import Searcher
 
 MAX_CONSECUTIVE_FAILURES = 10
-CHECKPOINT_FORMAT = "nas-model/1"
+
+
+class Objective(Protocol):
+    """What the loop evaluates: a trial in, a `TrainOutcome` out, never an exception."""
+
+    @property
+    def max_budget(self) -> float:
+        """Budget of a full-budget trial."""
+
+    @property
+    def device(self) -> str:
+        """Where trials run."""
+
+    def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
+                 on_epoch: Callable[[Mapping[str, float]], None] | None = None) -> TrainOutcome:
+        """Evaluate one trial."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +63,16 @@ class SearchResult:
     spent: float
     limit: Budget
     stopped: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def best_config(self) -> dict[str, Any] | None:
         """The best trial's configuration."""
         return None if self.best is None else dict(self.best.trial.config)
+
+    @property
+    def best_loss(self) -> float | None:
+        """The best trial's loss."""
+        return None if self.best is None or self.best.result is None else self.best.result.loss
 
     def top(self, k: int = 5) -> list[TrialRecord]:
         """The k best trials with a usable result."""
@@ -84,12 +107,15 @@ def search(
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
     `space`, `data` and `searcher` are objects or registered names; `budget` is the total
-    (``"10m"``, ``"300ep"``, ``"50trials"``), `trial_budget` what one candidate trains for.
+    (``"10m"``, ``"300ep"``, ``"50trials"``), `trial_budget` what one full candidate trains for.
+    A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`.
     """
     limit = Budget.parse(budget)
     per_trial = Budget.parse(trial_budget)
-    if per_trial.unit is Unit.TRIALS:
+    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
         raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
+    if limit.unit is Unit.UNITS:
+        raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
     if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
         raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
     options = _trainer_options(trainer_options)
@@ -97,28 +123,19 @@ def search(
 
     space_name = space if isinstance(space, str) else (space.name or "custom")
     space_obj = spaces.get(space) if isinstance(space, str) else space
-    dataset = load_dataset(data, seed=0, **dict(data_options or {})) if isinstance(data, str) \
-        else data
-    searcher_seq, trial_seq = np.random.SeedSequence(seed).spawn(2)
-    if isinstance(searcher, str):
-        searcher_obj = searcher_registry.get(
-            searcher, space_obj, seed=int(searcher_seq.generate_state(1)[0]),
-            **dict(searcher_options or {}),
-        )
-    else:
-        if searcher_options:
-            raise UserError("searcher_options apply only when the searcher is given by name")
-        searcher_obj = searcher
-
-    run_name = name or f"{space_name}-{dataset.name}-{searcher_obj.name}-" \
-        f"{datetime.now():%Y%m%d-%H%M%S}"
-    path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
+    dataset = load_dataset(data, **dict(data_options or {})) if isinstance(data, str) else data
+    objective = TrainingObjective(dataset, per_trial, options)
+    searcher_obj, trial_seq = _make_searcher(
+        searcher, space_obj, seed, searcher_options,
+        min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
+    )
+    run_name = name or f"{space_name}-{dataset.name}-{searcher_obj.name}-{_stamp()}"
     settings = {
         "name": run_name,
+        "kind": "search",
         "space_name": space_name,
         "space": spaces.space_to_json(space_obj),
-        "searcher": {"name": searcher_obj.name, "options": searcher_obj.options,
-                     "seed": searcher_obj.seed},
+        "searcher": _searcher_settings(searcher_obj),
         "seed": seed,
         "budget": str(limit),
         "trial_budget": str(per_trial),
@@ -126,14 +143,87 @@ def search(
                  "sizes": [len(dataset.y_train), len(dataset.y_val), len(dataset.y_test)]},
         "trainer": options.to_dict(),
     }
-    reporters = list(callbacks) + ([default_reporter()] if progress else [])
-    store = Storage.create(path, settings)
-    try:
-        loop = _Loop(store, searcher_obj, TrainingObjective(dataset, per_trial, options),
-                     Ledger(limit), trial_seq, reporters)
-        return loop.run()
-    finally:
-        store.close()
+    path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
+    return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
+                list(callbacks) + ([default_reporter()] if progress else []))
+
+
+def optimize(
+    objective: Callable[..., float | Mapping[str, Any]],
+    space: ConfigurationSpace,
+    searcher: Searcher | str = "random",
+    budget: Budget | str | float = "100trials",
+    *,
+    min_budget: float | None = None,
+    max_budget: float | None = None,
+    seed: int = 0,
+    storage: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> SearchResult:
+    """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
+
+    `budget` is the total: ``"50trials"``, a time (``"10m"``) or a number of the objective's own
+    budget units (``2000`` or ``"2000u"``: the sum of the trials' budgets). Multi-fidelity
+    searchers run between `min_budget` and `max_budget`; full-budget trials get `max_budget`
+    (default 1). `storage` defaults to ``runs/<name>.db``; ``":memory:"`` keeps nothing.
+    """
+    if not callable(objective):
+        raise UserError("objective must be a function objective(config, budget)")
+    limit = Budget.parse(budget)
+    if limit.unit is Unit.EPOCHS:
+        limit = Budget(limit.amount, Unit.UNITS)  # epochs are the objective's own units here
+    top = 1.0 if max_budget is None else float(max_budget)
+    low = top if min_budget is None else float(min_budget)
+    if not 0 < low <= top:
+        raise UserError(f"need 0 < min_budget <= max_budget, got {low} and {top}")
+    searcher_obj, trial_seq = _make_searcher(searcher, space, seed, searcher_options,
+                                             min_budget=low, max_budget=top)
+    label = getattr(objective, "__qualname__", type(objective).__name__)
+    run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
+    settings = {
+        "name": run_name,
+        "kind": "optimize",
+        "objective": f"{getattr(objective, '__module__', '?')}.{label}",
+        "space_name": space.name or "custom",
+        "space": spaces.space_to_json(space),
+        "searcher": _searcher_settings(searcher_obj),
+        "seed": seed,
+        "budget": str(limit),
+        "min_budget": low,
+        "max_budget": top,
+    }
+    path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
+    return _run(path, settings, searcher_obj, FunctionObjective(objective, top), Ledger(limit),
+                trial_seq, list(callbacks) + ([default_reporter()] if progress else []))
+
+
+def _stamp() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _searcher_settings(searcher: Searcher) -> dict[str, Any]:
+    return {"name": searcher.name, "options": searcher.options, "seed": searcher.seed}
+
+
+def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
+                   options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
+                   ) -> tuple[Searcher, np.random.SeedSequence]:
+    """The searcher (built from its name if need be) and the seed sequence of the trials."""
+    searcher_seq, trial_seq = np.random.SeedSequence(seed).spawn(2)
+    if not isinstance(searcher, str):
+        if options:
+            raise UserError("searcher_options apply only when the searcher is given by name")
+        return searcher, trial_seq
+    opts = dict(options or {})
+    if searcher_registry.get_class(searcher).multi_fidelity:
+        opts.setdefault("min_budget", min_budget)
+        opts.setdefault("max_budget", max_budget)
+    built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
+                                  **opts)
+    return built, trial_seq
 
 
 def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> TrainerOptions:
@@ -147,10 +237,20 @@ def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> Traine
         raise UserError(f"bad trainer option: {exc}") from None
 
 
+def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective: Objective,
+         ledger: Ledger, trial_seq: np.random.SeedSequence,
+         callbacks: Sequence[Callback]) -> SearchResult:
+    store = Storage.create(path, settings)
+    try:
+        return _Loop(store, searcher, objective, ledger, trial_seq, callbacks).run()
+    finally:
+        store.close()
+
+
 class _Loop:
     """State of one running search; `run` is the ask/tell loop."""
 
-    def __init__(self, store: Storage, searcher: Searcher, objective: TrainingObjective,
+    def __init__(self, store: Storage, searcher: Searcher, objective: Objective,
                  ledger: Ledger, trial_seq: np.random.SeedSequence,
                  callbacks: Sequence[Callback]) -> None:
         self.store = store
@@ -166,18 +266,20 @@ class _Loop:
     def run(self) -> SearchResult:
         for cb in self.callbacks:
             cb.on_search_start(self.store.path, self.store.settings, self.ledger)
-        stopped = "budget spent"
         failures = 0
         current: Trial | None = None
         try:
             while True:
-                reason = self._cannot_start()
-                if reason:
-                    stopped = reason
+                stopped = self._cannot_start()
+                if stopped:
                     break
                 current = self.searcher.ask()
                 if current is None:
                     stopped = "the searcher has nothing more to propose"
+                    break
+                if not self.ledger.can_afford(self._planned_cost(current)):
+                    # Not journaled: it never ran, and replaying the searcher asks it again.
+                    stopped = "too little budget left for the next trial"
                     break
                 result = self._run_trial(current)
                 current = None
@@ -197,26 +299,38 @@ class _Loop:
         return self._finish(stopped)
 
     def _cannot_start(self) -> str | None:
-        """Why no further trial may start, or None."""
+        """Why no further trial may start, whatever it is, or None."""
         ledger = self.ledger
         if ledger.exhausted:
             return "budget spent"
-        if ledger.unit is Unit.TRIALS:
-            return None if ledger.can_afford(1) else "budget spent"
-        if ledger.unit is Unit.EPOCHS:
-            cost = self.objective.trial_budget.amount
-            return None if ledger.can_afford(cost) else "too little budget left for another trial"
         # A time budget: every trial stops at the search's deadline anyway, so this only avoids
         # starting one that would almost surely be cut short.
-        if self.durations and ledger.remaining < 0.5 * statistics.median(self.durations):
+        if ledger.unit is Unit.SECONDS and self.durations \
+                and ledger.remaining < 0.5 * statistics.median(self.durations):
             return "too little time left for another trial"
         return None
+
+    def _planned_cost(self, trial: Trial) -> float:
+        """What `trial` will cost in the ledger's unit, as far as it is known before it runs."""
+        unit = self.ledger.unit
+        if unit is Unit.TRIALS:
+            return 1.0
+        if unit is Unit.SECONDS:
+            return 0.0  # bounded by the deadline instead
+        return self.objective.max_budget if trial.budget is None else float(trial.budget)
+
+    def _cost(self, result: Result) -> float:
+        unit = self.ledger.unit
+        if unit is Unit.TRIALS:
+            return 1.0
+        if unit is Unit.SECONDS:
+            return result.seconds
+        return result.cost if result.cost is not None else result.epochs
 
     def _run_trial(self, trial: Trial) -> Result:
         store, ledger = self.store, self.ledger
         store.add_trial(trial)
-        device = str(resolve_device(self.objective.options.device))
-        store.start_trial(trial.id, device=device)
+        store.start_trial(trial.id, device=self.objective.device)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
         deadline = time.monotonic() + ledger.remaining if ledger.unit is Unit.SECONDS else None
@@ -236,33 +350,17 @@ class _Loop:
         store.finish_trial(trial.id, result, spent=ledger.spent)
         self.durations.append(result.seconds)
         record = store.trial(trial.id)
-        if result.ok and outcome.model is not None and (
-                self.best is None or record.rank_key() < self.best.rank_key()):
-            self._save_best(record, outcome.model)
+        if result.ok and (self.best is None or record.rank_key() < self.best.rank_key()):
+            if outcome.model is not None and isinstance(self.objective, TrainingObjective):
+                self._save_checkpoint(record, self.objective.checkpoint(trial, outcome.model))
+            self.best = record
         self.searcher.tell(trial, result)
         for cb in self.callbacks:
             cb.on_trial_end(trial, result, self.best, ledger)
         return result
 
-    def _cost(self, result: Result) -> float:
-        unit = self.ledger.unit
-        if unit is Unit.TRIALS:
-            return 1.0
-        return result.epochs if unit is Unit.EPOCHS else result.seconds
-
-    def _save_best(self, record: TrialRecord, model: torch.nn.Module) -> None:
+    def _save_checkpoint(self, record: TrialRecord, payload: Mapping[str, Any]) -> None:
         """Checkpoint the new best trial and drop the previous best's file (disk stays bounded)."""
-        data = self.objective.data
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "trial_id": record.id,
-            "config": dict(record.trial.config),
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "mean": data.mean.detach().cpu(),
-            "std": data.std.detach().cpu(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        }
         folder = self.store.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"trial-{record.id}.pt"
@@ -273,17 +371,15 @@ class _Loop:
             self.store.remove_checkpoint(self.best.id)
             if old is not None:
                 old.unlink(missing_ok=True)
-        self.best = record
 
     def _finish(self, stopped: str) -> SearchResult:
         test_accuracy = None
         ranked = self.store.ranked()
         best = ranked[0] if ranked else None
-        if best is not None:
+        if best is not None and isinstance(self.objective, TrainingObjective):
             path = self.store.checkpoints().get(best.id)
             if path is not None:
-                test_accuracy = checkpoint_test_accuracy(path, self.objective.data,
-                                                 self.objective.options)
+                test_accuracy = self.objective.test_accuracy(path)
         summary = {
             "stopped": stopped,
             "best_trial": None if best is None else best.id,
@@ -312,16 +408,3 @@ def save_atomic(payload: Mapping[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(dict(payload), tmp)
     os.replace(tmp, path)
-
-
-def checkpoint_test_accuracy(checkpoint: Path, data: Dataset, options: TrainerOptions) -> float:
-    """Accuracy on the test split of the model stored in `checkpoint` (inputs standardised)."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = spaces.build_model(ckpt["config"], data.input_shape, data.num_classes)
-    model.load_state_dict(ckpt["state_dict"])
-    device = resolve_device(options.device)
-    model.to(device)
-    _, acc = evaluate(model, data.x_test.to(device), data.y_test.to(device),
-                      batch_size=options.eval_batch_size)
-    return acc
-

@@ -21,6 +21,8 @@ from nas.errors import UserError
 from nas.types import Result, Trial, TrialStatus
 
 SCHEMA_VERSION = 1
+#: A journal that lives in memory only (for throwaway benchmark runs).
+MEMORY = ":memory:"
 
 _SCHEMA = """
 CREATE TABLE meta (
@@ -95,7 +97,7 @@ class Storage:
     def create(cls, path: str | os.PathLike[str], settings: Mapping[str, Any]) -> Storage:
         """Create a new journal holding `settings`; refuses to overwrite an existing file."""
         path = Path(path)
-        if path.exists():
+        if path.exists() and str(path) != MEMORY:
             raise UserError(f"{path} already exists; pick another --name or --db")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +257,7 @@ class Storage:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")
     # FULL: a committed trial survives power loss, not only a killed process.
     db.execute("PRAGMA synchronous = FULL")

@@ -75,7 +75,10 @@ class Trial:
 
 @dataclass(frozen=True)
 class Result:
-    """What evaluating a trial gave: lower `loss` is better; `epochs`, `seconds`: what it spent."""
+    """What evaluating a trial gave: lower `loss` is better; `epochs`, `seconds`: what it spent.
+
+    `cost` is what it spent in the objective's own budget unit, when that is not epochs.
+    """
 
     loss: float
     status: TrialStatus = TrialStatus.OK
@@ -84,6 +87,7 @@ class Result:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     curve: tuple[Mapping[str, float], ...] = ()
     error: str | None = None
+    cost: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -100,6 +104,7 @@ class Result:
             "metrics": plain(self.metrics),
             "curve": plain(list(self.curve)),
             "error": self.error,
+            "cost": self.cost,
         }
 
     @classmethod
@@ -114,10 +119,12 @@ class Result:
             metrics=dict(d.get("metrics") or {}),
             curve=tuple(d.get("curve") or ()),
             error=d.get("error"),
+            cost=d.get("cost"),
         )
 
     @classmethod
     def failure(cls, status: TrialStatus, error: str, *, epochs: float = 0.0,
-                seconds: float = 0.0) -> Result:
+                seconds: float = 0.0, cost: float | None = None) -> Result:
         """A worst-case result for a trial that did not produce a usable loss."""
-        return cls(loss=math.inf, status=status, epochs=epochs, seconds=seconds, error=error)
+        return cls(loss=math.inf, status=status, epochs=epochs, seconds=seconds, error=error,
+                   cost=cost)

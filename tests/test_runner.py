@@ -58,7 +58,7 @@ def test_best_model_reproduces_the_reported_test_accuracy(tmp_path) -> None:
 def test_epoch_budget_never_starts_a_trial_it_cannot_pay_for(tmp_path) -> None:
     result = _search(tmp_path, budget="5ep")
     assert len(result.trials) == 2 and result.spent == 4
-    assert result.stopped == "too little budget left for another trial"
+    assert result.stopped == "too little budget left for the next trial"
 
 
 def test_time_budget_cuts_the_last_trial_at_the_deadline(tmp_path) -> None:

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from ConfigSpace import Categorical, ConfigurationSpace, Float
+
+import searchers
+from nas.types import Result, TrialStatus
+from searchers import BOHB, Hyperband, hyperband_layout
+
+
+def _space() -> ConfigurationSpace:
+    s = ConfigurationSpace()
+    s.add([Float("x", (0, 1)), Float("y", (0, 1)), Categorical("c", ["a", "b"])])
+    return s
+
+
+def _loss(config: dict, budget: float) -> float:
+    return (config["x"] - 0.3) ** 2 + (config["y"] - 0.7) ** 2 + 0.1 * (config["c"] == "b") \
+        + 1.0 / budget
+
+
+def test_layout_matches_the_hyperband_paper() -> None:
+    layout = hyperband_layout(1, 81, 3)
+    table = [[(r.budget, r.n_configs) for r in b.rungs] for b in layout]
+    assert table == [
+        [(1, 81), (3, 27), (9, 9), (27, 3), (81, 1)],
+        [(3, 34), (9, 11), (27, 3), (81, 1)],
+        [(9, 15), (27, 5), (81, 1)],
+        [(27, 8), (81, 2)],
+        [(81, 5)],
+    ]
+    assert [b.index for b in layout] == [4, 3, 2, 1, 0]
+    assert layout[0].cost == 405
+
+
+def test_layout_with_a_range_that_is_not_a_power_of_eta() -> None:
+    layout = hyperband_layout(2, 100, 3)  # s_max = 3: budgets 100/27 .. 100
+    assert len(layout) == 4
+    assert layout[0].rungs[0].budget == pytest.approx(100 / 27)
+    assert all(r.budget >= 2 for b in layout for r in b.rungs)
+    assert hyperband_layout(5, 5, 3)[0].rungs[0].n_configs == 1
+
+
+@pytest.mark.parametrize("args", [(0, 10, 3), (10, 5, 3), (1, 10, 1)])
+def test_layout_rejects_bad_arguments(args) -> None:
+    with pytest.raises(ValueError):
+        hyperband_layout(*args)
+
+
+def test_successive_halving_promotes_the_best_with_parents() -> None:
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    first = [hb.ask() for _ in range(9)]
+    assert all(t.budget == 1 and t.parent is None for t in first)
+    assert hb.ask() is None  # the rung waits for its results
+    losses = {t.id: _loss(t.config, 1) for t in first}
+    for t in first:
+        hb.tell(t, Result(loss=losses[t.id]))
+    second = [hb.ask() for _ in range(3)]
+    best3 = sorted(losses, key=losses.get)[:3]
+    assert [t.parent for t in second] == best3
+    assert all(t.budget == 3 for t in second)
+    by_id = {t.id: t for t in first}
+    assert all(t.config == by_id[t.parent].config for t in second)
+    assert hb.ask() is None
+
+
+def test_failures_are_never_promoted_and_an_all_failed_rung_ends_the_bracket() -> None:
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    first = [hb.ask() for _ in range(9)]
+    for i, t in enumerate(first):
+        ok = i in (4, 7)
+        hb.tell(t, Result(loss=0.5) if ok else Result.failure(TrialStatus.FAILED, "x"))
+    second = [hb.ask() for _ in range(2)]
+    assert {t.parent for t in second} == {first[4].id, first[7].id}
+    assert hb.ask() is None  # only two promoted though the rung has three places
+    for t in second:
+        hb.tell(t, Result.failure(TrialStatus.DIVERGED, "nan"))
+    nxt = hb.ask()  # the bracket is over: the next bracket (s = 1) starts at budget 3
+    assert nxt.budget == 3 and nxt.parent is None and nxt.info["bracket"] == 1
+
+
+def test_brackets_cycle_through_the_layout() -> None:
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    brackets = []
+    for _ in range(60):
+        t = hb.ask()
+        brackets.append(t.info["bracket"])
+        hb.tell(t, Result(loss=_loss(t.config, t.budget)))
+    order = [b for i, b in enumerate(brackets) if i == 0 or brackets[i - 1] != b]
+    assert order[:4] == [2, 1, 0, 2]
+
+
+def test_bohb_fits_the_largest_budget_with_enough_points() -> None:
+    bohb = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=0, random_fraction=0.0)
+    proposer = bohb.proposer
+    assert proposer.min_points == 4  # d + 1 with d = 3 modelled dims
+    origins = []
+    for _ in range(80):
+        t = bohb.ask()
+        origins.append(t.info["origin"])
+        bohb.tell(t, Result(loss=_loss(t.config, t.budget)))
+    assert "model" in origins
+    first_model = origins.index("model")
+    assert all(o in ("random", "promoted") for o in origins[:first_model])
+    counts = {b: o.n for b, o in proposer.by_budget.items()}
+    assert counts[1.0] >= 6  # the model needs N_min + 2 = 6 points before it is used
+
+
+def test_bohb_random_fraction_one_is_hyperband() -> None:
+    a = BOHB(_space(), min_budget=1, max_budget=9, seed=3, random_fraction=1.0)
+    for _ in range(40):
+        t = a.ask()
+        assert t.info["origin"] in ("random", "promoted")
+        a.tell(t, Result(loss=_loss(t.config, t.budget)))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"random_fraction": 2}, {"top_n_percent": 0}, {"n_samples": 0}, {"bandwidth_factor": 0}],
+)
+def test_bohb_validates_its_options(kwargs) -> None:
+    with pytest.raises(ValueError):
+        BOHB(_space(), min_budget=1, max_budget=9, **kwargs)
+
+
+def test_tpe_concentrates_near_the_optimum() -> None:
+    tpe = searchers.get("tpe", _space(), seed=0, n_startup=10)
+    xs = []
+    for i in range(80):
+        t = tpe.ask()
+        assert t.info["origin"] == ("random" if i < 10 else "model")
+        if i >= 50:
+            xs.append((t.config["x"], t.config["y"]))
+        tpe.tell(t, Result(loss=_loss(t.config, 9)))
+    near = [math.hypot(x - 0.3, y - 0.7) < 0.15 for x, y in xs]
+    assert sum(near) / len(near) > 0.5  # random search would land there ~7 % of the time
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_tpe_options_and_univariate_mode(multivariate: bool) -> None:
+    tpe = searchers.get("tpe", _space(), seed=0, n_startup=3, multivariate=multivariate)
+    assert tpe.options["multivariate"] is multivariate
+    for _ in range(15):
+        t = tpe.ask()
+        tpe.tell(t, Result(loss=_loss(t.config, 9)))
+    with pytest.raises(ValueError):
+        searchers.TPE(_space(), gamma=1.5)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import truncnorm
+
+from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
+
+CAT = np.array([False, False, True, True])
+K = np.array([0, 0, 3, 2])
+
+
+def _data(n: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 4))
+    x[:, 2] = rng.integers(0, 3, n)
+    x[:, 3] = rng.integers(0, 2, n)
+    x[rng.random((n, 4)) < 0.2] = np.nan
+    return x
+
+
+def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: bool) -> float:
+    def k1(a: float, b: float, j: int) -> float:
+        if np.isnan(a) and np.isnan(b):
+            return 1.0
+        if np.isnan(a) or np.isnan(b):
+            return 1e-3
+        bw = kde.bandwidth[j]
+        if CAT[j]:
+            return 1 - bw if a == b else bw / (K[j] - 1)
+        return truncnorm.pdf(a, -b / bw, (1 - b) / bw, loc=b, scale=bw)
+
+    def u1(a: float, j: int) -> float:
+        return 1.0 if np.isnan(a) or not CAT[j] else 1.0 / K[j]
+
+    n = len(x)
+    if mv:
+        total = sum(np.prod([k1(y[j], row[j], j) for j in range(4)]) for row in x)
+        total += pw * np.prod([u1(y[j], j) for j in range(4)])
+        return math.log(total / (n + pw))
+    return sum(math.log((sum(k1(y[j], row[j], j) for row in x) + pw * u1(y[j], j)) / (n + pw))
+               for j in range(4))
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+@pytest.mark.parametrize("prior_weight", [0.0, 1.0])
+def test_logpdf_matches_brute_force(multivariate: bool, prior_weight: float) -> None:
+    x = _data()
+    kde = ParzenEstimator(x, CAT, K, multivariate=multivariate, prior_weight=prior_weight)
+    y = kde.sample(12, np.random.default_rng(1))
+    y[0, 1] = np.nan  # an activity pattern no observation has
+    got = kde.logpdf(y)
+    want = [_brute(kde, row, x, prior_weight, multivariate) for row in y]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_continuous_density_integrates_to_one() -> None:
+    x = np.array([[0.1], [0.5], [0.97]])
+    kde = ParzenEstimator(x, np.array([False]), np.array([0]), min_bandwidth=0.05)
+    grid = np.linspace(0, 1, 20001)[:, None]
+    assert np.trapezoid(np.exp(kde.logpdf(grid)), grid[:, 0]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_samples_stay_in_range_and_near_the_data() -> None:
+    x = np.array([[0.2, 1.0], [0.25, 1.0]])
+    kde = ParzenEstimator(x, np.array([False, True]), np.array([0, 3]))
+    s = kde.sample(2000, np.random.default_rng(0))
+    assert (s[:, 0] >= 0).all() and (s[:, 0] <= 1).all()
+    assert abs(np.median(s[:, 0]) - 0.225) < 0.05
+    assert set(np.unique(s[:, 1])) <= {0.0, 1.0, 2.0}
+    assert np.mean(s[:, 1] == 1.0) > 0.5
+    # Inactive values stay inactive in draws.
+    x[:, 0] = np.nan
+    s = ParzenEstimator(x, np.array([False, True]), np.array([0, 3])).sample(
+        10, np.random.default_rng(0))
+    assert np.isnan(s[:, 0]).all()
+
+
+def test_bandwidth_rules() -> None:
+    x = np.array([[0.5, 0.0]] * 5)
+    kde = ParzenEstimator(x, np.array([False, True]), np.array([0, 2]), min_bandwidth=1e-3)
+    assert kde.bandwidth[0] == pytest.approx(1e-3) and kde.bandwidth[1] == pytest.approx(1e-3)
+    clipped = ParzenEstimator(x, np.array([False, True]), np.array([0, 2]), magic_clip=True)
+    assert clipped.bandwidth[0] == pytest.approx(1 / 6)
+    spread = ParzenEstimator(np.array([[0.0, 0.0], [1.0, 1.0]] * 3), np.array([False, True]),
+                             np.array([0, 2]))
+    assert spread.bandwidth[1] <= 0.5  # a categorical bandwidth never exceeds uniform
+
+
+def test_observations_grow_and_split_deterministically() -> None:
+    obs = Observations(2)
+    for i in range(40):
+        obs.add(np.array([i, i]), [3.0, 1.0, math.inf, 1.0][i % 4])
+    assert obs.n == 40 and obs.vectors.shape == (40, 2)
+    good, bad = obs.split(5)
+    assert good[:, 0].tolist() == [1, 3, 5, 7, 9]  # loss 1.0, oldest first
+    assert len(bad) == 35 and np.isinf(obs.losses[bad[-1, 0].astype(int)])
+    good, bad = obs.split(3, 4)
+    assert len(good) == 3 and len(bad) == 4
+
+
+def test_density_ratio_prefers_the_good_region() -> None:
+    rng = np.random.default_rng(0)
+    good = ParzenEstimator(rng.normal(0.2, 0.03, (10, 1)).clip(0, 1), np.array([False]),
+                           np.array([0]))
+    bad = ParzenEstimator(rng.random((50, 1)), np.array([False]), np.array([0]))
+    ranked = density_ratio_candidates(good, bad, 64, rng)
+    assert abs(ranked[0, 0] - 0.2) < 0.1
