@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="total budget: 300ep, 90s, 10m, 1h or 50trials (default 10m)")
     p.add_argument("--trial-budget", default="20ep",
                    help="what one candidate trains for: epochs or seconds (default 20ep)")
+    p.add_argument("--option", dest="searcher_options", action="append", default=[],
+                   metavar="KEY=VALUE", help="searcher setting, e.g. eta=2 or min_budget=3")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     p.add_argument("--name", help="search name (default <space>-<data>-<searcher>-<time>)")
     p.add_argument("--db", help="journal path (default runs/<name>.db)")
@@ -114,7 +116,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         data_options["download"] = True
     data = load(args.data, **data_options)
     result = search(
-        space, data, args.searcher, budget,
+        space, data, args.searcher, budget, searcher_options=_overrides(args.searcher_options),
         trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
         trainer_options={"device": args.device}, progress=not args.no_progress,
     )
@@ -166,8 +168,9 @@ def _cmd_searchers(args: argparse.Namespace) -> int:
     for name in searchers.available():
         cls = searchers.get_class(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        kind = "multi-fidelity" if cls.multi_fidelity else "full budget"
-        print(f"{name:<12} {kind:<15} {doc}")
+        kind = ("multi-fidelity" if cls.multi_fidelity else "full budget") + \
+            (", model" if cls.model_based else "")
+        print(f"{name:<12} {kind:<22} {doc}")
     return 0
 
 

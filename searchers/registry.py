@@ -47,5 +47,5 @@ def get(name: str, space: ConfigurationSpace, *, seed: int | None = 0, **options
     cls = get_class(name)
     try:
         return cls(space, seed=seed, **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UserError(f"bad options for searcher {name!r}: {exc}") from None

@@ -94,6 +94,8 @@ def test_exported_model_reproduces_test_accuracy(tmp_path, monkeypatch) -> None:
         (["search", "--set", "width"], "NAME=VALUE"),
         (["search", "--device", "banana", "--budget", "1trials"], "unknown device"),
         (["search", "--trial-budget", "2trials"], "epochs or seconds"),
+        (["search", "--searcher", "bohb", "--option", "eta=1"], "bad options for searcher"),
+        (["search", "--searcher", "tpe", "--option", "colour=red"], "bad options"),
         (["search", "--data", "mnist", "--data-root", "{tmp}"], "download"),
         (["show", "{tmp}/missing.db"], "no search database"),
         (["show", "{tmp}"], "no search database"),
@@ -142,7 +144,10 @@ def test_listings(capsys) -> None:
     assert main(["spaces", "residual-mlp", "--json"]) == 0
     assert '"hyperparameters"' in capsys.readouterr().out
     assert main(["searchers"]) == 0
-    assert "random" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for name in ("random", "tpe", "hyperband", "bohb"):
+        assert name in out
+    assert "multi-fidelity, model" in out
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     for name in ("digits", "mnist1d", "synthetic", "mnist", "fashion-mnist", "cifar10"):
