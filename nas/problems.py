@@ -150,7 +150,6 @@ def _fidelity(budget: float) -> float:
 
 # ---------------------------------------------------------------- mf-branin
 
-_BRANIN_NAMES = ("x1", "x2")
 _BRANIN_B = 5.1 / (4 * math.pi**2)
 _BRANIN_C = 5 / math.pi
 _BRANIN_T = 1 / (8 * math.pi)
@@ -168,34 +167,34 @@ def _branin(x: np.ndarray, z: np.ndarray) -> float:
     return float((x2 - b * x1**2 + c * x1 - 6.0) ** 2 + 10.0 * (1.0 - t) * math.cos(x1) + 10.0)
 
 
-def _branin_space() -> ConfigurationSpace:
-    space = ConfigurationSpace(name="mf-branin")
-    space.add([Float("x1", (-5.0, 10.0)), Float("x2", (0.0, 15.0))])
-    return space
+def _mf_synthetic(name: str, description: str, function: Callable[[np.ndarray, np.ndarray], float],
+                  bounds: Mapping[str, tuple[float, float]], n_fidelities: int,
+                  optimum: float) -> Problem:
+    """A noise-free synthetic function whose fidelity vector is (s, ..., s) for budget -> s."""
+    names = tuple(bounds)
 
+    def space() -> ConfigurationSpace:
+        out = ConfigurationSpace(name=name)
+        out.add([Float(n, bounds[n]) for n in names])
+        return out
 
-def _branin_evaluate(config: Mapping[str, Any], budget: float, seed: int) -> float:
-    # Noise-free: the seed is accepted for a uniform interface and ignored.
-    s = _fidelity(budget)
-    return _branin(_values(config, _BRANIN_NAMES), np.full(3, s))
+    def evaluate(config: Mapping[str, Any], budget: float, seed: int) -> float:
+        # Noise-free: the seed is accepted for a uniform interface and ignored.
+        return function(_values(config, names), np.full(n_fidelities, _fidelity(budget)))
 
+    def true_loss(config: Mapping[str, Any]) -> float:
+        return function(_values(config, names), np.ones(n_fidelities))
 
-def _branin_true_loss(config: Mapping[str, Any]) -> float:
-    return _branin(_values(config, _BRANIN_NAMES), np.ones(3))
+    return Problem(name=name, description=description, min_budget=_MF_MIN_BUDGET,
+                   max_budget=_MF_MAX_BUDGET, budget_unit="fidelity", optimum=optimum,
+                   _space=space, _evaluate=evaluate, _true_loss=true_loss)
 
 
 @_register("mf-branin")
 def _mf_branin() -> Problem:
-    return Problem(
-        name="mf-branin",
-        description="multi-fidelity Branin (Kandasamy et al. 2017), 2 floats, noise-free",
-        min_budget=_MF_MIN_BUDGET,
-        max_budget=_MF_MAX_BUDGET,
-        budget_unit="fidelity",
-        optimum=_BRANIN_OPTIMUM,
-        _space=_branin_space,
-        _evaluate=_branin_evaluate,
-        _true_loss=_branin_true_loss,
+    return _mf_synthetic(
+        "mf-branin", "multi-fidelity Branin (Kandasamy et al. 2017), 2 floats, noise-free",
+        _branin, {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, 3, _BRANIN_OPTIMUM,
     )
 
 
@@ -229,34 +228,11 @@ def _hartmann6(x: np.ndarray, z: np.ndarray) -> float:
     return float(-np.sum(alpha * np.exp(-inner)))
 
 
-def _hartmann_space() -> ConfigurationSpace:
-    space = ConfigurationSpace(name="mf-hartmann6")
-    space.add([Float(n, (0.0, 1.0)) for n in _HARTMANN_NAMES])
-    return space
-
-
-def _hartmann_evaluate(config: Mapping[str, Any], budget: float, seed: int) -> float:
-    # Noise-free: the seed is accepted for a uniform interface and ignored.
-    s = _fidelity(budget)
-    return _hartmann6(_values(config, _HARTMANN_NAMES), np.full(4, s))
-
-
-def _hartmann_true_loss(config: Mapping[str, Any]) -> float:
-    return _hartmann6(_values(config, _HARTMANN_NAMES), np.ones(4))
-
-
 @_register("mf-hartmann6")
 def _mf_hartmann6() -> Problem:
-    return Problem(
-        name="mf-hartmann6",
-        description="multi-fidelity Hartmann6 (Kandasamy et al. 2017), 6 floats, noise-free",
-        min_budget=_MF_MIN_BUDGET,
-        max_budget=_MF_MAX_BUDGET,
-        budget_unit="fidelity",
-        optimum=_HARTMANN_OPTIMUM,
-        _space=_hartmann_space,
-        _evaluate=_hartmann_evaluate,
-        _true_loss=_hartmann_true_loss,
+    return _mf_synthetic(
+        "mf-hartmann6", "multi-fidelity Hartmann6 (Kandasamy et al. 2017), 6 floats, noise-free",
+        _hartmann6, dict.fromkeys(_HARTMANN_NAMES, (0.0, 1.0)), 4, _HARTMANN_OPTIMUM,
     )
 
 
