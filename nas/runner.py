@@ -140,7 +140,7 @@ def search(
         "budget": str(limit),
         "trial_budget": str(per_trial),
         "data": {"name": dataset.name, "options": dict(data_options or {}),
-                 "sizes": [len(dataset.y_train), len(dataset.y_val), len(dataset.y_test)]},
+                 "sizes": dataset.sizes},
         "trainer": options.to_dict(),
     }
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
