@@ -7,6 +7,8 @@ device and read once per epoch.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -57,22 +59,33 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainerOptions:
-    """How to train, the same for every candidate of a search (never searched over)."""
+    """How to train, the same for every candidate of a search (never searched over).
+
+    `precision` "auto" is bf16 autocast on CUDA and fp32 elsewhere; "fp32" turns autocast off.
+    """
 
     device: str = "auto"
     eval_batch_size: int = 4096
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32"):
+            raise UserError(f"precision is auto or fp32, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings for the journal."""
-        return {"device": self.device, "eval_batch_size": self.eval_batch_size}
+        return dataclasses.asdict(self)
 
 
 @dataclass
 class TrainOutcome:
-    """A trainer run: the `Result` plus the trained model (kept for checkpointing)."""
+    """A trainer run: the `Result`, plus the trained model and its state (for checkpoints)."""
 
     result: Result
     model: nn.Module | None = field(repr=False, default=None)
+    state: TrainState | None = field(repr=False, default=None)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -130,6 +143,35 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     return float(loss_sum.item()) / n, float(correct.item()) / n
 
 
+@dataclass
+class TrainState:
+    """Where a training run stopped, so a promoted trial continues instead of starting over.
+
+    Holds the optimizer, the step count, the current epoch's shuffle and every random state,
+    so that 3 epochs + 6 continued epochs give the same weights as 9 epochs straight.
+    """
+
+    step: int
+    steps_per_epoch: int
+    optimizer: dict[str, Any]
+    shuffle_rng: torch.Tensor
+    torch_rng: torch.Tensor
+    perm: torch.Tensor | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
+        return {"step": self.step, "steps_per_epoch": self.steps_per_epoch,
+                "optimizer": self.optimizer, "shuffle_rng": self.shuffle_rng,
+                "torch_rng": self.torch_rng, "perm": self.perm}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainState:
+        """Inverse of `to_dict`."""
+        return cls(step=int(d["step"]), steps_per_epoch=int(d["steps_per_epoch"]),
+                   optimizer=d["optimizer"], shuffle_rng=d["shuffle_rng"],
+                   torch_rng=d["torch_rng"], perm=d.get("perm"))
+
+
 def train(
     model: nn.Module,
     data: Dataset,
@@ -141,23 +183,39 @@ def train(
     options: TrainerOptions | None = None,
     seed: int = 0,
     on_epoch: Callable[[Mapping[str, float]], None] | None = None,
+    horizon: float | None = None,
+    resume: TrainState | None = None,
 ) -> TrainOutcome:
     """Train `model` for `epochs` or for `seconds` of wall time, then evaluate on validation.
 
     A time budget (or the absolute `deadline`, in ``time.monotonic()`` seconds) stops training
-    after the batch that crosses it. A trial stopped by `deadline` is reported as truncated.
+    after the batch that crosses it; a trial stopped by `deadline` is reported as truncated.
+    The lr schedule spans `horizon` epochs (default: `epochs`). With `resume`, training goes on
+    from that state up to `epochs` in total, and the result reports only the epochs added.
     """
     if (epochs is None) == (seconds is None):
         raise ValueError("give exactly one of epochs or seconds")
+    if resume is not None and epochs is None:
+        raise ValueError("only an epoch budget can continue a previous run")
     options = options or TrainerOptions()
     device = resolve_device(options.device)
     # Dropout draws from torch's global generator: fork it, so the run is seeded by `seed`
-    # alone and the caller's random state is left as it was.
+    # (or continues the resumed state) and the caller's random state is left as it was.
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked, device_type=device.type if forked else "cuda"):
         torch.manual_seed(seed)
+        if resume is not None:
+            torch.set_rng_state(resume.torch_rng)
         return _train(model, data, settings, epochs=epochs, seconds=seconds, deadline=deadline,
-                      options=options, device=device, seed=seed, on_epoch=on_epoch)
+                      options=options, device=device, seed=seed, on_epoch=on_epoch,
+                      horizon=horizon, resume=resume)
+
+
+def _autocast(device: torch.device, options: TrainerOptions) -> Any:
+    """bf16 autocast on CUDA (where supported) unless fp32 is asked for; fp32 elsewhere."""
+    if device.type == "cuda" and options.precision != "fp32" and torch.cuda.is_bf16_supported():
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _train(
@@ -172,13 +230,22 @@ def _train(
     device: torch.device,
     seed: int,
     on_epoch: Callable[[Mapping[str, float]], None] | None,
+    horizon: float | None,
+    resume: TrainState | None,
 ) -> TrainOutcome:
     start = time.monotonic()
-    if device.type == "cuda":
+    cuda = device.type == "cuda"
+    if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    model = model.to(device)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+    x_train, y_train = data.x_train.to(device, non_blocking=True), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device, non_blocking=True), data.y_val.to(device)
+    # channels_last pays on CUDA tensor cores for 2-D convolutions; on the CPU it does not.
+    layout = torch.channels_last if cuda and options.channels_last and x_train.dim() == 4 \
+        else torch.contiguous_format
+    model = model.to(device, memory_format=layout)
+    x_train, x_val = (x.contiguous(memory_format=layout) for x in (x_train, x_val))
+    net = torch.compile(model) if options.compile else model
 
     n = len(x_train)
     batch_size = min(settings.batch_size, n)
@@ -186,52 +253,66 @@ def _train(
     # epoch still shows every sample.
     steps_per_epoch = max(1, n // batch_size)
     total_steps = math.inf if epochs is None else max(1, round(epochs * steps_per_epoch))
+    horizon_steps = total_steps if horizon is None else max(1, round(horizon * steps_per_epoch))
     time_limit = math.inf if seconds is None else start + seconds
     stop_at = min(time_limit, deadline if deadline is not None else math.inf)
 
     optimizer = make_optimizer(settings, model.parameters())
-    generator = torch.Generator(device=device if device.type == "cuda" else "cpu")
+    generator = torch.Generator(device=device if cuda else "cpu")
     generator.manual_seed(seed)
+    step, perm = 0, None
+    if resume is not None:
+        if resume.steps_per_epoch != steps_per_epoch:
+            raise ValueError("cannot continue a run whose batches differ from this one's")
+        optimizer.load_state_dict(resume.optimizer)
+        generator.set_state(resume.shuffle_rng)
+        step = resume.step
+        if step % steps_per_epoch and resume.perm is not None:
+            perm = resume.perm.to(device)  # stopped mid-epoch: finish the same shuffle
+    first_step = step
     loss_fn = nn.CrossEntropyLoss()
+    autocast = _autocast(device, options)
 
     curve: list[dict[str, float]] = []
     status = TrialStatus.OK
-    step = 0
     train_loss = math.nan
     model.train()
     while step < total_steps:
-        perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        if perm is None or step % steps_per_epoch == 0:
+            perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
         loss_sum = torch.zeros((), device=device)
         batches = 0
         timed_out = False
-        for b in range(steps_per_epoch):
-            if step >= total_steps:
-                break
+        while step < total_steps:
             if seconds is not None:
                 progress = (time.monotonic() - start) / seconds
             else:
-                progress = step / total_steps
+                progress = step / horizon_steps
             lr = settings.lr * lr_factor(settings.lr_schedule, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            b = step % steps_per_epoch
             idx = perm[b * batch_size:(b + 1) * batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            loss = loss_fn(model(xb), yb)
+            with autocast:
+                loss = loss_fn(net(x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             # Batches are equal-sized, so the mean of batch means is the epoch mean.
-            loss_sum += loss.detach()
+            loss_sum += loss.detach().float()
             batches += 1
             step += 1
             if time.monotonic() >= stop_at:
                 timed_out = True
                 break
+            if step % steps_per_epoch == 0:
+                break
         train_loss = float(loss_sum.item()) / max(1, batches)
         if not math.isfinite(train_loss):
             status = TrialStatus.DIVERGED
             break
-        val_loss, val_acc = evaluate(model, x_val, y_val, batch_size=options.eval_batch_size)
+        with autocast:
+            val_loss, val_acc = evaluate(net, x_val, y_val, batch_size=options.eval_batch_size)
         point = {
             "epoch": step / steps_per_epoch,
             "train_loss": train_loss,
@@ -247,15 +328,16 @@ def _train(
                 status = TrialStatus.TRUNCATED
             break
 
-    spent_epochs = step / steps_per_epoch
+    spent_epochs = (step - first_step) / steps_per_epoch
     elapsed = time.monotonic() - start
     n_params = sum(p.numel() for p in model.parameters())
-    peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None
+    peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20) if cuda else None
     if status is TrialStatus.DIVERGED:
         result = Result(
             loss=math.inf, status=status, epochs=spent_epochs, seconds=elapsed,
-            metrics={"params": n_params, "device": str(device)}, curve=tuple(curve),
-            error=f"training loss became {train_loss} after {spent_epochs:.2f} epochs",
+            metrics={"params": n_params, "device": str(device), "peak_memory_mb": peak_mb},
+            curve=tuple(curve),
+            error=f"training loss became {train_loss} after {step / steps_per_epoch:.2f} epochs",
         )
         return TrainOutcome(result, None)
     last = curve[-1]
@@ -275,4 +357,9 @@ def _train(
         metrics=metrics,
         curve=tuple(curve),
     )
-    return TrainOutcome(result, model)
+    state = TrainState(
+        step=step, steps_per_epoch=steps_per_epoch, optimizer=optimizer.state_dict(),
+        shuffle_rng=generator.get_state(), torch_rng=torch.get_rng_state(),
+        perm=perm.cpu() if step % steps_per_epoch else None,
+    )
+    return TrainOutcome(result, model.to(memory_format=torch.contiguous_format), state)

@@ -162,3 +162,65 @@ def test_resolve_device() -> None:
 
 def test_options_to_dict() -> None:
     assert TrainerOptions(device="cpu").to_dict()["device"] == "cpu"
+
+
+def _dropout_model() -> nn.Module:
+    config = dict(spaces.residual_mlp(width=32, n_blocks=2, dropout=0.3,
+                                      norm="batchnorm").get_default_configuration())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return spaces.build_model(config, (8,), 3)
+
+
+@pytest.mark.parametrize("first", [3.0, 2.5])  # an epoch boundary, and mid-epoch
+def test_continuing_equals_training_straight(first: float) -> None:
+    from nas.trainer import TrainState
+
+    data = blobs()
+    settings = TrainSettings(optimizer="adamw", batch_size=32, lr_schedule="cosine")
+    straight = train(_dropout_model(), data, settings, epochs=9, horizon=9, seed=4)
+    part = train(_dropout_model(), data, settings, epochs=first, horizon=9, seed=4)
+    # Through a checkpoint's plain form, as the runner stores it.
+    state = TrainState.from_dict(part.state.to_dict())
+    model = _dropout_model()
+    model.load_state_dict(part.model.state_dict())
+    rest = train(model, data, settings, epochs=9, horizon=9, seed=123, resume=state)
+    assert rest.result.epochs + part.result.epochs == pytest.approx(9)
+    assert part.result.epochs == pytest.approx(first, abs=0.1)
+    for a, b in zip(straight.model.state_dict().values(), rest.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    assert rest.result.curve[-1]["val_loss"] == straight.result.curve[-1]["val_loss"]
+
+
+def test_horizon_keeps_the_lr_high_for_a_partial_run() -> None:
+    data = blobs(n=64)
+    seen: list[float] = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    torch.optim.AdamW.step = spy
+    try:
+        train(_model(), data, TrainSettings(lr=0.01, batch_size=16), epochs=1, horizon=4, seed=0)
+    finally:
+        torch.optim.AdamW.step = original
+    # One epoch of a four-epoch cosine: the lr ends near cos(pi/4)-ish, far from zero.
+    assert seen[-1] > 0.01 * 0.8
+
+
+def test_continuing_requires_epochs_and_matching_batches() -> None:
+    data = blobs()
+    part = train(_model(), data, TrainSettings(batch_size=32), epochs=1, seed=0)
+    with pytest.raises(ValueError):
+        train(_model(), data, TrainSettings(batch_size=32), seconds=1, resume=part.state)
+    with pytest.raises(ValueError):
+        train(_model(), data, TrainSettings(batch_size=16), epochs=2, resume=part.state)
+
+
+def test_precision_option_is_checked() -> None:
+    with pytest.raises(UserError):
+        TrainerOptions(precision="fp8")
+    assert TrainerOptions().to_dict()["precision"] == "auto"
