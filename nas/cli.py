@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="narrow the space: width=32:256, optimizer=adam,adamw, n_blocks=2")
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32"],
+                   help="auto: bf16 autocast on CUDA, fp32 elsewhere (default auto)")
+    p.add_argument("--compile", action="store_true", help="torch.compile each candidate")
+    p.add_argument("--no-continue", action="store_true",
+                   help="promoted trials retrain from scratch instead of continuing their parent")
+    p.add_argument("--no-dedup", action="store_true",
+                   help="retrain candidates whose architecture was already trained at the budget")
     p.add_argument("--data-root", help="folder of torchvision datasets")
     p.add_argument("--download", action="store_true",
                    help="download torchvision datasets if missing (needs internet)")
@@ -118,7 +125,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     result = search(
         space, data, args.searcher, budget, searcher_options=_overrides(args.searcher_options),
         trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
-        trainer_options={"device": args.device}, progress=not args.no_progress,
+        trainer_options={"device": args.device, "precision": args.precision,
+                         "compile": args.compile},
+        progress=not args.no_progress, continue_trials=not args.no_continue,
+        dedup=not args.no_dedup,
     )
     with Storage.open(result.path) as store:
         print(summary_text(result.path, store.settings, store.trials(), state="finished",

@@ -21,11 +21,28 @@ import torch
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.errors import UserError
-from nas.trainer import TrainerOptions, TrainOutcome, TrainSettings, evaluate, resolve_device, train
+from nas.trainer import (
+    TrainerOptions,
+    TrainOutcome,
+    TrainSettings,
+    TrainState,
+    evaluate,
+    resolve_device,
+    train,
+)
 from nas.types import Result, Trial, TrialStatus
 
 CHECKPOINT_FORMAT = "nas-model/1"
 EpochHook = Callable[[Mapping[str, float]], None]
+
+
+def release_memory() -> None:
+    """Free what finished trials left behind: Python garbage and CUDA's cached blocks."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _failed(exc: Exception, start: float) -> TrainOutcome:
@@ -42,10 +59,18 @@ class TrainingObjective:
     data: Dataset
     trial_budget: Budget
     options: TrainerOptions = dataclasses.field(default_factory=TrainerOptions)
+    #: Epochs the lr schedule spans (a multi-fidelity searcher's max budget), so that a run
+    #: continued from a lower rung matches one trained straight. Default: the trial's budget.
+    horizon: float | None = None
 
     def __post_init__(self) -> None:
         if self.trial_budget.unit not in (Unit.EPOCHS, Unit.SECONDS):
             raise UserError("a trial's budget is epochs or seconds, e.g. 20ep or 30s")
+
+    @property
+    def can_continue(self) -> bool:
+        """Whether a promoted trial can resume its parent (epoch budgets only)."""
+        return self.trial_budget.unit is Unit.EPOCHS
 
     @property
     def max_budget(self) -> float:
@@ -58,8 +83,9 @@ class TrainingObjective:
         return str(resolve_device(self.options.device))
 
     def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
-                 on_epoch: EpochHook | None = None) -> TrainOutcome:
-        """Build and train the trial's model."""
+                 on_epoch: EpochHook | None = None,
+                 parent_checkpoint: Path | None = None) -> TrainOutcome:
+        """Build and train the trial's model, continuing `parent_checkpoint` when given."""
         from spaces import build_model  # models are only needed once a trial runs
 
         amount = self.max_budget if trial.budget is None else float(trial.budget)
@@ -72,24 +98,41 @@ class TrainingObjective:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = build_model(trial.config, self.data.input_shape, self.data.num_classes)
+            resume = None
+            if parent_checkpoint is not None and by_epochs:
+                ckpt = torch.load(parent_checkpoint, map_location="cpu", weights_only=True)
+                model.load_state_dict(ckpt["state_dict"])
+                resume = TrainState.from_dict(ckpt["train_state"])
             outcome = train(
                 model, self.data, settings,
                 epochs=amount if by_epochs else None,
                 seconds=None if by_epochs else amount,
                 deadline=deadline, options=self.options, seed=seed, on_epoch=on_epoch,
+                horizon=max(self.horizon or amount, amount) if by_epochs else None,
+                resume=resume,
             )
         except UserError:
             raise
+        except torch.OutOfMemoryError:
+            # Let go of everything the trial held before the next one starts.
+            model = resume = None
+            release_memory()
+            return TrainOutcome(Result.failure(TrialStatus.FAILED, "out of memory",
+                                               seconds=time.monotonic() - start))
         except Exception as exc:  # a broken candidate must not end the search
             return _failed(exc, start)
         # Charge the whole evaluation (building the model included), not only the training loop.
         result = dataclasses.replace(outcome.result, seconds=time.monotonic() - start)
-        return TrainOutcome(result, outcome.model)
+        return TrainOutcome(result, outcome.model, outcome.state)
 
-    def checkpoint(self, trial: Trial, model: torch.nn.Module) -> dict[str, Any]:
-        """What `spaces.load_model` needs to rebuild the trained model in a fresh process."""
+    def checkpoint(self, trial: Trial, model: torch.nn.Module,
+                   state: TrainState | None = None) -> dict[str, Any]:
+        """What `spaces.load_model` needs to rebuild the trained model in a fresh process,
+        and, with `state`, what a promoted trial needs to continue training it."""
         data = self.data
+        extra = {} if state is None else {"train_state": state.to_dict()}
         return {
+            **extra,
             "format": CHECKPOINT_FORMAT,
             "trial_id": trial.id,
             "config": dict(trial.config),

@@ -21,8 +21,9 @@ _SHORT = {
     "n_blocks": "blocks", "activation": "act", "dropout": "drop", "optimizer": "opt",
     "weight_decay": "wd", "batch_size": "bs", "lr_schedule": "sched",
 }
-_ORDER = ["n_blocks", "width", "mults", "activation", "norm", "dropout", "optimizer", "lr",
-          "weight_decay", "batch_size", "lr_schedule"]
+_ORDER = ["n_blocks", "width", "mults", "n_stages", "n_cells", "channels", "channel_growth",
+          "stage2_channels", "stage3_channels", "n_nodes", "activation", "norm", "dropout",
+          "optimizer", "lr", "weight_decay", "batch_size", "lr_schedule"]
 
 
 class Callback:

@@ -6,6 +6,7 @@ the ledger and the SQLite journal.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -103,12 +104,17 @@ def search(
     data_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    continue_trials: bool = True,
+    dedup: bool = True,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
     `space`, `data` and `searcher` are objects or registered names; `budget` is the total
     (``"10m"``, ``"300ep"``, ``"50trials"``), `trial_budget` what one full candidate trains for.
-    A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`.
+    A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`;
+    a promoted trial continues its parent's checkpoint (unless `continue_trials` is False).
+    With `dedup`, a candidate whose architecture hash was already trained at the same budget
+    reuses that result and is charged nothing.
     """
     limit = Budget.parse(budget)
     per_trial = Budget.parse(trial_budget)
@@ -124,11 +130,12 @@ def search(
     space_name = space if isinstance(space, str) else (space.name or "custom")
     space_obj = spaces.get(space) if isinstance(space, str) else space
     dataset = load_dataset(data, **dict(data_options or {})) if isinstance(data, str) else data
-    objective = TrainingObjective(dataset, per_trial, options)
     searcher_obj, trial_seq = _make_searcher(
         searcher, space_obj, seed, searcher_options,
         min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
     )
+    horizon = getattr(searcher_obj, "max_budget", None) if searcher_obj.multi_fidelity else None
+    objective = TrainingObjective(dataset, per_trial, options, horizon=horizon)
     run_name = name or f"{space_name}-{dataset.name}-{searcher_obj.name}-{_stamp()}"
     settings = {
         "name": run_name,
@@ -142,10 +149,13 @@ def search(
         "data": {"name": dataset.name, "options": dict(data_options or {}),
                  "sizes": dataset.sizes},
         "trainer": options.to_dict(),
+        "continue_trials": continue_trials,
+        "dedup": dedup,
     }
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
-                list(callbacks) + ([default_reporter()] if progress else []))
+                list(callbacks) + ([default_reporter()] if progress else []),
+                continue_trials=continue_trials, dedup=dedup)
 
 
 def optimize(
@@ -238,11 +248,12 @@ def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> Traine
 
 
 def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective: Objective,
-         ledger: Ledger, trial_seq: np.random.SeedSequence,
-         callbacks: Sequence[Callback]) -> SearchResult:
+         ledger: Ledger, trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
+         *, continue_trials: bool = False, dedup: bool = False) -> SearchResult:
     store = Storage.create(path, settings)
     try:
-        return _Loop(store, searcher, objective, ledger, trial_seq, callbacks).run()
+        return _Loop(store, searcher, objective, ledger, trial_seq, callbacks,
+                     continue_trials=continue_trials, dedup=dedup).run()
     finally:
         store.close()
 
@@ -252,7 +263,8 @@ class _Loop:
 
     def __init__(self, store: Storage, searcher: Searcher, objective: Objective,
                  ledger: Ledger, trial_seq: np.random.SeedSequence,
-                 callbacks: Sequence[Callback]) -> None:
+                 callbacks: Sequence[Callback], *, continue_trials: bool = False,
+                 dedup: bool = False) -> None:
         self.store = store
         self.searcher = searcher
         self.objective = objective
@@ -262,6 +274,13 @@ class _Loop:
         self.executor = InProcessExecutor()
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
+        training = isinstance(objective, TrainingObjective)
+        self.continue_trials = continue_trials and training and objective.can_continue
+        self.dedup = dedup and training
+        # (architecture hash, budget) -> the trial that trained it.
+        self.trained: dict[tuple[str, float], int] = {}
+        # A reused trial's id -> the trial whose result and checkpoint it shares.
+        self.alias: dict[int, int] = {}
 
     def run(self) -> SearchResult:
         for cb in self.callbacks:
@@ -310,22 +329,47 @@ class _Loop:
             return "too little time left for another trial"
         return None
 
+    def _budget(self, trial: Trial) -> float:
+        return self.objective.max_budget if trial.budget is None else float(trial.budget)
+
     def _planned_cost(self, trial: Trial) -> float:
         """What `trial` will cost in the ledger's unit, as far as it is known before it runs."""
         unit = self.ledger.unit
+        if unit is Unit.SECONDS or self._duplicate_of(trial) is not None:
+            return 0.0  # time is bounded by the deadline instead; a duplicate costs nothing
         if unit is Unit.TRIALS:
             return 1.0
-        if unit is Unit.SECONDS:
-            return 0.0  # bounded by the deadline instead
-        return self.objective.max_budget if trial.budget is None else float(trial.budget)
+        parent = self._parent(trial)
+        # A continued trial pays only the increment over its parent.
+        return self._budget(trial) - (0.0 if parent is None else parent[1])
 
     def _cost(self, result: Result) -> float:
         unit = self.ledger.unit
+        if "reused_from" in result.metrics:
+            return 0.0
         if unit is Unit.TRIALS:
             return 1.0
         if unit is Unit.SECONDS:
             return result.seconds
         return result.cost if result.cost is not None else result.epochs
+
+    def _parent(self, trial: Trial) -> tuple[Path, float] | None:
+        """The checkpoint `trial` continues and the budget it was trained to, if usable."""
+        if not self.continue_trials or trial.parent is None:
+            return None
+        source = self.alias.get(trial.parent, trial.parent)
+        path = self.store.checkpoints().get(source)
+        if path is None or not path.is_file():
+            return None
+        budget = self._budget(self.store.trial(source).trial)
+        return (path, budget) if budget < self._budget(trial) else None
+
+    def _hash_key(self, trial: Trial) -> tuple[str, float]:
+        return spaces.architecture_hash(trial.config), self._budget(trial)
+
+    def _duplicate_of(self, trial: Trial) -> int | None:
+        """An earlier trial that trained the same architecture at the same budget."""
+        return self.trained.get(self._hash_key(trial)) if self.dedup else None
 
     def _run_trial(self, trial: Trial) -> Result:
         store, ledger = self.store, self.ledger
@@ -333,6 +377,36 @@ class _Loop:
         store.start_trial(trial.id, device=self.objective.device)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
+        original = self._duplicate_of(trial)
+        if original is not None:
+            outcome = TrainOutcome(_reused(store.trial(original)))
+            self.alias[trial.id] = self.alias.get(original, original)
+        else:
+            outcome = self._evaluate(trial)
+        result = outcome.result
+        ledger.charge(self._cost(result))
+        store.finish_trial(trial.id, result, spent=ledger.spent)
+        if original is None:
+            self.durations.append(result.seconds)
+            if result.ok and self.dedup:
+                self.trained[self._hash_key(trial)] = trial.id
+        record = store.trial(trial.id)
+        is_best = result.ok and (self.best is None or record.rank_key() < self.best.rank_key())
+        if is_best:
+            self.best = record
+        self.searcher.tell(trial, result)
+        keep = self._checkpoints_to_keep()
+        if outcome.model is not None and trial.id in keep \
+                and isinstance(self.objective, TrainingObjective):
+            state = outcome.state if self.continue_trials else None
+            self._save_checkpoint(trial.id, self.objective.checkpoint(trial, outcome.model, state))
+        self._drop_checkpoints(keep)
+        for cb in self.callbacks:
+            cb.on_trial_end(trial, result, self.best, ledger)
+        return result
+
+    def _evaluate(self, trial: Trial) -> TrainOutcome:
+        ledger = self.ledger
         deadline = time.monotonic() + ledger.remaining if ledger.unit is Unit.SECONDS else None
         seed = int(np.random.SeedSequence(
             self.trial_seq.entropy, spawn_key=(*self.trial_seq.spawn_key, trial.id),
@@ -342,42 +416,39 @@ class _Loop:
             for cb in self.callbacks:
                 cb.on_epoch(trial, point)
 
-        outcome = self.executor.submit(
-            self.objective, trial, seed=seed, deadline=deadline, on_epoch=on_epoch,
+        parent = self._parent(trial)
+        extra = {} if parent is None else {"parent_checkpoint": parent[0]}
+        return self.executor.submit(
+            self.objective, trial, seed=seed, deadline=deadline, on_epoch=on_epoch, **extra,
         ).result()
-        result = outcome.result
-        ledger.charge(self._cost(result))
-        store.finish_trial(trial.id, result, spent=ledger.spent)
-        self.durations.append(result.seconds)
-        record = store.trial(trial.id)
-        if result.ok and (self.best is None or record.rank_key() < self.best.rank_key()):
-            if outcome.model is not None and isinstance(self.objective, TrainingObjective):
-                self._save_checkpoint(record, self.objective.checkpoint(trial, outcome.model))
-            self.best = record
-        self.searcher.tell(trial, result)
-        for cb in self.callbacks:
-            cb.on_trial_end(trial, result, self.best, ledger)
-        return result
 
-    def _save_checkpoint(self, record: TrialRecord, payload: Mapping[str, Any]) -> None:
-        """Checkpoint the new best trial and drop the previous best's file (disk stays bounded)."""
+    def _checkpoints_to_keep(self) -> set[int]:
+        """The best trial's and those a later trial may continue (through aliases)."""
+        ids = set(self.searcher.continuable()) if self.continue_trials else set()
+        if self.best is not None:
+            ids.add(self.best.id)
+        return {self.alias.get(i, i) for i in ids}
+
+    def _save_checkpoint(self, trial_id: int, payload: Mapping[str, Any]) -> None:
         folder = self.store.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"trial-{record.id}.pt"
+        path = folder / f"trial-{trial_id}.pt"
         save_atomic(payload, path)
-        self.store.add_checkpoint(record.id, path)
-        if self.best is not None:
-            old = self.store.checkpoints().get(self.best.id)
-            self.store.remove_checkpoint(self.best.id)
-            if old is not None:
-                old.unlink(missing_ok=True)
+        self.store.add_checkpoint(trial_id, path)
+
+    def _drop_checkpoints(self, keep: set[int]) -> None:
+        """Delete checkpoints nothing can use any more, so disk stays bounded."""
+        for trial_id, path in self.store.checkpoints().items():
+            if trial_id not in keep:
+                self.store.remove_checkpoint(trial_id)  # journal first: never a dangling row
+                path.unlink(missing_ok=True)
 
     def _finish(self, stopped: str) -> SearchResult:
         test_accuracy = None
         ranked = self.store.ranked()
         best = ranked[0] if ranked else None
         if best is not None and isinstance(self.objective, TrainingObjective):
-            path = self.store.checkpoints().get(best.id)
+            path = self.store.checkpoints().get(self.alias.get(best.id, best.id))
             if path is not None:
                 test_accuracy = self.objective.test_accuracy(path)
         summary = {
@@ -401,6 +472,14 @@ class _Loop:
         for cb in self.callbacks:
             cb.on_search_end(result)
         return result
+
+
+def _reused(original: TrialRecord) -> Result:
+    """The result of an identical architecture trained before, marked and free of charge."""
+    assert original.result is not None
+    metrics = {**original.result.metrics, "reused_from": original.id}
+    return dataclasses.replace(original.result, epochs=0.0, seconds=0.0, cost=0.0,
+                               metrics=metrics)
 
 
 def save_atomic(payload: Mapping[str, Any], path: Path) -> None:

@@ -53,6 +53,13 @@ class Searcher(ABC):
         self.pending.pop(trial.id, None)
         self.history.append((trial, result))
 
+    def continuable(self) -> set[int]:
+        """Ids of finished trials that a later trial may still continue (name as `parent`).
+
+        The runner keeps their checkpoints and deletes the rest, so disk stays bounded.
+        """
+        return set()
+
     # -- helpers for subclasses -------------------------------------------------------------
 
     def _new_trial(self, config: Configuration | dict[str, Any], *, budget: float | None = None,

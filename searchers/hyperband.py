@@ -143,6 +143,16 @@ class Hyperband(Searcher):
             run.losses[trial.id] = loss
         self.proposer.observe(trial.config, float(trial.budget or self.max_budget), loss)
 
+    def continuable(self) -> set[int]:
+        """Trials of the running rung (when another rung follows) and those queued to move up."""
+        run = self._run
+        if run is None:
+            return set()
+        queued = {parent for _, parent in run.queue if parent is not None}
+        if run.rung + 1 < len(run.bracket.rungs):
+            queued |= set(run.asked)
+        return queued
+
     # -- schedule ------------------------------------------------------------------------------
 
     def _start_bracket(self) -> _BracketRun:

@@ -12,17 +12,22 @@ from ConfigSpace import ConfigurationSpace
 from torch import nn
 
 from nas.errors import UserError
+from spaces.cells import canonical_digest, cell_graph
+from spaces.conv import build_residual_conv, conv_architecture_hash, residual_conv
 from spaces.mlp import build_residual_mlp, residual_mlp
 from spaces.overrides import parse_assignment
 
 __all__ = [
     "Standardize",
+    "architecture_hash",
     "available",
     "build_model",
+    "cell_graph",
     "describe",
     "get",
     "load_model",
     "parse_assignment",
+    "residual_conv",
     "residual_mlp",
     "space_from_json",
     "space_to_json",
@@ -34,12 +39,19 @@ class _Family:
     factory: Callable[..., ConfigurationSpace]
     builder: Callable[[Mapping[str, Any], tuple[int, ...], int], nn.Module]
     doc: str
+    # Names what a configuration trains; None: the digest of the whole configuration.
+    hasher: Callable[[Mapping[str, Any]], str] | None = None
 
 
 _FAMILIES: dict[str, _Family] = {
     "residual-mlp": _Family(
         residual_mlp, build_residual_mlp,
         "residual MLP: 1-8 pre-norm residual blocks over a flattened input",
+    ),
+    "residual-conv": _Family(
+        residual_conv, build_residual_conv,
+        "residual conv cells: 1-3 stages of 1-4 searched DAG cells, for 1-D or 2-D inputs",
+        conv_architecture_hash,
     ),
 }
 
@@ -66,6 +78,19 @@ def build_model(config: Mapping[str, Any], input_shape: tuple[int, ...],
         raise UserError(f"configuration names no known architecture (got {arch!r})")
     return _FAMILIES[arch].builder(dict(config), tuple(int(d) for d in input_shape),
                                    int(num_classes))
+
+
+def architecture_hash(config: Mapping[str, Any]) -> str:
+    """Hex digest that is equal for configurations that train the same model the same way.
+
+    residual-conv: isomorphic pruned cells, equal macro shape and training settings; any other
+    configuration: its canonical JSON.
+    """
+    values = dict(config)
+    family = _FAMILIES.get(str(values.get("architecture")))
+    if family is not None and family.hasher is not None:
+        return family.hasher(values)
+    return canonical_digest(values)
 
 
 def describe(space: ConfigurationSpace) -> str:
