@@ -27,7 +27,7 @@ from nas.data import Dataset
 from nas.data import load as load_dataset
 from nas.errors import UserError
 from nas.executors import InProcessExecutor
-from nas.objective import FunctionObjective, TrainingObjective
+from nas.objective import FunctionObjective, TrainingObjective, release_memory
 from nas.report import Callback, default_reporter
 from nas.storage import Storage, TrialRecord
 from nas.trainer import TrainerOptions, TrainOutcome, resolve_device
@@ -401,6 +401,9 @@ class _Loop:
             state = outcome.state if self.continue_trials else None
             self._save_checkpoint(trial.id, self.objective.checkpoint(trial, outcome.model, state))
         self._drop_checkpoints(keep)
+        del outcome  # the trained model: nothing holds it past this point
+        if self.objective.device.startswith("cuda"):
+            release_memory()  # hand cached blocks back so the next trial starts clean
         for cb in self.callbacks:
             cb.on_trial_end(trial, result, self.best, ledger)
         return result

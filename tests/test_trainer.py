@@ -224,3 +224,14 @@ def test_precision_option_is_checked() -> None:
     with pytest.raises(UserError):
         TrainerOptions(precision="fp8")
     assert TrainerOptions().to_dict()["precision"] == "auto"
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_closely() -> None:
+    data = blobs()
+    settings = TrainSettings(batch_size=32)
+    eager = train(_model(), data, settings, epochs=2, seed=0).result
+    compiled = train(_model(), data, settings, epochs=2, seed=0,
+                     options=TrainerOptions(compile=True)).result
+    assert compiled.status is TrialStatus.OK
+    assert compiled.metrics["val_loss"] == pytest.approx(eager.metrics["val_loss"], rel=1e-3)
