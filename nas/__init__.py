@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "search": "nas.runner",
     "optimize": "nas.runner",
+    "resume": "nas.runner",
     "SearchResult": "nas.runner",
     "Budget": "nas.budget",
     "Ledger": "nas.budget",

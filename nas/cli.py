@@ -23,8 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nnas: interrupted; finished trials are kept in the journal", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        path = getattr(exc, "path", None)
+        where = f" in {path}; resume with: nas resume {path}" if path else " in the journal"
+        print(f"\nnas: interrupted; finished trials are kept{where}", file=sys.stderr)
         return 130
 
 
@@ -66,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_search)
 
+    p = sub.add_parser("resume", help="continue a search that was stopped or killed",
+                       description="Continue a search from its journal: finished trials are "
+                                   "kept, the searcher is rebuilt by replay, trials that were "
+                                   "running are run again.")
+    p.add_argument("db", help="journal written by `nas search`")
+    p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.set_defaults(func=_cmd_resume)
+
     p = sub.add_parser("show", help="summary and top trials of a search",
                        description="Summarise a finished or running search.")
     p.add_argument("db", help="journal written by `nas search`")
@@ -103,10 +114,7 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 def _cmd_search(args: argparse.Namespace) -> int:
     import spaces
     from nas.budget import Budget
-    from nas.data import load
-    from nas.report import summary_text
     from nas.runner import search
-    from nas.storage import Storage
     from searchers import get_class
 
     # Check everything the user typed before the slow parts (data, torch) start.
@@ -121,29 +129,46 @@ def _cmd_search(args: argparse.Namespace) -> int:
         data_options["root"] = args.data_root
     if args.download:
         data_options["download"] = True
-    data = load(args.data, **data_options)
+    # By name, so the journal records how to load it again on `nas resume`.
     result = search(
-        space, data, args.searcher, budget, searcher_options=_overrides(args.searcher_options),
+        space, args.data, args.searcher, budget, data_options=data_options,
+        searcher_options=_overrides(args.searcher_options),
         trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
         trainer_options={"device": args.device, "precision": args.precision,
                          "compile": args.compile},
         progress=not args.no_progress, continue_trials=not args.no_continue,
         dedup=not args.no_dedup,
     )
-    with Storage.open(result.path) as store:
-        print(summary_text(result.path, store.settings, store.trials(), state="finished",
-                           spent=result.spent, summary=store.meta("summary"), k=args.top))
+    _print_summary(result.path, args.top)
+    return 0
+
+
+def _print_summary(path: Path, top: int) -> None:
+    from nas.report import summary_text
+    from nas.storage import Storage
+
+    with Storage.open(path) as store:
+        print(summary_text(path, store.settings, store.trials(),
+                           state=store.meta("state", "unknown"), spent=store.meta("spent"),
+                           summary=store.meta("summary"), k=top))
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from nas.runner import resume
+    from nas.storage import Storage
+
+    with Storage.open(args.db) as store:
+        finished = store.meta("state") == "finished"
+    if finished:
+        print(f"{args.db} has finished already; nothing to resume")
+    else:
+        resume(args.db, progress=not args.no_progress)
+    _print_summary(Path(args.db), args.top)
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from nas.report import summary_text
-    from nas.storage import Storage
-
-    with Storage.open(args.db) as store:
-        print(summary_text(Path(args.db), store.settings, store.trials(),
-                           state=store.meta("state", "unknown"), spent=store.meta("spent"),
-                           summary=store.meta("summary"), k=args.top))
+    _print_summary(Path(args.db), args.top)
     return 0
 
 

@@ -37,6 +37,14 @@ from searchers import Searcher
 MAX_CONSECUTIVE_FAILURES = 10
 
 
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a search; its journal is consistent and `nas resume` continues it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
 class Objective(Protocol):
     """What the loop evaluates: a trial in, a `TrainOutcome` out, never an exception."""
 
@@ -210,6 +218,69 @@ def optimize(
                 trial_seq, list(callbacks) + ([default_reporter()] if progress else []))
 
 
+def resume(
+    path: str | os.PathLike[str],
+    *,
+    data: Dataset | None = None,
+    objective: Callable[..., float | Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> SearchResult:
+    """Continue a search that stopped (killed, interrupted, crashed) from its journal.
+
+    Finished trials are kept, the searcher is rebuilt by replaying them, trials that were
+    running are run again and the ledger goes on from what was spent. A search whose data
+    was given as arrays needs `data` again; an `optimize` run needs its `objective`.
+    """
+    store = Storage.open(path)
+    try:
+        store.lock()
+        settings = store.settings
+        if store.meta("state") == "finished":
+            return _result_of(store)
+        space = spaces.space_from_json(settings["space"])
+        s = settings["searcher"]
+        searcher = searcher_registry.get(s["name"], space, seed=s["seed"], **s["options"])
+        trial_seq = np.random.SeedSequence(settings["seed"]).spawn(2)[1]
+        ledger = Ledger(Budget.parse(settings["budget"]), spent=float(store.meta("spent", 0.0)))
+        obj: Objective
+        if settings.get("kind") == "optimize":
+            if objective is None:
+                raise UserError(f"{store.path} is an optimize run: resume it from Python with "
+                                "nas.resume(path, objective=your_function)")
+            obj = FunctionObjective(objective, float(settings["max_budget"]))
+        else:
+            if data is None:
+                try:
+                    data = load_dataset(settings["data"]["name"],
+                                        **settings["data"].get("options", {}))
+                except UserError as exc:
+                    raise UserError(f"cannot reload the data of {store.path} ({exc}); pass it "
+                                    "again: nas.resume(path, data=...)") from None
+            horizon = getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
+            obj = TrainingObjective(data, Budget.parse(settings["trial_budget"]),
+                                    TrainerOptions(**settings["trainer"]), horizon=horizon)
+        loop = _Loop(store, searcher, obj, ledger, trial_seq,
+                     list(callbacks) + ([default_reporter()] if progress else []),
+                     continue_trials=bool(settings.get("continue_trials")),
+                     dedup=bool(settings.get("dedup")))
+        rerun = loop.replay(store.trials())
+        return loop.run(rerun)
+    finally:
+        store.close()
+
+
+def _result_of(store: Storage) -> SearchResult:
+    """The `SearchResult` of a finished journal."""
+    summary = store.meta("summary") or {}
+    ranked = store.ranked()
+    return SearchResult(
+        path=store.path, trials=tuple(store.trials()), best=ranked[0] if ranked else None,
+        test_accuracy=summary.get("test_accuracy"), spent=float(store.meta("spent", 0.0)),
+        limit=Budget.parse(store.settings["budget"]), stopped=summary.get("stopped", ""),
+    )
+
+
 def _stamp() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}"
 
@@ -282,17 +353,20 @@ class _Loop:
         # A reused trial's id -> the trial whose result and checkpoint it shares.
         self.alias: dict[int, int] = {}
 
-    def run(self) -> SearchResult:
+    def run(self, rerun: Sequence[Trial] = ()) -> SearchResult:
+        """Run trials until the budget or the searcher is spent; `rerun` go first."""
         for cb in self.callbacks:
             cb.on_search_start(self.store.path, self.store.settings, self.ledger)
+        self.store.set_meta("state", "running")
         failures = 0
         current: Trial | None = None
+        queue = list(rerun)
         try:
             while True:
                 stopped = self._cannot_start()
                 if stopped:
                     break
-                current = self.searcher.ask()
+                current = queue.pop(0) if queue else self.searcher.ask()
                 if current is None:
                     stopped = "the searcher has nothing more to propose"
                     break
@@ -314,7 +388,7 @@ class _Loop:
             self.store.set_meta("state", "interrupted")
             for cb in self.callbacks:
                 cb.on_search_end(None)
-            raise
+            raise SearchInterrupted(self.store.path) from None
         return self._finish(stopped)
 
     def _cannot_start(self) -> str | None:
@@ -380,26 +454,24 @@ class _Loop:
         original = self._duplicate_of(trial)
         if original is not None:
             outcome = TrainOutcome(_reused(store.trial(original)))
-            self.alias[trial.id] = self.alias.get(original, original)
         else:
             outcome = self._evaluate(trial)
         result = outcome.result
         ledger.charge(self._cost(result))
-        store.finish_trial(trial.id, result, spent=ledger.spent)
-        if original is None:
-            self.durations.append(result.seconds)
-            if result.ok and self.dedup:
-                self.trained[self._hash_key(trial)] = trial.id
-        record = store.trial(trial.id)
-        is_best = result.ok and (self.best is None or record.rank_key() < self.best.rank_key())
-        if is_best:
-            self.best = record
-        self.searcher.tell(trial, result)
+        self._learn(trial, result)
+        # The checkpoint file is written before the result is journaled, and its row goes in
+        # the same transaction: a kill never leaves a finished trial without its checkpoint
+        # (only, at worst, an orphan file, which a resume removes).
         keep = self._checkpoints_to_keep()
+        path = None
         if outcome.model is not None and trial.id in keep \
                 and isinstance(self.objective, TrainingObjective):
             state = outcome.state if self.continue_trials else None
-            self._save_checkpoint(trial.id, self.objective.checkpoint(trial, outcome.model, state))
+            path = self._write_checkpoint(trial.id,
+                                          self.objective.checkpoint(trial, outcome.model, state))
+        store.finish_trial(trial.id, result, spent=ledger.spent, checkpoint=path)
+        if self.best is not None and self.best.id == trial.id:
+            self.best = store.trial(trial.id)
         self._drop_checkpoints(keep)
         del outcome  # the trained model: nothing holds it past this point
         if self.objective.device.startswith("cuda"):
@@ -425,6 +497,52 @@ class _Loop:
             self.objective, trial, seed=seed, deadline=deadline, on_epoch=on_epoch, **extra,
         ).result()
 
+    def _learn(self, trial: Trial, result: Result) -> None:
+        """Update the loop's memory and the searcher with a finished trial (live or replayed)."""
+        reused = result.metrics.get("reused_from")
+        if reused is not None:
+            self.alias[trial.id] = self.alias.get(int(reused), int(reused))
+        else:
+            self.durations.append(result.seconds)
+            if result.ok and self.dedup:
+                self.trained[self._hash_key(trial)] = trial.id
+        if result.ok:
+            record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
+            if self.best is None or record.rank_key() < self.best.rank_key():
+                self.best = record
+        self.searcher.tell(trial, result)
+
+    def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
+        """Rebuild the searcher and the loop from the journal; return the trials to run again.
+
+        The searcher is asked again for every journaled trial (it must ask the same thing: same
+        seed, same tells) and told each stored result; trials that were running or interrupted
+        when the search stopped are run again.
+        """
+        rerun: list[Trial] = []
+        for record in records:
+            asked = self.searcher.ask()
+            if asked is None or asked.to_dict() != record.trial.to_dict():
+                raise UserError(
+                    f"cannot resume {self.store.path}: the searcher no longer asks trial "
+                    f"{record.id} as journaled (was the code or a setting changed?)"
+                )
+            usable = record.result is not None and record.status not in (
+                TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
+            if usable:
+                assert record.result is not None
+                self._learn(asked, record.result)
+            else:
+                rerun.append(asked)
+        if self.best is not None:
+            self.best = self.store.trial(self.best.id)
+        # Files a kill left between writing and journaling belong to nothing.
+        known = {p.name for p in self.store.checkpoints().values()}
+        for orphan in self.store.checkpoint_dir.glob("*.pt*"):
+            if orphan.name not in known:
+                orphan.unlink(missing_ok=True)
+        return rerun
+
     def _checkpoints_to_keep(self) -> set[int]:
         """The best trial's and those a later trial may continue (through aliases)."""
         ids = set(self.searcher.continuable()) if self.continue_trials else set()
@@ -432,12 +550,12 @@ class _Loop:
             ids.add(self.best.id)
         return {self.alias.get(i, i) for i in ids}
 
-    def _save_checkpoint(self, trial_id: int, payload: Mapping[str, Any]) -> None:
+    def _write_checkpoint(self, trial_id: int, payload: Mapping[str, Any]) -> Path:
         folder = self.store.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"trial-{trial_id}.pt"
         save_atomic(payload, path)
-        self.store.add_checkpoint(trial_id, path)
+        return path
 
     def _drop_checkpoints(self, keep: set[int]) -> None:
         """Delete checkpoints nothing can use any more, so disk stays bounded."""

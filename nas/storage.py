@@ -90,6 +90,34 @@ class Storage:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        self._lock: Any = None
+
+    def lock(self) -> None:
+        """Claim the journal for this process; refuse if a live search holds it.
+
+        The lock is an OS advisory lock on ``<db>.lock``: it vanishes with its process, so a
+        search killed with SIGKILL leaves nothing that blocks a resume.
+        """
+        if str(self.path) == MEMORY or self._lock is not None:
+            return
+        import fcntl
+
+        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            handle.close()
+            raise UserError(
+                f"{self.path} is in use by a running search (pid {pid}); "
+                f"`nas show {self.path}` can read it while it runs"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -105,6 +133,7 @@ class Storage:
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot create {path}: {exc}") from None
         store = cls(path, db)
+        store.lock()
         with store._transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -137,8 +166,11 @@ class Storage:
         return cls(path, db)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and let go of the lock."""
         self._db.close()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     def __enter__(self) -> Storage:
         return self
@@ -168,9 +200,10 @@ class Storage:
     def add_trial(self, trial: Trial) -> None:
         """Record a trial the searcher asked for."""
         with self._transaction():
+            # REPLACE: a trial that was running when its search died is run again on resume.
             self._db.execute(
-                "INSERT INTO trials (id, config, budget, parent, info, status, asked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO trials (id, config, budget, parent, info, status, "
+                "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (trial.id, json.dumps(trial.to_dict()["config"]), trial.budget, trial.parent,
                  json.dumps(trial.to_dict()["info"]), TrialStatus.PENDING.value, time.time()),
             )
@@ -183,8 +216,9 @@ class Storage:
                 (TrialStatus.RUNNING.value, time.time(), device, trial_id),
             )
 
-    def finish_trial(self, trial_id: int, result: Result, *, spent: float | None = None) -> None:
-        """Store a trial's result, and the ledger's new total in the same transaction."""
+    def finish_trial(self, trial_id: int, result: Result, *, spent: float | None = None,
+                     checkpoint: Path | None = None) -> None:
+        """Store a trial's result with the ledger's new total and its checkpoint, atomically."""
         loss = result.loss if math.isfinite(result.loss) else None
         with self._transaction():
             self._db.execute(
@@ -193,6 +227,8 @@ class Storage:
             )
             if spent is not None:
                 self._put_meta("spent", spent)
+            if checkpoint is not None:
+                self._put_checkpoint(trial_id, checkpoint, "weights")
 
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
@@ -221,12 +257,8 @@ class Storage:
 
     def add_checkpoint(self, trial_id: int, path: Path, kind: str = "weights") -> None:
         """Record a checkpoint file written for a trial."""
-        rel = os.path.relpath(path, self.path.parent)
         with self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO checkpoints (trial_id, path, kind, created_at) "
-                "VALUES (?, ?, ?, ?)", (trial_id, rel, kind, time.time()),
-            )
+            self._put_checkpoint(trial_id, path, kind)
 
     def remove_checkpoint(self, trial_id: int) -> None:
         """Forget a trial's checkpoint (the caller deletes the file after this commits)."""
@@ -249,6 +281,13 @@ class Storage:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _put_checkpoint(self, trial_id: int, path: Path, kind: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoints (trial_id, path, kind, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (trial_id, os.path.relpath(path, self.path.parent), kind, time.time()),
+        )
 
     def _put_meta(self, key: str, value: Any) -> None:
         self._db.execute(
