@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile each candidate")
     p.add_argument("--no-continue", action="store_true",
                    help="promoted trials retrain from scratch instead of continuing their parent")
+    p.add_argument("--max-failures", type=int, default=10,
+                   help="stop after this many failed trials in a row (default 10)")
     p.add_argument("--no-dedup", action="store_true",
                    help="retrain candidates whose architecture was already trained at the budget")
     p.add_argument("--data-root", help="folder of torchvision datasets")
@@ -137,7 +139,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         trainer_options={"device": args.device, "precision": args.precision,
                          "compile": args.compile},
         progress=not args.no_progress, continue_trials=not args.no_continue,
-        dedup=not args.no_dedup,
+        dedup=not args.no_dedup, max_failures=args.max_failures,
     )
     _print_summary(result.path, args.top)
     return 0

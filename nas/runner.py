@@ -114,6 +114,7 @@ def search(
     callbacks: Sequence[Callback] = (),
     continue_trials: bool = True,
     dedup: bool = True,
+    max_failures: int = MAX_CONSECUTIVE_FAILURES,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -159,11 +160,12 @@ def search(
         "trainer": options.to_dict(),
         "continue_trials": continue_trials,
         "dedup": dedup,
+        "max_failures": max_failures,
     }
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
                 list(callbacks) + ([default_reporter()] if progress else []),
-                continue_trials=continue_trials, dedup=dedup)
+                continue_trials=continue_trials, dedup=dedup, max_failures=max_failures)
 
 
 def optimize(
@@ -263,7 +265,8 @@ def resume(
         loop = _Loop(store, searcher, obj, ledger, trial_seq,
                      list(callbacks) + ([default_reporter()] if progress else []),
                      continue_trials=bool(settings.get("continue_trials")),
-                     dedup=bool(settings.get("dedup")))
+                     dedup=bool(settings.get("dedup")),
+                     max_failures=int(settings.get("max_failures", MAX_CONSECUTIVE_FAILURES)))
         rerun = loop.replay(store.trials())
         return loop.run(rerun)
     finally:
@@ -320,11 +323,15 @@ def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> Traine
 
 def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective: Objective,
          ledger: Ledger, trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
-         *, continue_trials: bool = False, dedup: bool = False) -> SearchResult:
+         *, continue_trials: bool = False, dedup: bool = False,
+         max_failures: int = MAX_CONSECUTIVE_FAILURES) -> SearchResult:
+    if max_failures < 1:
+        raise UserError(f"max_failures must be at least 1, got {max_failures}")
     store = Storage.create(path, settings)
     try:
         return _Loop(store, searcher, objective, ledger, trial_seq, callbacks,
-                     continue_trials=continue_trials, dedup=dedup).run()
+                     continue_trials=continue_trials, dedup=dedup,
+                     max_failures=max_failures).run()
     finally:
         store.close()
 
@@ -335,13 +342,14 @@ class _Loop:
     def __init__(self, store: Storage, searcher: Searcher, objective: Objective,
                  ledger: Ledger, trial_seq: np.random.SeedSequence,
                  callbacks: Sequence[Callback], *, continue_trials: bool = False,
-                 dedup: bool = False) -> None:
+                 dedup: bool = False, max_failures: int = MAX_CONSECUTIVE_FAILURES) -> None:
         self.store = store
         self.searcher = searcher
         self.objective = objective
         self.ledger = ledger
         self.trial_seq = trial_seq
         self.callbacks = callbacks
+        self.max_failures = max_failures
         self.executor = InProcessExecutor()
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
@@ -358,7 +366,7 @@ class _Loop:
         for cb in self.callbacks:
             cb.on_search_start(self.store.path, self.store.settings, self.ledger)
         self.store.set_meta("state", "running")
-        failures = 0
+        failures: list[Result] = []
         current: Trial | None = None
         queue = list(rerun)
         try:
@@ -376,10 +384,9 @@ class _Loop:
                     break
                 result = self._run_trial(current)
                 current = None
-                failures = 0 if result.ok else failures + 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    stopped = (f"{failures} trials in a row failed; the last error: "
-                               f"{(result.error or result.status.value).splitlines()[0]}")
+                failures = [] if result.ok else [*failures, result]
+                if len(failures) >= self.max_failures:
+                    stopped = likely_cause(failures)
                     break
         except KeyboardInterrupt:
             if current is not None:
@@ -593,6 +600,22 @@ class _Loop:
         for cb in self.callbacks:
             cb.on_search_end(result)
         return result
+
+
+def likely_cause(failures: Sequence[Result]) -> str:
+    """Why a run of failed trials stopped the search, with the likely cause and what to do."""
+    head = f"{len(failures)} trials in a row failed"
+    errors = [(r.error or r.status.value).splitlines()[0] for r in failures]
+    if all(r.status is TrialStatus.DIVERGED for r in failures):
+        return (f"{head}: every one diverged (loss became NaN/inf); the learning rates are "
+                "likely too high: narrow them, e.g. --set lr=0.0001:0.01")
+    if all(e == "out of memory" for e in errors):
+        return (f"{head}: every one ran out of memory; narrow the model sizes or batch_size "
+                "(--set ...) or use a device with more memory")
+    if len(set(errors)) == 1:
+        return (f"{head}, each with the same error, likely a bug in the objective or the "
+                f"data rather than in the candidates: {errors[-1]}")
+    return f"{head}; the last error: {errors[-1]}"
 
 
 def _reused(original: TrialRecord) -> Result:

@@ -99,7 +99,8 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path) -> None:
     result = nas.search(space, blobs(), _Broken(space, seed=0), "12trials", trial_budget="1ep",
                         storage=tmp_path / "f.db", progress=False)
     assert len(result.trials) == 10  # stops after 10 consecutive failures
-    assert "10 trials in a row failed" in result.stopped and "KeyError" in result.stopped
+    assert "10 trials in a row failed, each with the same error, likely a bug" in result.stopped
+    assert "KeyError" in result.stopped
     assert all(r.status is TrialStatus.FAILED for r in result.trials)
     assert "Traceback" in result.trials[0].result.error
     assert result.best is None and result.test_accuracy is None
@@ -167,3 +168,26 @@ def test_evaluate_matches_stored_val_accuracy(tmp_path) -> None:
     model = result.load_best_model()[1]  # the network without standardisation
     _, acc = evaluate(model, data.x_val, data.y_val)
     assert acc == pytest.approx(result.best.val_accuracy)
+
+
+def test_the_stop_message_names_the_likely_cause() -> None:
+    from nas.runner import likely_cause
+    from nas.types import Result
+
+    diverged = [Result.failure(TrialStatus.DIVERGED, f"training loss became nan ({i})")
+                for i in range(3)]
+    assert "diverged" in likely_cause(diverged) and "--set lr=" in likely_cause(diverged)
+    oom = [Result.failure(TrialStatus.FAILED, "out of memory")] * 3
+    assert "ran out of memory" in likely_cause(oom)
+    mixed = [Result.failure(TrialStatus.FAILED, f"ValueError: {i}\ntrace") for i in range(3)]
+    assert likely_cause(mixed) == "3 trials in a row failed; the last error: ValueError: 2"
+
+
+def test_max_failures_is_configurable(tmp_path) -> None:
+    space = spaces.residual_mlp(**SMALL)
+    result = nas.search(space, blobs(), _Broken(space, seed=0), "12trials", trial_budget="1ep",
+                        storage=tmp_path / "f.db", progress=False, max_failures=3)
+    assert len(result.trials) == 3 and result.stopped.startswith("3 trials in a row failed")
+    with pytest.raises(UserError, match="max_failures"):
+        nas.search(space, blobs(), "random", "2trials", storage=tmp_path / "g.db",
+                   progress=False, max_failures=0)
