@@ -67,6 +67,8 @@ class Budget:
             )
         unit, scale = _SUFFIXES[suffix]
         amount = float(match.group(1)) * scale
+        if not (math.isfinite(amount) and amount > 0):
+            raise UserError(f"a budget must be a positive number, got {text!r}")
         if unit is Unit.TRIALS and amount != int(amount):
             raise UserError(f"a number of trials must be whole, got {text!r}")
         return cls(amount, unit)
@@ -75,20 +77,36 @@ class Budget:
         return format_amount(self.amount, self.unit)
 
 
+def _exact(x: float) -> str:
+    # repr is the shortest text that reads back to the same float.
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def format_amount(amount: float, unit: Unit) -> str:
-    """Format an amount in a unit the way `Budget.parse` reads it back."""
+    """Format an amount so that `Budget.parse` reads back exactly the same amount."""
     unit = Unit(unit)
     if unit is Unit.TRIALS:
         return f"{round(amount)}trials"
     if unit is Unit.EPOCHS:
-        return f"{amount:g}ep"
+        return f"{_exact(amount)}ep"
     if unit is Unit.UNITS:
-        return f"{amount:g}u"
+        return f"{_exact(amount)}u"
     if amount >= 3600 and amount % 3600 == 0:
-        return f"{amount / 3600:g}h"
+        return f"{_exact(amount / 3600)}h"
     if amount >= 60 and amount % 60 == 0:
-        return f"{amount / 60:g}m"
-    return f"{amount:.1f}s" if amount != int(amount) else f"{int(amount)}s"
+        return f"{_exact(amount / 60)}m"
+    return f"{_exact(amount)}s"
+
+
+def display_amount(amount: float, unit: Unit) -> str:
+    """An amount for people: seconds to a tenth, other units as `format_amount` writes them."""
+    unit = Unit(unit)
+    if unit is Unit.SECONDS and amount != int(amount) and amount % 60 != 0:
+        return f"{amount:.1f}s"
+    if unit in (Unit.EPOCHS, Unit.UNITS) and amount != round(amount, 3):
+        return f"{amount:.3f}".rstrip("0") + unit.value
+    return format_amount(amount, unit)
 
 
 class Ledger:
@@ -124,4 +142,4 @@ class Ledger:
         self.spent += cost
 
     def __str__(self) -> str:
-        return f"{format_amount(self.spent, self.unit)} / {self.limit}"
+        return f"{display_amount(self.spent, self.unit)} / {self.limit}"

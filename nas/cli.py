@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nas.errors import UserError
 
@@ -14,7 +14,7 @@ from nas.errors import UserError
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nas` console script; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_values(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -30,8 +30,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# Options whose values may start with "-" ("-5m", "-1"): argparse would take them for options.
+_VALUED = ("--budget", "--trial-budget", "--seed")
+
+
+def _join_values(argv: list[str]) -> list[str]:
+    """``--budget -5m`` -> ``--budget=-5m``, so the value reaches its own check."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUED and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line, like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit 2."""
+        self.exit(2, f"nas: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nas", description="Neural architecture search for PyTorch.",
     )
     sub = parser.add_subparsers(metavar="COMMAND")

@@ -53,6 +53,17 @@ class Dataset:
     mean: torch.Tensor
     std: torch.Tensor
 
+    def __post_init__(self) -> None:
+        # A broken split would otherwise fail every trial of a search, after its journal exists.
+        classes = self.num_classes
+        if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) \
+                or classes < 2:
+            raise UserError(f"num_classes must be an integer of at least 2, got {classes!r}")
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            _check_split(f"{self.name}: the {split} split", x, y, tuple(self.input_shape),
+                         int(classes))
+
     @property
     def sizes(self) -> dict[str, int]:
         """Number of samples per split: {"train": n, "val": n, "test": n}."""
@@ -192,6 +203,34 @@ def from_arrays(
 # ---------------------------------------------------------------- shared helpers
 
 
+def _check_split(what: str, x: Any, y: Any, input_shape: tuple[int, ...],
+                 num_classes: int) -> None:
+    """Raise a UserError unless `x`, `y` are a non-empty, finite split with labels in range."""
+    x, y = torch.as_tensor(x), torch.as_tensor(y)  # no copy; tolerates numpy arrays
+    if y.is_floating_point() or y.is_complex() or y.ndim != 1:
+        raise UserError(
+            f"{what} needs one integer label per sample, got {y.dtype} of shape {tuple(y.shape)}"
+        )
+    if len(x) != len(y):
+        raise UserError(f"{what} has {len(x)} samples but {len(y)} labels")
+    if len(y) == 0:
+        raise UserError(f"{what} is empty; every split needs at least one sample")
+    if tuple(x.shape[1:]) != input_shape:
+        raise UserError(
+            f"{what} has samples shaped {tuple(x.shape[1:])}, not input_shape {input_shape}"
+        )
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise UserError(
+            f"{what} holds label {bad}, outside 0..{num_classes - 1} (num_classes={num_classes})"
+        )
+    # One sum first: a precise element-wise check on CIFAR-sized data costs a second.
+    if x.is_floating_point() and not (bool(torch.isfinite(x.sum()))
+                                      or bool(torch.isfinite(x).all())):
+        raise UserError(f"{what} contains NaN or infinite features")
+
+
 def _check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {seed!r}")
@@ -240,8 +279,12 @@ def _as_features(value: Any, what: str) -> torch.Tensor:
         )
     if len(arr) == 0:
         raise UserError(f"{what} holds no samples")
+    if math.prod(arr.shape[1:]) == 0:
+        raise UserError(f"{what} samples hold no features: shape {arr.shape}")
     x = torch.as_tensor(arr).to(torch.float32)
     if not bool(torch.isfinite(x).all()):
+        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+            raise UserError(f"{what} holds values beyond float32's range (about 3.4e38)")
         raise UserError(f"{what} contains NaN or infinite values")
     return x
 
@@ -261,7 +304,7 @@ def _as_labels(value: Any, what: str) -> np.ndarray:
         whole = np.isfinite(arr) & (arr == np.round(arr))
         if not whole.all():
             raise UserError(
-                f"{what} must hold integer class labels, found {arr[~whole][0]!r}"
+                f"{what} must hold integer class labels, found {arr[~whole][0].item()!r}"
             )
     elif arr.dtype.kind not in "biu":
         raise UserError(f"{what} must hold integer class labels, got dtype {arr.dtype}")

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from nas.budget import Ledger, Unit, format_amount
+from nas.budget import Ledger, Unit, display_amount
 from nas.types import Result, Trial
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ def summary_text(path: Path, settings: Mapping[str, Any], records: Sequence[Tria
         f"search   {settings.get('name', path.stem)}  ({state})",
         f"space    {settings.get('space_name')}   data {settings.get('data', {}).get('name')}   "
         f"searcher {searcher.get('name')}   seed {settings.get('seed')}",
-        f"budget   {format_amount(spent or 0.0, limit.unit)} spent of {limit}"
+        f"budget   {display_amount(spent or 0.0, limit.unit)} spent of {limit}"
         f"   (each trial {settings.get('trial_budget')})",
         f"trials   {len(records)}: {status_text}",
     ]

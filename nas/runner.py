@@ -145,6 +145,10 @@ def search(
     )
     horizon = getattr(searcher_obj, "max_budget", None) if searcher_obj.multi_fidelity else None
     objective = TrainingObjective(dataset, per_trial, options, horizon=horizon)
+    # A space that cannot fit the data is the user's mistake: say so before any journal exists.
+    with torch.device("meta"):
+        spaces.build_model(dict(space_obj.get_default_configuration()), dataset.input_shape,
+                           dataset.num_classes)
     run_name = name or f"{space_name}-{dataset.name}-{searcher_obj.name}-{_stamp()}"
     settings = {
         "name": run_name,
@@ -296,7 +300,9 @@ def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: in
                    options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
                    ) -> tuple[Searcher, np.random.SeedSequence]:
     """The searcher (built from its name if need be) and the seed sequence of the trials."""
-    searcher_seq, trial_seq = np.random.SeedSequence(seed).spawn(2)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
+    searcher_seq, trial_seq = np.random.SeedSequence(int(seed)).spawn(2)
     if not isinstance(searcher, str):
         if options:
             raise UserError("searcher_options apply only when the searcher is given by name")

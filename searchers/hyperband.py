@@ -45,10 +45,12 @@ def hyperband_layout(min_budget: float, max_budget: float, eta: float = 3) -> tu
     With s_max = floor(log_eta(max / min)), bracket s starts ceil((s_max + 1) / (s + 1) * eta^s)
     configurations at max * eta^-s and keeps the best 1/eta at each following rung.
     """
-    if not (0 < min_budget <= max_budget):
-        raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget}, {max_budget}")
-    if eta <= 1:
-        raise ValueError(f"eta must be above 1, got {eta}")
+    if not (0 < min_budget <= max_budget < math.inf):
+        raise ValueError(
+            f"need 0 < min_budget <= max_budget (finite), got {min_budget:g}, {max_budget:g}"
+        )
+    if not eta >= 2:  # also refuses NaN
+        raise ValueError(f"eta must be at least 2, got {eta:g}")
     s_max = math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
     brackets = []
     for s in range(s_max, -1, -1):

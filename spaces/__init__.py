@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
-from ConfigSpace import ConfigurationSpace
+from ConfigSpace import Configuration, ConfigurationSpace
+from ConfigSpace.util import change_hp_value
 from torch import nn
 
 from nas.errors import UserError
@@ -41,6 +45,8 @@ class _Family:
     doc: str
     # Names what a configuration trains; None: the digest of the whole configuration.
     hasher: Callable[[Mapping[str, Any]], str] | None = None
+    # An input shape the family builds for, to check a space read from a file or overridden.
+    example_shape: tuple[int, ...] = (8,)
 
 
 _FAMILIES: dict[str, _Family] = {
@@ -52,8 +58,11 @@ _FAMILIES: dict[str, _Family] = {
         residual_conv, build_residual_conv,
         "residual conv cells: 1-3 stages of 1-4 searched DAG cells, for 1-D or 2-D inputs",
         conv_architecture_hash,
+        example_shape=(1, 16, 16),
     ),
 }
+# Configurations besides the default that a space from a file or with overrides must build.
+_CHECK_SAMPLES = 8
 
 
 def available() -> dict[str, str]:
@@ -61,13 +70,129 @@ def available() -> dict[str, str]:
     return {name: fam.doc for name, fam in _FAMILIES.items()}
 
 
-def get(name: str, **overrides: Any) -> ConfigurationSpace:
-    """The space registered as `name`, with overrides (see `spaces.residual_mlp`)."""
+def get(name: str | os.PathLike[str], **overrides: Any) -> ConfigurationSpace:
+    """The space registered as `name`, with overrides (see `spaces.residual_mlp`).
+
+    A path ending in ``.json`` is read as ConfigSpace JSON (``nas spaces NAME --json``).
+    """
+    if isinstance(name, os.PathLike) or str(name).lower().endswith(".json"):
+        return _space_file(Path(name), overrides)
     try:
         family = _FAMILIES[name]
-    except KeyError:
-        raise UserError(f"unknown space {name!r}; available: {', '.join(_FAMILIES)}") from None
-    return family.factory(**overrides)
+    except (KeyError, TypeError):
+        raise UserError(
+            f"unknown space {name!r}; available: {', '.join(_FAMILIES)} or a .json file"
+        ) from None
+    space = family.factory(**overrides)
+    # Overrides may leave values the models or the trainer refuse (dropout=2, lr=0): say so
+    # before a search starts, not as a failure of every trial.
+    reason = _unusable(space) if overrides else None
+    if reason:
+        given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        raise UserError(f"{name} with {given} cannot be searched: {reason}")
+    return space
+
+
+def _space_file(path: Path, overrides: Mapping[str, Any]) -> ConfigurationSpace:
+    """A space read from ConfigSpace JSON, checked to build models of a known family."""
+    if overrides:
+        raise UserError(
+            f"{path}: overrides ({', '.join(overrides)}) apply to built-in spaces only; "
+            "edit the ranges in the file instead"
+        )
+    hint = "write one with `nas spaces NAME --json > FILE.json`"
+    if not path.is_file():
+        what = "is a folder, not" if path.is_dir() else "does not exist; expected"
+        raise UserError(f"space file {path} {what} a ConfigSpace JSON file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read space file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"space file {path} is not JSON text (not UTF-8); {hint}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"space file {path} is not JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}); {hint}"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("hyperparameters"), list):
+        raise UserError(
+            f"space file {path} is JSON but not a ConfigSpace space (no 'hyperparameters' "
+            f"list); {hint}"
+        )
+    try:
+        space = space_from_json(data)
+    except Exception as exc:  # ConfigSpace reports a bad entry with any exception type
+        raise UserError(
+            f"space file {path} is not a valid ConfigSpace space ({_one_line(exc)}); {hint}"
+        ) from None
+    reason = _unusable(space)
+    if reason:
+        raise UserError(f"space file {path} is incompatible: {reason}")
+    return space
+
+
+def _unusable(space: ConfigurationSpace) -> str | None:
+    """Why a search over `space` could not train its configurations, or None when it can."""
+    known = ", ".join(_FAMILIES)
+    if "architecture" not in space:
+        return f"it has no 'architecture' constant naming the model family ({known})"
+    hp = space["architecture"]
+    values = list(getattr(hp, "choices", getattr(hp, "sequence", [getattr(hp, "value", None)])))
+    unknown = [v for v in values if v not in _FAMILIES]
+    if unknown:
+        return f"architecture {unknown[0]!r} is not a known model family ({known})"
+    probe = copy.deepcopy(space)  # sampling advances a space's generator; leave the user's be
+    probe.seed(0)
+    try:
+        configs = [probe.get_default_configuration()]
+        configs += list(probe.sample_configuration(_CHECK_SAMPLES))
+    except Exception as exc:  # inconsistent conditions or forbiddens surface only when sampling
+        return f"cannot sample it ({_one_line(exc)})"
+    # Also every choice of every categorical, each set in the default configuration: a value
+    # the model code does not know would otherwise only fail the trials that happen to draw it.
+    configs += _choice_variants(probe, configs[0])
+    # Training settings are checked where the trainer reads them; imported here only, so that
+    # `load_model` still needs nothing of `nas` beyond its errors.
+    from nas.trainer import TrainSettings
+
+    for config in configs:
+        values = dict(config)
+        shape = _FAMILIES[values["architecture"]].example_shape
+        try:
+            TrainSettings.from_config(values)
+            # The meta device builds the layers without allocating or initialising weights.
+            with torch.device("meta"):
+                build_model(values, shape, 2)
+        except Exception as exc:
+            return f"a {values['architecture']} configuration cannot be trained ({_one_line(exc)})"
+    return None
+
+
+def _choice_variants(space: ConfigurationSpace, base: Configuration) -> list[Configuration]:
+    """`base` with one categorical or ordinal value changed, for every such value of `space`."""
+    variants = []
+    for hp in space.values():
+        if hp.name == "architecture" or base.get(hp.name) is None:
+            continue
+        for choice in getattr(hp, "choices", getattr(hp, "sequence", ())):
+            try:
+                # change_hp_value activates (at their defaults) what the new value conditions.
+                vector = change_hp_value(space, base.get_array().copy(), hp.name,
+                                         hp.to_vector(choice), space.index_of[hp.name])
+                variants.append(Configuration(space, vector=vector))
+            except ValueError:  # ForbiddenValueError among them
+                continue  # a forbidden combination: no trial can draw it
+    return variants
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return f"unknown or missing {str(exc.args[0])!r}"
+    text = " ".join(str(exc).split())
+    if not isinstance(exc, UserError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_model(config: Mapping[str, Any], input_shape: tuple[int, ...],

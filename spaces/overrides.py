@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ConfigSpace import (
     Categorical,
+    ConfigurationSpace,
     Constant,
     Float,
     Integer,
@@ -23,6 +25,9 @@ from ConfigSpace import (
 from ConfigSpace.hyperparameters import Hyperparameter
 
 from nas.errors import UserError
+
+# Draws that must land inside an overridden numeric range before it is accepted.
+_RANGE_CHECK_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,16 @@ class Param:
                 return dataclasses.replace(self, low=low, high=high, default=low, choices=())
             default = min(max(self.default, low), high)
             if self.log and not low <= self.default <= high:
-                default = math.sqrt(low * high)  # a log range's natural centre
+                # A log range's natural centre, computed in logs so that it cannot overflow.
+                centre = math.exp((math.log(low) + math.log(high)) / 2)
+                default = min(max(centre, low), high)
             if self.kind == "int":
                 default = round(default)
-            return dataclasses.replace(self, low=low, high=high, default=default)
+            return dataclasses.replace(self, low=low, high=high, default=default)._sampleable()
         if isinstance(value, tuple) and self.kind == "ordinal" and len(value) == 2:
             low, high = (self._choice(v) for v in value)
+            if low > high:
+                raise UserError(f"{self.name}: low {low} is above high {high}")
             pool = self.allowed or self.choices
             return self.with_override([c for c in pool if low <= c <= high])
         if isinstance(value, (tuple, list)) and self.kind in ("categorical", "ordinal"):
@@ -77,6 +86,10 @@ class Param:
                 f"{self.name}: give (low, high) for a numeric range or a single value to fix it"
             )
         fixed = self._number(value) if self.kind in ("int", "float") else self._choice(value)
+        # A log-scaled whole number is a size (width, channels); a log-scaled float may be
+        # fixed at 0 to turn its setting off (weight_decay=0).
+        if self.kind == "int" and self.log and fixed <= 0:
+            raise UserError(f"{self.name} is log-scaled: it must be positive, got {fixed}")
         if self.kind in ("int", "float"):
             return dataclasses.replace(self, low=fixed, high=fixed, default=fixed)
         return dataclasses.replace(self, choices=(fixed,), default=fixed)
@@ -103,11 +116,42 @@ class Param:
             return Categorical(self.name, list(self.choices), default=self.default)
         return OrdinalHyperparameter(self.name, list(self.choices), default_value=self.default)
 
+    def _sampleable(self) -> Param:
+        """This range, once ConfigSpace is seen to sample it finitely and within its bounds.
+
+        ConfigSpace rounds bounds to 13 decimals and overflows near the float limits, so it
+        refuses or mis-samples some ranges; say so now, not when a search samples them.
+        """
+        low, high = float(self.low), float(self.high)  # type: ignore[arg-type]
+        slack = 1e-9 * (abs(low) + abs(high))
+        # numpy warns of overflows on the way; the message below says it better.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                space = ConfigurationSpace(seed=0)
+                space.add(self.to_hyperparameter())
+                draws = space.sample_configuration(_RANGE_CHECK_SAMPLES)
+                values = [c[self.name] for c in draws]
+                fine = all(math.isfinite(v) and low - slack <= v <= high + slack
+                           for v in values)
+            except Exception:  # whatever ConfigSpace raises for a range it cannot represent
+                fine = False
+        if not fine:
+            raise UserError(
+                f"{self.name}: ConfigSpace cannot sample the range [{low:g}, {high:g}] (it keeps "
+                "13 decimals and needs float-sized spans); pick bounds of ordinary size"
+            )
+        return self
+
     def _number(self, v: Any) -> float | int:
+        if self.kind == "int" and isinstance(v, int) and not isinstance(v, bool):
+            return v  # exact: float() would round integers above 2**53
         try:
             x = float(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{self.name} takes numbers, got {v!r}") from None
+        if not math.isfinite(x):
+            raise UserError(f"{self.name} takes finite numbers, got {v!r}")
         if self.kind == "int":
             if x != int(x):
                 raise UserError(f"{self.name} takes whole numbers, got {v!r}")

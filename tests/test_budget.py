@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas.budget import Budget, Ledger, Unit, format_amount
+from nas.budget import Budget, Ledger, Unit, display_amount, format_amount
 from nas.errors import UserError
 
 
@@ -39,7 +39,10 @@ def test_format_round_trips(text: str) -> None:
 
 def test_format_amount_units() -> None:
     assert format_amount(120, Unit.SECONDS) == "2m"
-    assert format_amount(118.25, Unit.SECONDS) == "118.2s"
+    assert format_amount(118.25, Unit.SECONDS) == "118.25s"
+    assert display_amount(118.25, Unit.SECONDS) == "118.2s"
+    assert display_amount(120, Unit.SECONDS) == "2m"
+    assert format_amount(1234567, Unit.EPOCHS) == "1234567ep"
     assert format_amount(3, Unit.TRIALS) == "3trials"
 
 
