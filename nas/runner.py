@@ -143,8 +143,7 @@ def search(
         searcher, space_obj, seed, searcher_options,
         min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
     )
-    horizon = getattr(searcher_obj, "max_budget", None) if searcher_obj.multi_fidelity else None
-    objective = TrainingObjective(dataset, per_trial, options, horizon=horizon)
+    objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
     # A space that cannot fit the data is the user's mistake: say so before any journal exists.
     with torch.device("meta"):
         spaces.build_model(dict(space_obj.get_default_configuration()), dataset.input_shape,
@@ -247,7 +246,7 @@ def resume(
         space = spaces.space_from_json(settings["space"])
         s = settings["searcher"]
         searcher = searcher_registry.get(s["name"], space, seed=s["seed"], **s["options"])
-        trial_seq = np.random.SeedSequence(settings["seed"]).spawn(2)[1]
+        _, trial_seq = _seed_sequences(int(settings["seed"]))
         ledger = Ledger(Budget.parse(settings["budget"]), spent=float(store.meta("spent", 0.0)))
         obj: Objective
         if settings.get("kind") == "optimize":
@@ -263,9 +262,9 @@ def resume(
                 except UserError as exc:
                     raise UserError(f"cannot reload the data of {store.path} ({exc}); pass it "
                                     "again: nas.resume(path, data=...)") from None
-            horizon = getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
             obj = TrainingObjective(data, Budget.parse(settings["trial_budget"]),
-                                    TrainerOptions(**settings["trainer"]), horizon=horizon)
+                                    TrainerOptions(**settings["trainer"]),
+                                    horizon=_horizon(searcher))
         loop = _Loop(store, searcher, obj, ledger, trial_seq,
                      list(callbacks) + ([default_reporter()] if progress else []),
                      continue_trials=bool(settings.get("continue_trials")),
@@ -296,13 +295,27 @@ def _searcher_settings(searcher: Searcher) -> dict[str, Any]:
     return {"name": searcher.name, "options": searcher.options, "seed": searcher.seed}
 
 
+def _seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The searcher's and the trials' seeds, both derived from the master seed.
+
+    `search`, `optimize` and `resume` must derive them alike, or a resume would diverge.
+    """
+    searcher_seq, trial_seq = np.random.SeedSequence(seed).spawn(2)
+    return searcher_seq, trial_seq
+
+
+def _horizon(searcher: Searcher) -> float | None:
+    """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
+    return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
+
+
 def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
                    options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
                    ) -> tuple[Searcher, np.random.SeedSequence]:
     """The searcher (built from its name if need be) and the seed sequence of the trials."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
-    searcher_seq, trial_seq = np.random.SeedSequence(int(seed)).spawn(2)
+    searcher_seq, trial_seq = _seed_sequences(int(seed))
     if not isinstance(searcher, str):
         if options:
             raise UserError("searcher_options apply only when the searcher is given by name")
@@ -340,6 +353,14 @@ def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective:
                      max_failures=max_failures).run()
     finally:
         store.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a trial will run, decided once before it starts."""
+
+    original: int | None  # an earlier trial of the same architecture and budget, to reuse
+    parent: tuple[Path, float] | None  # the checkpoint to continue and its budget
 
 
 class _Loop:
@@ -384,11 +405,12 @@ class _Loop:
                 if current is None:
                     stopped = "the searcher has nothing more to propose"
                     break
-                if not self.ledger.can_afford(self._planned_cost(current)):
+                plan = self._plan(current)
+                if not self.ledger.can_afford(self._planned_cost(current, plan)):
                     # Not journaled: it never ran, and replaying the searcher asks it again.
                     stopped = "too little budget left for the next trial"
                     break
-                result = self._run_trial(current)
+                result = self._run_trial(current, plan)
                 current = None
                 failures = [] if result.ok else [*failures, result]
                 if len(failures) >= self.max_failures:
@@ -419,16 +441,19 @@ class _Loop:
     def _budget(self, trial: Trial) -> float:
         return self.objective.max_budget if trial.budget is None else float(trial.budget)
 
-    def _planned_cost(self, trial: Trial) -> float:
+    def _plan(self, trial: Trial) -> _Plan:
+        """How `trial` will run: reusing an earlier result, continuing a parent, or afresh."""
+        return _Plan(original=self._duplicate_of(trial), parent=self._parent(trial))
+
+    def _planned_cost(self, trial: Trial, plan: _Plan) -> float:
         """What `trial` will cost in the ledger's unit, as far as it is known before it runs."""
         unit = self.ledger.unit
-        if unit is Unit.SECONDS or self._duplicate_of(trial) is not None:
+        if unit is Unit.SECONDS or plan.original is not None:
             return 0.0  # time is bounded by the deadline instead; a duplicate costs nothing
         if unit is Unit.TRIALS:
             return 1.0
-        parent = self._parent(trial)
         # A continued trial pays only the increment over its parent.
-        return self._budget(trial) - (0.0 if parent is None else parent[1])
+        return self._budget(trial) - (0.0 if plan.parent is None else plan.parent[1])
 
     def _cost(self, result: Result) -> float:
         unit = self.ledger.unit
@@ -458,17 +483,16 @@ class _Loop:
         """An earlier trial that trained the same architecture at the same budget."""
         return self.trained.get(self._hash_key(trial)) if self.dedup else None
 
-    def _run_trial(self, trial: Trial) -> Result:
+    def _run_trial(self, trial: Trial, plan: _Plan) -> Result:
         store, ledger = self.store, self.ledger
         store.add_trial(trial)
         store.start_trial(trial.id, device=self.objective.device)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
-        original = self._duplicate_of(trial)
-        if original is not None:
-            outcome = TrainOutcome(_reused(store.trial(original)))
+        if plan.original is not None:
+            outcome = TrainOutcome(_reused(store.trial(plan.original)))
         else:
-            outcome = self._evaluate(trial)
+            outcome = self._evaluate(trial, plan.parent)
         result = outcome.result
         ledger.charge(self._cost(result))
         self._learn(trial, result)
@@ -493,7 +517,7 @@ class _Loop:
             cb.on_trial_end(trial, result, self.best, ledger)
         return result
 
-    def _evaluate(self, trial: Trial) -> TrainOutcome:
+    def _evaluate(self, trial: Trial, parent: tuple[Path, float] | None) -> TrainOutcome:
         ledger = self.ledger
         deadline = time.monotonic() + ledger.remaining if ledger.unit is Unit.SECONDS else None
         seed = int(np.random.SeedSequence(
@@ -504,7 +528,6 @@ class _Loop:
             for cb in self.callbacks:
                 cb.on_epoch(trial, point)
 
-        parent = self._parent(trial)
         extra = {} if parent is None else {"parent_checkpoint": parent[0]}
         return self.executor.submit(
             self.objective, trial, seed=seed, deadline=deadline, on_epoch=on_epoch, **extra,
