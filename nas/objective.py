@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
 import math
+import os
+import socket
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -84,8 +87,11 @@ class TrainingObjective:
 
     def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
                  on_epoch: EpochHook | None = None,
-                 parent_checkpoint: Path | None = None) -> TrainOutcome:
-        """Build and train the trial's model, continuing `parent_checkpoint` when given."""
+                 parent_checkpoint: Path | bytes | None = None) -> TrainOutcome:
+        """Build and train the trial's model, continuing `parent_checkpoint` when given.
+
+        The parent comes as a path (shared storage) or as the file's bytes (a remote worker).
+        """
         from spaces import build_model  # models are only needed once a trial runs
 
         amount = self.max_budget if trial.budget is None else float(trial.budget)
@@ -100,7 +106,9 @@ class TrainingObjective:
                 model = build_model(trial.config, self.data.input_shape, self.data.num_classes)
             resume = None
             if parent_checkpoint is not None and by_epochs:
-                ckpt = torch.load(parent_checkpoint, map_location="cpu", weights_only=True)
+                source = io.BytesIO(parent_checkpoint) \
+                    if isinstance(parent_checkpoint, bytes) else parent_checkpoint
+                ckpt = torch.load(source, map_location="cpu", weights_only=True)
                 model.load_state_dict(ckpt["state_dict"])
                 resume = TrainState.from_dict(ckpt["train_state"])
             outcome = train(
@@ -207,3 +215,38 @@ def _as_result(value: float | Mapping[str, Any], budget: float, seconds: float) 
         return Result.failure(TrialStatus.DIVERGED, f"the objective returned {loss}",
                               seconds=seconds, cost=cost)
     return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating a trial sends back to the runner, from this process or a worker.
+
+    `checkpoint` is the trained model's checkpoint payload (CPU tensors), so the runner, the
+    journal's only writer, decides whether to keep it; `worker` names the process that ran it.
+    """
+
+    result: Result
+    checkpoint: dict[str, Any] | None = None
+    worker: str = ""
+
+
+def evaluate_trial(objective: TrainingObjective | FunctionObjective, trial: Trial, *, seed: int,
+                   deadline_at: float | None = None, parent: Path | bytes | None = None,
+                   with_state: bool = False, on_epoch: EpochHook | None = None) -> Evaluation:
+    """Evaluate one trial wherever this runs; the runner submits this to its executor.
+
+    `deadline_at` is wall-clock (``time.time()``) so it means the same on another machine;
+    `with_state` keeps what a promoted trial needs to continue training in the checkpoint.
+    """
+    deadline = None if deadline_at is None else time.monotonic() + (deadline_at - time.time())
+    extra = {} if parent is None else {"parent_checkpoint": parent}
+    outcome = objective(trial, seed=seed, deadline=deadline, on_epoch=on_epoch, **extra)
+    payload = None
+    if outcome.model is not None and isinstance(objective, TrainingObjective):
+        payload = objective.checkpoint(trial, outcome.model,
+                                       outcome.state if with_state else None)
+    result = outcome.result
+    del outcome  # the trained model: nothing holds it past this point
+    if objective.device.startswith("cuda"):
+        release_memory()  # hand cached blocks back so the next trial starts clean
+    return Evaluation(result, payload, worker=f"{socket.gethostname()}:{os.getpid()}")

@@ -10,7 +10,9 @@ import dataclasses
 import os
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +28,8 @@ from nas.budget import Budget, Ledger, Unit
 from nas.data import Dataset
 from nas.data import load as load_dataset
 from nas.errors import UserError
-from nas.executors import InProcessExecutor
-from nas.objective import FunctionObjective, TrainingObjective, release_memory
+from nas.executors import Executor, InProcessExecutor, WorkerLost, make_executor
+from nas.objective import Evaluation, FunctionObjective, TrainingObjective, evaluate_trial
 from nas.report import Callback, default_reporter
 from nas.storage import Storage, TrialRecord
 from nas.trainer import TrainerOptions, TrainOutcome, resolve_device
@@ -35,6 +37,8 @@ from nas.types import Result, Trial, TrialStatus
 from searchers import Searcher
 
 MAX_CONSECUTIVE_FAILURES = 10
+#: Times a trial whose worker died is run again before it is marked failed.
+MAX_WORKER_RETRIES = 2
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -115,6 +119,9 @@ def search(
     continue_trials: bool = True,
     dedup: bool = True,
     max_failures: int = MAX_CONSECUTIVE_FAILURES,
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -123,7 +130,9 @@ def search(
     A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`;
     a promoted trial continues its parent's checkpoint (unless `continue_trials` is False).
     With `dedup`, a candidate whose architecture hash was already trained at the same budget
-    reuses that result and is charged nothing.
+    reuses that result and is charged nothing. `executor` runs trials in this process
+    (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
+    Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`).
     """
     limit = Budget.parse(budget)
     per_trial = Budget.parse(trial_budget)
@@ -166,9 +175,11 @@ def search(
         "max_failures": max_failures,
     }
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
+    runner = _executor(executor, workers, scheduler, options.device)
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
                 list(callbacks) + ([default_reporter()] if progress else []),
-                continue_trials=continue_trials, dedup=dedup, max_failures=max_failures)
+                continue_trials=continue_trials, dedup=dedup, max_failures=max_failures,
+                executor=runner)
 
 
 def optimize(
@@ -185,6 +196,9 @@ def optimize(
     searcher_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     callbacks: Sequence[Callback] = (),
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> SearchResult:
     """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
 
@@ -192,6 +206,8 @@ def optimize(
     budget units (``2000`` or ``"2000u"``: the sum of the trials' budgets). Multi-fidelity
     searchers run between `min_budget` and `max_budget`; full-budget trials get `max_budget`
     (default 1). `storage` defaults to ``runs/<name>.db``; ``":memory:"`` keeps nothing.
+    With another `executor` than ``"inprocess"`` the objective must be picklable (defined at
+    module level) and runs in worker processes.
     """
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
@@ -219,8 +235,10 @@ def optimize(
         "max_budget": top,
     }
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
+    runner = _executor(executor, workers, scheduler, "cpu")
     return _run(path, settings, searcher_obj, FunctionObjective(objective, top), Ledger(limit),
-                trial_seq, list(callbacks) + ([default_reporter()] if progress else []))
+                trial_seq, list(callbacks) + ([default_reporter()] if progress else []),
+                executor=runner)
 
 
 def resume(
@@ -230,12 +248,16 @@ def resume(
     objective: Callable[..., float | Mapping[str, Any]] | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> SearchResult:
     """Continue a search that stopped (killed, interrupted, crashed) from its journal.
 
     Finished trials are kept, the searcher is rebuilt by replaying them, trials that were
     running are run again and the ledger goes on from what was spent. A search whose data
     was given as arrays needs `data` again; an `optimize` run needs its `objective`.
+    Any executor may continue it, whichever ran it before.
     """
     store = Storage.open(path)
     try:
@@ -265,11 +287,14 @@ def resume(
             obj = TrainingObjective(data, Budget.parse(settings["trial_budget"]),
                                     TrainerOptions(**settings["trainer"]),
                                     horizon=_horizon(searcher))
+        device = settings.get("trainer", {}).get("device", "cpu")
+        runner, owns = _executor(executor, workers, scheduler, device)
         loop = _Loop(store, searcher, obj, ledger, trial_seq,
                      list(callbacks) + ([default_reporter()] if progress else []),
                      continue_trials=bool(settings.get("continue_trials")),
                      dedup=bool(settings.get("dedup")),
-                     max_failures=int(settings.get("max_failures", MAX_CONSECUTIVE_FAILURES)))
+                     max_failures=int(settings.get("max_failures", MAX_CONSECUTIVE_FAILURES)),
+                     executor=runner, owns_executor=owns)
         rerun = loop.replay(store.trials())
         return loop.run(rerun)
     finally:
@@ -340,17 +365,37 @@ def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> Traine
         raise UserError(f"bad trainer option: {exc}") from None
 
 
+def _executor(executor: Executor | str, workers: int | None, scheduler: str | None,
+              device: str) -> tuple[Executor, bool]:
+    """The executor to run trials on, and whether the search owns it (and so closes it).
+
+    Local workers on CUDA default to one per GPU, each pinned to its own; Dask trials then ask
+    for one ``GPU`` resource each.
+    """
+    if not isinstance(executor, str):
+        if workers is not None or scheduler is not None:
+            raise UserError("workers and scheduler apply only when the executor is given by name")
+        return executor, False
+    gpus: list[int] | None = None
+    if executor in ("local", "dask") and device in ("auto", "cuda") \
+            and resolve_device(device).type == "cuda":
+        gpus = list(range(torch.cuda.device_count()))
+    return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus), True
+
+
 def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective: Objective,
          ledger: Ledger, trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
          *, continue_trials: bool = False, dedup: bool = False,
-         max_failures: int = MAX_CONSECUTIVE_FAILURES) -> SearchResult:
+         max_failures: int = MAX_CONSECUTIVE_FAILURES,
+         executor: tuple[Executor, bool] | None = None) -> SearchResult:
     if max_failures < 1:
         raise UserError(f"max_failures must be at least 1, got {max_failures}")
     store = Storage.create(path, settings)
     try:
+        runner, owns = executor or (InProcessExecutor(), True)
         return _Loop(store, searcher, objective, ledger, trial_seq, callbacks,
                      continue_trials=continue_trials, dedup=dedup,
-                     max_failures=max_failures).run()
+                     max_failures=max_failures, executor=runner, owns_executor=owns).run()
     finally:
         store.close()
 
@@ -363,13 +408,25 @@ class _Plan:
     parent: tuple[Path, float] | None  # the checkpoint to continue and its budget
 
 
+@dataclass
+class _Running:
+    """A journaled trial that a worker is (or is about to be) running."""
+
+    trial: Trial
+    plan: _Plan
+    cost: float  # planned, in the ledger's unit
+    attempts: int = 0
+    future: Future[Evaluation] | None = None
+
+
 class _Loop:
     """State of one running search; `run` is the ask/tell loop."""
 
     def __init__(self, store: Storage, searcher: Searcher, objective: Objective,
                  ledger: Ledger, trial_seq: np.random.SeedSequence,
                  callbacks: Sequence[Callback], *, continue_trials: bool = False,
-                 dedup: bool = False, max_failures: int = MAX_CONSECUTIVE_FAILURES) -> None:
+                 dedup: bool = False, max_failures: int = MAX_CONSECUTIVE_FAILURES,
+                 executor: Executor | None = None, owns_executor: bool = True) -> None:
         self.store = store
         self.searcher = searcher
         self.objective = objective
@@ -377,7 +434,13 @@ class _Loop:
         self.trial_seq = trial_seq
         self.callbacks = callbacks
         self.max_failures = max_failures
-        self.executor = InProcessExecutor()
+        self.executor: Executor = executor or InProcessExecutor()
+        self.owns_executor = owns_executor
+        self.running: dict[int, _Running] = {}
+        # Position of the latest ask or tell, and of asks not yet journaled.
+        self.seq = -1
+        self.ask_seq: dict[int, int] = {}
+        self._clock = (time.monotonic(), ledger.spent)
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
         training = isinstance(objective, TrainingObjective)
@@ -389,42 +452,157 @@ class _Loop:
         self.alias: dict[int, int] = {}
 
     def run(self, rerun: Sequence[Trial] = ()) -> SearchResult:
-        """Run trials until the budget or the searcher is spent; `rerun` go first."""
+        """Run trials until the budget or the searcher is spent; `rerun` go first.
+
+        Up to `executor.workers` trials run at once: the searcher is asked whenever a worker is
+        free and told in the order trials finish. With one worker every tell comes before the
+        next ask, as in a plain sequential loop.
+        """
         for cb in self.callbacks:
             cb.on_search_start(self.store.path, self.store.settings, self.ledger)
         self.store.set_meta("state", "running")
+        executor = self.executor
+        queue = deque(rerun)
         failures: list[Result] = []
-        current: Trial | None = None
-        queue = list(rerun)
+        stopped = ""
+        self._clock = (time.monotonic(), self.ledger.spent)
         try:
+            executor.start()
+            self.store.set_meta("executor", {"name": executor.name,
+                                             "workers": executor.workers})
+            shared = executor.share(self.objective)
             while True:
-                stopped = self._cannot_start()
-                if stopped:
+                self._tick()
+                while not stopped and len(self.running) < executor.workers:
+                    stopped = self._cannot_start() or ""
+                    if stopped:
+                        break
+                    trial = queue.popleft() if queue else self._ask()
+                    if trial is None:
+                        if not self.running:
+                            stopped = "the searcher has nothing more to propose"
+                        break  # a running trial's result may let the searcher go on
+                    plan = self._plan(trial)
+                    cost = self._planned_cost(trial, plan)
+                    if not self.ledger.can_afford(cost + self._committed()):
+                        if self.running:
+                            # Running trials may cost less than planned (diverged, truncated).
+                            queue.appendleft(trial)
+                            break
+                        # Not journaled: it never ran, and replaying the searcher asks it again.
+                        stopped = "too little budget left for the next trial"
+                        break
+                    if plan.original is not None:
+                        self._start(trial, plan, cost)
+                        self._complete(trial, Evaluation(_reused(
+                            self.store.trial(plan.original))))
+                        continue
+                    self._submit(shared, self._start(trial, plan, cost))
+                if not self.running:
                     break
-                current = queue.pop(0) if queue else self.searcher.ask()
-                if current is None:
-                    stopped = "the searcher has nothing more to propose"
-                    break
-                plan = self._plan(current)
-                if not self.ledger.can_afford(self._planned_cost(current, plan)):
-                    # Not journaled: it never ran, and replaying the searcher asks it again.
-                    stopped = "too little budget left for the next trial"
-                    break
-                result = self._run_trial(current, plan)
-                current = None
-                failures = [] if result.ok else [*failures, result]
-                if len(failures) >= self.max_failures:
-                    stopped = likely_cause(failures)
-                    break
+                waiting = {r.future: r for r in self.running.values() if r.future is not None}
+                done, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: waiting[f].trial.id):
+                    result = self._collect(shared, waiting[future])
+                    if result is None:
+                        continue  # its worker was lost: running again
+                    failures = [] if result.ok else [*failures, result]
+                    if len(failures) >= self.max_failures and not stopped:
+                        stopped = likely_cause(failures)
         except KeyboardInterrupt:
-            if current is not None:
-                self.store.finish_trial(current.id, Result.failure(
+            for running in list(self.running.values()):
+                self.store.finish_trial(running.trial.id, Result.failure(
                     TrialStatus.INTERRUPTED, "interrupted by the user"), spent=self.ledger.spent)
+            self.running.clear()
             self.store.set_meta("state", "interrupted")
+            self._close_executor()
             for cb in self.callbacks:
                 cb.on_search_end(None)
             raise SearchInterrupted(self.store.path) from None
+        except BaseException:
+            self._close_executor()
+            raise
+        self._close_executor()
         return self._finish(stopped)
+
+    def _close_executor(self) -> None:
+        if self.owns_executor:
+            self.executor.close()
+
+    def _ask(self) -> Trial | None:
+        """Ask the searcher, noting where the ask falls among the search's events."""
+        trial = self.searcher.ask()
+        if trial is not None:
+            self.ask_seq[trial.id] = self._next_seq()
+        return trial
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _committed(self) -> float:
+        """Planned cost of the trials running now (already promised to them)."""
+        return sum(r.cost for r in self.running.values())
+
+    def _tick(self) -> None:
+        """A time budget is wall-clock time: charge what passed since the last look."""
+        if self.ledger.unit is Unit.SECONDS:
+            start, spent = self._clock
+            now = spent + time.monotonic() - start
+            if now > self.ledger.spent:
+                self.ledger.charge(now - self.ledger.spent)
+
+    def _start(self, trial: Trial, plan: _Plan, cost: float) -> _Running:
+        """Journal `trial` as running and tell the callbacks."""
+        self.store.add_trial(trial, seq=self.ask_seq.pop(trial.id, None))
+        self.store.start_trial(trial.id, device=self.objective.device)
+        running = self.running[trial.id] = _Running(trial, plan, cost)
+        for cb in self.callbacks:
+            cb.on_trial_start(trial)
+        return running
+
+    def _submit(self, shared: Any, running: _Running) -> None:
+        """Hand a journaled trial to the executor."""
+        trial, parent = running.trial, running.plan.parent
+        self._tick()
+        deadline = time.time() + self.ledger.remaining \
+            if self.ledger.unit is Unit.SECONDS else None
+        seed = int(np.random.SeedSequence(
+            self.trial_seq.entropy, spawn_key=(*self.trial_seq.spawn_key, trial.id),
+        ).generate_state(1)[0])
+        source: Path | bytes | None = None
+        if parent is not None:
+            # Without a shared disk the checkpoint travels with the task.
+            source = parent[0] if self.executor.shared_filesystem else parent[0].read_bytes()
+        hook = None
+        if self.executor.in_process and self.callbacks:
+            def hook(point: Mapping[str, float]) -> None:
+                for cb in self.callbacks:
+                    cb.on_epoch(trial, point)
+        running.attempts += 1
+        running.future = self.executor.submit(
+            evaluate_trial, shared, trial, seed=seed, deadline_at=deadline, parent=source,
+            with_state=self.continue_trials, on_epoch=hook,
+        )
+
+    def _collect(self, shared: Any, running: _Running) -> Result | None:
+        """Finish a trial whose future is done; None when it runs again on another worker."""
+        assert running.future is not None
+        try:
+            evaluation = running.future.result()
+        except WorkerLost as exc:
+            if running.attempts <= MAX_WORKER_RETRIES:
+                self.store.start_trial(running.trial.id, device=self.objective.device)
+                self._submit(shared, running)
+                return None
+            evaluation = Evaluation(Result.failure(
+                TrialStatus.FAILED, f"worker lost ({running.attempts} attempts): {exc}"))
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the executor itself failed on this trial
+            evaluation = Evaluation(Result.failure(
+                TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"))
+        return self._complete(running.trial, evaluation)
 
     def _cannot_start(self) -> str | None:
         """Why no further trial may start, whatever it is, or None."""
@@ -483,55 +661,31 @@ class _Loop:
         """An earlier trial that trained the same architecture at the same budget."""
         return self.trained.get(self._hash_key(trial)) if self.dedup else None
 
-    def _run_trial(self, trial: Trial, plan: _Plan) -> Result:
+    def _complete(self, trial: Trial, evaluation: Evaluation) -> Result:
+        """Charge, tell the searcher, keep the checkpoint if needed, journal: one finished trial."""
         store, ledger = self.store, self.ledger
-        store.add_trial(trial)
-        store.start_trial(trial.id, device=self.objective.device)
-        for cb in self.callbacks:
-            cb.on_trial_start(trial)
-        if plan.original is not None:
-            outcome = TrainOutcome(_reused(store.trial(plan.original)))
+        self.running.pop(trial.id, None)
+        result = evaluation.result
+        if ledger.unit is Unit.SECONDS:
+            self._tick()
         else:
-            outcome = self._evaluate(trial, plan.parent)
-        result = outcome.result
-        ledger.charge(self._cost(result))
+            ledger.charge(self._cost(result))
         self._learn(trial, result)
+        seq = self._next_seq()
         # The checkpoint file is written before the result is journaled, and its row goes in
         # the same transaction: a kill never leaves a finished trial without its checkpoint
         # (only, at worst, an orphan file, which a resume removes).
         keep = self._checkpoints_to_keep()
         path = None
-        if outcome.model is not None and trial.id in keep \
-                and isinstance(self.objective, TrainingObjective):
-            state = outcome.state if self.continue_trials else None
-            path = self._write_checkpoint(trial.id,
-                                          self.objective.checkpoint(trial, outcome.model, state))
-        store.finish_trial(trial.id, result, spent=ledger.spent, checkpoint=path)
+        if evaluation.checkpoint is not None and trial.id in keep:
+            path = self._write_checkpoint(trial.id, evaluation.checkpoint)
+        store.finish_trial(trial.id, result, spent=ledger.spent, checkpoint=path, seq=seq)
         if self.best is not None and self.best.id == trial.id:
             self.best = store.trial(trial.id)
         self._drop_checkpoints(keep)
-        del outcome  # the trained model: nothing holds it past this point
-        if self.objective.device.startswith("cuda"):
-            release_memory()  # hand cached blocks back so the next trial starts clean
         for cb in self.callbacks:
             cb.on_trial_end(trial, result, self.best, ledger)
         return result
-
-    def _evaluate(self, trial: Trial, parent: tuple[Path, float] | None) -> TrainOutcome:
-        ledger = self.ledger
-        deadline = time.monotonic() + ledger.remaining if ledger.unit is Unit.SECONDS else None
-        seed = int(np.random.SeedSequence(
-            self.trial_seq.entropy, spawn_key=(*self.trial_seq.spawn_key, trial.id),
-        ).generate_state(1)[0])
-
-        def on_epoch(point: Mapping[str, float]) -> None:
-            for cb in self.callbacks:
-                cb.on_epoch(trial, point)
-
-        extra = {} if parent is None else {"parent_checkpoint": parent[0]}
-        return self.executor.submit(
-            self.objective, trial, seed=seed, deadline=deadline, on_epoch=on_epoch, **extra,
-        ).result()
 
     def _learn(self, trial: Trial, result: Result) -> None:
         """Update the loop's memory and the searcher with a finished trial (live or replayed)."""
@@ -551,25 +705,36 @@ class _Loop:
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again.
 
-        The searcher is asked again for every journaled trial (it must ask the same thing: same
-        seed, same tells) and told each stored result; trials that were running or interrupted
-        when the search stopped are run again.
+        The journal's asks and tells are replayed in the order they happened (an asynchronous
+        search told trials while others ran): the searcher must ask the same thing at each ask
+        (same seed, same tells before it) and is told each stored result. Trials that were
+        running or interrupted when the search stopped are run again.
         """
-        rerun: list[Trial] = []
+        events: list[tuple[int, int, TrialRecord]] = []
         for record in records:
-            asked = self.searcher.ask()
-            if asked is None or asked.to_dict() != record.trial.to_dict():
-                raise UserError(
-                    f"cannot resume {self.store.path}: the searcher no longer asks trial "
-                    f"{record.id} as journaled (was the code or a setting changed?)"
-                )
+            # A version-1 journal has no positions: it was sequential, ask k then tell k.
+            events.append((2 * record.id if record.ask_seq is None else record.ask_seq,
+                           0, record))
             usable = record.result is not None and record.status not in (
                 TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
             if usable:
-                assert record.result is not None
-                self._learn(asked, record.result)
+                events.append((2 * record.id + 1 if record.tell_seq is None else record.tell_seq,
+                               1, record))
+        events.sort(key=lambda e: (e[0], e[1], e[2].id))
+        asked: dict[int, Trial] = {}
+        for _, kind, record in events:
+            if kind == 0:
+                trial = self.searcher.ask()
+                if trial is None or trial.to_dict() != record.trial.to_dict():
+                    raise UserError(
+                        f"cannot resume {self.store.path}: the searcher no longer asks trial "
+                        f"{record.id} as journaled (was the code or a setting changed?)"
+                    )
+                asked[record.id] = trial
             else:
-                rerun.append(asked)
+                assert record.result is not None
+                self._learn(asked.pop(record.id), record.result)
+        self.seq = max((e[0] for e in events), default=-1)
         if self.best is not None:
             self.best = self.store.trial(self.best.id)
         # Files a kill left between writing and journaling belong to nothing.
@@ -577,7 +742,7 @@ class _Loop:
         for orphan in self.store.checkpoint_dir.glob("*.pt*"):
             if orphan.name not in known:
                 orphan.unlink(missing_ok=True)
-        return rerun
+        return [asked[i] for i in sorted(asked)]
 
     def _checkpoints_to_keep(self) -> set[int]:
         """The best trial's and those a later trial may continue (through aliases)."""

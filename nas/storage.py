@@ -20,7 +20,9 @@ from typing import Any
 from nas.errors import UserError
 from nas.types import Result, Trial, TrialStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added ask_seq / tell_seq: the order of asks and tells of an asynchronous search,
+# which a replay must follow. A version-1 journal was sequential: ask k, tell k, ask k + 1.
 #: A journal that lives in memory only (for throwaway benchmark runs).
 MEMORY = ":memory:"
 
@@ -41,7 +43,9 @@ CREATE TABLE trials (
     asked_at    REAL NOT NULL,
     started_at  REAL,
     finished_at REAL,
-    device      TEXT
+    device      TEXT,
+    ask_seq     INTEGER,             -- position of the ask among all asks and tells
+    tell_seq    INTEGER              -- position of the tell (NULL until told)
 );
 CREATE TABLE checkpoints (
     trial_id    INTEGER PRIMARY KEY REFERENCES trials(id),
@@ -63,6 +67,10 @@ class TrialRecord:
     started_at: float | None
     finished_at: float | None
     device: str | None
+    #: Positions of the trial's ask and tell in the search's sequence of events (None when
+    #: unknown: a version-1 journal, or a trial not yet told).
+    ask_seq: int | None = None
+    tell_seq: int | None = None
 
     @property
     def id(self) -> int:
@@ -91,6 +99,7 @@ class Storage:
         self.path = path
         self._db = connection
         self._lock: Any = None
+        self._columns = _COLUMNS
 
     def lock(self) -> None:
         """Claim the journal for this process; refuse if a live search holds it.
@@ -163,7 +172,20 @@ class Storage:
                 f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION}); "
                 "upgrade nas to read it"
             )
-        return cls(path, db)
+        store = cls(path, db)
+        if version < 2:
+            store._upgrade_to_2()
+        return store
+
+    def _upgrade_to_2(self) -> None:
+        """Add the event-order columns (NULL: the old journal's sequential order)."""
+        try:
+            with self._transaction():
+                self._db.execute("ALTER TABLE trials ADD COLUMN ask_seq INTEGER")
+                self._db.execute("ALTER TABLE trials ADD COLUMN tell_seq INTEGER")
+                self._put_meta("schema_version", 2)
+        except sqlite3.OperationalError:
+            self._columns = _COLUMNS_V1  # a read-only file: read it as it is
 
     def close(self) -> None:
         """Close the connection and let go of the lock."""
@@ -197,15 +219,19 @@ class Storage:
 
     # -- trials --------------------------------------------------------------------------------
 
-    def add_trial(self, trial: Trial) -> None:
-        """Record a trial the searcher asked for."""
+    def add_trial(self, trial: Trial, *, seq: int | None = None) -> None:
+        """Record a trial the searcher asked for, as the `seq`-th event of the search."""
         with self._transaction():
-            # REPLACE: a trial that was running when its search died is run again on resume.
+            # A trial that was running when its search died is run again on resume: it keeps
+            # its place among the asks, and its old result goes.
             self._db.execute(
-                "INSERT OR REPLACE INTO trials (id, config, budget, parent, info, status, "
-                "asked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trials (id, config, budget, parent, info, status, asked_at, "
+                "ask_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "status = excluded.status, loss = NULL, result = NULL, finished_at = NULL, "
+                "tell_seq = NULL, ask_seq = COALESCE(trials.ask_seq, excluded.ask_seq)",
                 (trial.id, json.dumps(trial.to_dict()["config"]), trial.budget, trial.parent,
-                 json.dumps(trial.to_dict()["info"]), TrialStatus.PENDING.value, time.time()),
+                 json.dumps(trial.to_dict()["info"]), TrialStatus.PENDING.value, time.time(),
+                 seq),
             )
 
     def start_trial(self, trial_id: int, *, device: str | None = None) -> None:
@@ -217,13 +243,18 @@ class Storage:
             )
 
     def finish_trial(self, trial_id: int, result: Result, *, spent: float | None = None,
-                     checkpoint: Path | None = None) -> None:
-        """Store a trial's result with the ledger's new total and its checkpoint, atomically."""
+                     checkpoint: Path | None = None, seq: int | None = None) -> None:
+        """Store a trial's result with the ledger's new total and its checkpoint, atomically.
+
+        `seq` is the tell's position in the search's events (None: not told to the searcher).
+        """
         loss = result.loss if math.isfinite(result.loss) else None
         with self._transaction():
             self._db.execute(
-                "UPDATE trials SET status = ?, loss = ?, result = ?, finished_at = ? WHERE id = ?",
-                (result.status.value, loss, json.dumps(result.to_dict()), time.time(), trial_id),
+                "UPDATE trials SET status = ?, loss = ?, result = ?, finished_at = ?, "
+                "tell_seq = ? WHERE id = ?",
+                (result.status.value, loss, json.dumps(result.to_dict()), time.time(), seq,
+                 trial_id),
             )
             if spent is not None:
                 self._put_meta("spent", spent)
@@ -232,12 +263,12 @@ class Storage:
 
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials ORDER BY id").fetchall()
+        rows = self._db.execute(f"SELECT {self._columns} FROM trials ORDER BY id").fetchall()
         return [_record(row) for row in rows]
 
     def trial(self, trial_id: int) -> TrialRecord:
         """One trial by id."""
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE id = ?",
+        row = self._db.execute(f"SELECT {self._columns} FROM trials WHERE id = ?",
                                (trial_id,)).fetchone()
         if row is None:
             raise KeyError(trial_id)
@@ -304,11 +335,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _COLUMNS = ("id, config, budget, parent, info, status, result, asked_at, started_at, "
-            "finished_at, device")
+            "finished_at, device, ask_seq, tell_seq")
+_COLUMNS_V1 = _COLUMNS.replace("ask_seq, tell_seq", "NULL, NULL")
 
 
 def _record(row: tuple[Any, ...]) -> TrialRecord:
-    (tid, config, budget, parent, info, status, result, asked, started, finished, device) = row
+    (tid, config, budget, parent, info, status, result, asked, started, finished, device,
+     ask_seq, tell_seq) = row
     trial = Trial(id=int(tid), config=json.loads(config), budget=budget, parent=parent,
                   info=json.loads(info))
     return TrialRecord(
@@ -319,4 +352,6 @@ def _record(row: tuple[Any, ...]) -> TrialRecord:
         started_at=started,
         finished_at=finished,
         device=device,
+        ask_seq=ask_seq,
+        tell_seq=tell_seq,
     )

@@ -157,7 +157,7 @@ CASES: list[Case] = [
     # Unknown names list the valid ones.
     Case("unknown space", "unknown space 'transformer'; available: residual-mlp, residual-conv",
          ("search", "--space", "transformer")),
-    Case("unknown searcher", "unknown searcher 'annealing'; available: bohb, hyperband",
+    Case("unknown searcher", "unknown searcher 'annealing'; available: asha, bohb, hyperband",
          ("search", "--searcher", "annealing")),
     Case("unknown dataset", "unknown dataset 'imagenet'; available: digits, mnist1d, synthetic",
          ("search", "--data", "imagenet")),
@@ -301,7 +301,7 @@ CASES: list[Case] = [
     Case("show another program's SQLite DB", "other-app.db is not a search database",
          ("show", "other-app.db")),
     Case("show a missing DB", "no search database at missing.db", ("show", "missing.db")),
-    Case("show a newer schema", "was written by a newer version (schema 2 > 1)",
+    Case("show a newer schema", "was written by a newer version (schema 3 > 2)",
          ("show", "newer.db")),
     Case("export a newer schema", "was written by a newer version", ("export", "newer.db")),
     Case("export a search with no trial", "empty.db has no finished trial to export yet",
