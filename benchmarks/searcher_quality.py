@@ -26,7 +26,7 @@ import searchers
 from nas.problems import get as get_problem
 
 PROBLEMS = ("counting-ones", "mf-branin", "mf-hartmann6")
-SEARCHERS = ("random", "tpe", "hyperband", "bohb")
+SEARCHERS = ("random", "tpe", "hyperband", "bohb", "asha")
 BUDGET_MULTIPLE = 30
 
 
@@ -89,7 +89,7 @@ def main() -> None:
         m = {s: table[p][s]["median"] for s in SEARCHERS}
         checks.append(f"{p}: BOHB < Hyperband < Random: "
                       f"{m['bohb'] < m['hyperband'] < m['random']}; TPE < Random: "
-                      f"{m['tpe'] < m['random']}")
+                      f"{m['tpe'] < m['random']}; ASHA < Random: {m['asha'] < m['random']}")
     lines += ["", *checks]
     text = "\n".join(lines)
     print(text)

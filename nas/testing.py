@@ -53,6 +53,8 @@ __all__ = [
     "BEATS_RANDOM_TRIALS",
     "CHECK_TIMEOUT_S",
     "ETA",
+    "IN_FLIGHT",
+    "IN_FLIGHT_TRIALS",
     "MAX_BUDGET",
     "MIN_BUDGET",
     "TINY_TIMEOUT_S",
@@ -66,6 +68,7 @@ __all__ = [
     "check_deterministic",
     "check_failed_results",
     "check_global_rng_untouched",
+    "check_in_flight",
     "check_many_asks_before_tell",
     "check_options_roundtrip",
     "check_replay",
@@ -287,15 +290,20 @@ class _Event:
     kind: str
     trial: Trial | None
     result: Result | None = None
+    #: After a tell, what `continuable()` returned (only when the drive was asked to record it).
+    continuable: frozenset[int] | None = None
 
 
 def _drive(searcher: Searcher, objective: Objective, n_trials: int | None = None, *,
            total_budget: float | None = None, fail_every: int | None = None,
            in_flight: int = 1, full_budget: float = MAX_BUDGET,
+           tell_order_seed: int | None = None, record_continuable: bool = False,
            ) -> tuple[list[tuple[Trial, Result]], list[_Event]]:
     """`run`, also returning the ask/tell event log (for replays and lineage checks)."""
     if n_trials is None and total_budget is None:
         raise ValueError("give n_trials or total_budget")
+    # A private generator: the completion order must not touch (or depend on) global state.
+    order = None if tell_order_seed is None else np.random.default_rng(tell_order_seed)
     pending: deque[Trial] = deque()
     done: list[tuple[Trial, Result]] = []
     events: list[_Event] = []
@@ -305,8 +313,13 @@ def _drive(searcher: Searcher, objective: Objective, n_trials: int | None = None
     def cost(trial: Trial) -> float:
         return full_budget if trial.budget is None else float(trial.budget)
 
-    def tell_oldest() -> None:
-        trial = pending.popleft()
+    def tell_next() -> None:
+        if order is None:
+            trial = pending.popleft()
+        else:
+            k = int(order.integers(len(pending)))
+            trial = pending[k]
+            del pending[k]
         if fail_every and (len(done) + 1) % fail_every == 0:
             result = Result.failure(TrialStatus.FAILED, "synthetic failure", epochs=cost(trial))
         else:
@@ -315,18 +328,19 @@ def _drive(searcher: Searcher, objective: Objective, n_trials: int | None = None
                 Result.failure(TrialStatus.DIVERGED, "loss is not finite", epochs=cost(trial))
         searcher.tell(trial, result)
         done.append((trial, result))
-        events.append(_Event("tell", trial, result))
+        kept = frozenset(searcher.continuable()) if record_continuable else None
+        events.append(_Event("tell", trial, result, kept))
 
     while n_trials is None or asked < n_trials:
         if len(pending) >= in_flight:
-            tell_oldest()
+            tell_next()
             continue
         trial = searcher.ask()
         events.append(_Event("ask", trial))
         if trial is None:
             if not pending:
                 break  # nothing pending and nothing to propose: the searcher is exhausted
-            tell_oldest()
+            tell_next()
             continue
         if total_budget is not None and spent + cost(trial) > total_budget * (1 + 1e-9):
             break  # it does not fit: leave it unrun, as a budget-bound runner would
@@ -334,20 +348,23 @@ def _drive(searcher: Searcher, objective: Objective, n_trials: int | None = None
         asked += 1
         pending.append(trial)
     while pending:
-        tell_oldest()
+        tell_next()
     return done, events
 
 
 def run(searcher: Searcher, objective: Objective, n_trials: int | None = None, *,
         total_budget: float | None = None, fail_every: int | None = None, in_flight: int = 1,
-        full_budget: float = MAX_BUDGET) -> list[tuple[Trial, Result]]:
+        full_budget: float = MAX_BUDGET, tell_order_seed: int | None = None,
+        ) -> list[tuple[Trial, Result]]:
     """Ask and tell until `n_trials` ran or `total_budget` is spent; returns (trial, result)s.
 
-    `in_flight` trials may wait untold (oldest told first); every `fail_every`-th tell FAILED,
-    a non-finite loss DIVERGED. Stops early if ask() gives None with nothing pending.
+    `in_flight` trials may wait untold, finishing oldest first or in an order drawn from
+    `tell_order_seed`; every `fail_every`-th tell FAILED, a non-finite loss DIVERGED. Stops
+    early if ask() gives None with nothing pending.
     """
     return _drive(searcher, objective, n_trials, total_budget=total_budget,
-                  fail_every=fail_every, in_flight=in_flight, full_budget=full_budget)[0]
+                  fail_every=fail_every, in_flight=in_flight, full_budget=full_budget,
+                  tell_order_seed=tell_order_seed)[0]
 
 
 def incumbent(pairs: Iterable[tuple[Trial, Result]],
@@ -704,6 +721,47 @@ def check_many_asks_before_tell(cls: type[Searcher]) -> None:
     pairs, more = _drive(searcher, problem, 30, in_flight=4)
     _assert_ran(cls, pairs, 30, "after out-of-order tells")
     _assert_log_conforms(cls, problem.space(), events + more, "with many asks before a tell")
+
+
+#: Trials kept running at once in `check_in_flight`: a few, and more than a bracket's rung.
+IN_FLIGHT = (3, 12)
+#: Trials `check_in_flight` runs per setting of `IN_FLIGHT`.
+IN_FLIGHT_TRIALS = 60
+
+
+@_check()
+def check_in_flight(cls: type[Searcher]) -> None:
+    """60 trials with 3, then 12, in flight, told in a shuffled completion order (some FAILED).
+
+    Trials stay valid, a parent is told before it is continued, `continuable()` names only asked
+    trials, and the same seed and completion order give the same asks.
+    """
+    problem = mixed_problem()
+    for in_flight in IN_FLIGHT:
+        what = f"with {in_flight} in flight, told out of order"
+        runs = []
+        for _ in range(2):
+            searcher = make_searcher(cls, problem.space(), seed=8)
+            pairs, events = _drive(searcher, problem, IN_FLIGHT_TRIALS, fail_every=7,
+                                   in_flight=in_flight, tell_order_seed=in_flight,
+                                   record_continuable=True)
+            _assert_ran(cls, pairs, IN_FLIGHT_TRIALS, what)
+            _assert_log_conforms(cls, problem.space(), events, what)
+            asked: set[int] = set()
+            for event in events:
+                if event.trial is None:
+                    continue
+                if event.kind == "ask":
+                    asked.add(event.trial.id)
+                elif event.continuable is not None:
+                    unknown = sorted(i for i in event.continuable if i not in asked)
+                    assert not unknown, (
+                        f"{_label(cls)} {what}: continuable() after telling trial "
+                        f"{event.trial.id} names {unknown}, never asked")
+            runs.append(_asks(events))
+        assert [_key(t) for t in runs[0]] == [_key(t) for t in runs[1]], (
+            f"{_label(cls)} {what}, seed=8 and the same completion order, asked differently on a "
+            f"second run; {_first_difference(*runs)}. Draw every random number from self.rng")
 
 
 @_check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from searchers.asha import ASHA
 from searchers.base import Searcher
 from searchers.bohb import BOHB
 from searchers.hyperband import Bracket, Hyperband, Rung, hyperband_layout
@@ -10,6 +11,7 @@ from searchers.registry import available, get, get_class, register
 from searchers.tpe import TPE
 
 __all__ = [
+    "ASHA",
     "BOHB",
     "TPE",
     "Bracket",

@@ -98,7 +98,10 @@ class RandomProposer:
 
 @register("hyperband")
 class Hyperband(Searcher):
-    """Synchronous Hyperband; a promoted trial names the trial it continues as `parent`."""
+    """Hyperband; a promoted trial names the trial it continues as `parent`.
+
+    Synchronous within a bracket; with trials in parallel, brackets overlap rather than idle.
+    """
 
     multi_fidelity = True
 
@@ -110,7 +113,8 @@ class Hyperband(Searcher):
         self.eta = float(eta)
         self.layout = hyperband_layout(self.min_budget, self.max_budget, self.eta)
         self.proposer = self._make_proposer()
-        self._run: _BracketRun | None = None
+        # Brackets in progress, oldest first; several only while trials run in parallel.
+        self._runs: list[_BracketRun] = []
         self._brackets_started = 0
         self._trial_rung: dict[int, tuple[int, int]] = {}
 
@@ -122,38 +126,44 @@ class Hyperband(Searcher):
         """Settings stored in the journal."""
         return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta}
 
-    def ask(self) -> Trial | None:
-        """The next trial of the current rung, or None while the rung waits for results."""
+    def ask(self) -> Trial:
+        """The next trial of the oldest bracket that has one; a new bracket if all are waiting.
+
+        Told before every ask (one worker), only one bracket is ever in progress; with trials
+        still running, later brackets start meanwhile, as in BOHB's parallel version.
+        """
+        i = 0
         while True:
-            run = self._run
-            if run is None:
-                run = self._run = self._start_bracket()
+            if i == len(self._runs):
+                self._runs.append(self._start_bracket())
+            run = self._runs[i]
             if run.queue or run.to_propose:
                 return self._next_of(run)
             if run.waiting:
-                return None
-            if not self._promote(run):
-                self._run = None  # bracket finished: the next ask starts the next one
+                i += 1
+            elif not self._promote(run):
+                del self._runs[i]  # bracket finished
 
     def tell(self, trial: Trial, result: Result) -> None:
-        """Record a result in its rung and in the proposer's model."""
+        """Record a result in the rung that asked it and in the proposer's model."""
         super().tell(trial, result)
         loss = result.loss if result.ok else math.inf
         where = self._trial_rung.pop(trial.id, None)
-        run = self._run
-        if where is not None and run is not None and where == (run.number, run.rung):
-            run.losses[trial.id] = loss
+        for run in self._runs:
+            if where == (run.number, run.rung):
+                run.losses[trial.id] = loss
+                break
         self.proposer.observe(trial.config, float(trial.budget or self.max_budget), loss)
 
     def continuable(self) -> set[int]:
-        """Trials of the running rung (when another rung follows) and those queued to move up."""
-        run = self._run
-        if run is None:
-            return set()
-        queued = {parent for _, parent in run.queue if parent is not None}
-        if run.rung + 1 < len(run.bracket.rungs):
-            queued |= set(run.asked)
-        return queued
+        """Per bracket in progress: its running rung's trials (when another rung follows) and
+        those queued to move up."""
+        ids: set[int] = set()
+        for run in self._runs:
+            ids |= {parent for _, parent in run.queue if parent is not None}
+            if run.rung + 1 < len(run.bracket.rungs):
+                ids |= set(run.asked)
+        return ids
 
     # -- schedule ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from nas.types import Result, Trial
@@ -22,6 +23,7 @@ class TPE(Searcher):
     """TPE over any ConfigSpace space; full-budget (every trial at the run's trial budget).
 
     `gamma` is the fraction of trials modelled as good; the first `n_startup` trials are random.
+    With `constant_liar`, trials still running count as bad ones, so parallel asks spread out.
     """
 
     model_based = True
@@ -29,7 +31,7 @@ class TPE(Searcher):
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0, n_startup: int = 10,
                  gamma: float = 0.15, n_candidates: int = 24, multivariate: bool = True,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
-                 min_bandwidth: float = 1e-3) -> None:
+                 min_bandwidth: float = 1e-3, constant_liar: bool = True) -> None:
         super().__init__(space, seed=seed)
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
@@ -44,6 +46,7 @@ class TPE(Searcher):
         self.prior_weight = float(prior_weight)
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
+        self.constant_liar = bool(constant_liar)
         self.coder = SpaceCoder(self.space)
         self.observations = Observations(self.coder.dim)
 
@@ -53,7 +56,7 @@ class TPE(Searcher):
         return {"n_startup": self.n_startup, "gamma": self.gamma,
                 "n_candidates": self.n_candidates, "multivariate": self.multivariate,
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
-                "min_bandwidth": self.min_bandwidth}
+                "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar}
 
     def ask(self) -> Trial:
         """A random configuration during start-up, then the best of the density-ratio draws."""
@@ -62,6 +65,13 @@ class TPE(Searcher):
             return self._new_trial(self.space.sample_configuration(), origin="random")
         n_good = max(1, math.ceil(self.gamma * obs.n))
         good, bad = obs.split(n_good)
+        if self.constant_liar and self.pending:
+            # Constant liar, for this ask only: a running trial is one more observation with the
+            # worst loss seen so far, so it joins the bad model and draws move away from it.
+            # Gamma's count stays that of the finished trials: counting the liars too would
+            # pull a mediocre trial into the good model and undo the spread.
+            lies = [self.coder.encode(t.config) for t in self.pending.values()]
+            bad = np.concatenate([bad, np.array(lies)])
         if len(bad) == 0:
             bad = good
         kde = {"multivariate": self.multivariate, "min_bandwidth": self.min_bandwidth,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from nas.data import Dataset
@@ -20,3 +22,50 @@ def blobs(n: int = 300, d: int = 8, classes: int = 3, seed: int = 0) -> Dataset:
     return Dataset(name="blobs", x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs,
                    y_test=ys, input_shape=(d,), num_classes=classes,
                    mean=torch.zeros(d), std=torch.ones(d))
+
+
+# -- objectives that run in worker processes (module level: workers import them by name) -------
+
+def quadratic(config: dict, budget: float) -> float:
+    """A cheap deterministic objective over a space with float `x` (and optional `y`)."""
+    return (config["x"] - 0.3) ** 2 + 0.1 * config.get("y", 0.0) + 1.0 / budget
+
+
+def slow_quadratic(config: dict, budget: float) -> float:
+    """`quadratic`, taking 20 ms per unit of budget like a (very) small training run."""
+    import time
+
+    time.sleep(0.02 * budget)
+    return quadratic(config, budget)
+
+
+def kill_worker_for_small_x(config: dict, budget: float) -> float:
+    """Kills its own process whenever x < 0.25; once only if NAS_TEST_KILL_ONCE names a file.
+
+    Stands for a worker lost mid-trial (OOM killer, preempted node, crash in native code).
+    """
+    import signal
+
+    if config["x"] < 0.25:
+        marker = os.environ.get("NAS_TEST_KILL_ONCE")
+        if marker is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass  # killed once already: this attempt runs
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return quadratic(config, budget)
+
+
+def pid_and_threads(shared: object, x: int) -> tuple[int, int, int, int]:
+    """Which process ran the task, its torch threads, the shared value's id there, and x."""
+    return os.getpid(), torch.get_num_threads(), id(shared), x
+
+
+def kill_self(shared: object) -> None:
+    """Kill the worker process running this task."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)

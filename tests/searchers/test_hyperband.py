@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, Float
 
@@ -53,7 +54,6 @@ def test_successive_halving_promotes_the_best_with_parents() -> None:
     hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
     first = [hb.ask() for _ in range(9)]
     assert all(t.budget == 1 and t.parent is None for t in first)
-    assert hb.ask() is None  # the rung waits for its results
     losses = {t.id: _loss(t.config, 1) for t in first}
     for t in first:
         hb.tell(t, Result(loss=losses[t.id]))
@@ -63,7 +63,12 @@ def test_successive_halving_promotes_the_best_with_parents() -> None:
     assert all(t.budget == 3 for t in second)
     by_id = {t.id: t for t in first}
     assert all(t.config == by_id[t.parent].config for t in second)
-    assert hb.ask() is None
+    assert hb.continuable() == {t.id for t in second}  # the last rung of the bracket follows
+    for t in second:
+        hb.tell(t, Result(loss=_loss(t.config, 3)))
+    third = hb.ask()
+    best = min(second, key=lambda t: _loss(t.config, 3))
+    assert (third.budget, third.parent, third.info["rung"]) == (9, best.id, 2)
 
 
 def test_failures_are_never_promoted_and_an_all_failed_rung_ends_the_bracket() -> None:
@@ -74,7 +79,6 @@ def test_failures_are_never_promoted_and_an_all_failed_rung_ends_the_bracket() -
         hb.tell(t, Result(loss=0.5) if ok else Result.failure(TrialStatus.FAILED, "x"))
     second = [hb.ask() for _ in range(2)]
     assert {t.parent for t in second} == {first[4].id, first[7].id}
-    assert hb.ask() is None  # only two promoted though the rung has three places
     for t in second:
         hb.tell(t, Result.failure(TrialStatus.DIVERGED, "nan"))
     nxt = hb.ask()  # the bracket is over: the next bracket (s = 1) starts at budget 3
@@ -147,3 +151,57 @@ def test_tpe_options_and_univariate_mode(multivariate: bool) -> None:
         tpe.tell(t, Result(loss=_loss(t.config, 9)))
     with pytest.raises(ValueError):
         searchers.TPE(_space(), gamma=1.5)
+
+
+# -- in parallel: brackets overlap -------------------------------------------------------------
+
+
+def test_a_waiting_rung_starts_the_next_bracket_instead_of_returning_none() -> None:
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    asked = [hb.ask() for _ in range(20)]  # nothing told: every rung waits
+    assert [t.info["bracket"] for t in asked] == [2] * 9 + [1] * 5 + [0] * 3 + [2] * 3
+    assert [t.budget for t in asked] == [1] * 9 + [3] * 5 + [9] * 3 + [1] * 3
+    assert all(t.parent is None for t in asked)
+    # The rung-0 trials of both brackets that have a next rung may still be continued.
+    assert hb.continuable() == {t.id for t in asked[:14]} | {t.id for t in asked[17:]}
+
+
+def test_results_reach_their_bracket_and_the_oldest_bracket_goes_first() -> None:
+    hb = Hyperband(_space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    asked = [hb.ask() for _ in range(17)]  # brackets s = 2, 1, 0, all waiting
+    s2, s1 = asked[:9], asked[9:14]
+    for t in reversed(s1):  # the second bracket's rung finishes first, out of order
+        hb.tell(t, Result(loss=_loss(t.config, 3)))
+    up = hb.ask()
+    best = min(s1, key=lambda t: (_loss(t.config, 3), t.id))
+    assert (up.budget, up.parent, up.info["bracket"], up.info["rung"]) == (9, best.id, 1, 1)
+    fresh = hb.ask()  # every bracket waits again: a fourth one starts
+    assert (fresh.budget, fresh.parent, fresh.info["bracket"]) == (1, None, 2)
+    order = np.random.default_rng(0).permutation(9)
+    for i in order:
+        hb.tell(s2[i], Result(loss=_loss(s2[i].config, 1)))
+    promoted = [hb.ask() for _ in range(3)]  # the oldest bracket's promotions come first
+    best3 = sorted(s2, key=lambda t: (_loss(t.config, 1), t.id))[:3]
+    assert [t.parent for t in promoted] == [t.id for t in best3]
+    assert all(t.budget == 3 and t.info["bracket"] == 2 for t in promoted)
+    nxt = hb.ask()  # then the fourth bracket goes on
+    assert (nxt.budget, nxt.parent, nxt.info["bracket"]) == (1, None, 2)
+
+
+def test_bohb_in_parallel_never_waits_and_continues_only_told_trials() -> None:
+    bohb = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1)
+    rng = np.random.default_rng(1)
+    pending, told, origins = [], set(), []
+    for _ in range(150):
+        if len(pending) == 6:
+            t = pending.pop(int(rng.integers(len(pending))))
+            bohb.tell(t, Result(loss=_loss(t.config, t.budget)))
+            told.add(t.id)
+        kept = bohb.continuable()
+        t = bohb.ask()
+        assert t is not None
+        if t.parent is not None:
+            assert t.parent in told and t.parent in kept
+        pending.append(t)
+        origins.append(t.info["origin"])
+    assert {"random", "model", "promoted"} <= set(origins)

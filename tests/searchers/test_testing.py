@@ -112,6 +112,26 @@ class SearchesUntilUnseen(RandomSearch):
                 return self._new_trial(config)
 
 
+class UnseededWhileBusy(RandomSearch):
+    """Deterministic one trial at a time, but reseeds from OS entropy with several running."""
+
+    name = "unseeded-while-busy"
+
+    def ask(self) -> Trial:
+        if len(self.pending) > 1:
+            self.space.seed(int(np.random.default_rng().integers(2**31 - 1)))
+        return super().ask()
+
+
+class KeepsUnknownTrials(RandomSearch):
+    """Claims to continue a trial it never asked."""
+
+    name = "keeps-unknown"
+
+    def continuable(self) -> set[int]:
+        return {self._next_id + 100}
+
+
 class ClaimsModelBased(RandomSearch):
     """Random search that claims to learn."""
 
@@ -155,6 +175,28 @@ def test_promoting_a_running_trial_fails_only_with_trials_in_flight() -> None:
         conformance.check_many_asks_before_tell(EagerPromoter)
 
 
+def test_check_in_flight_catches_eager_promotion_busy_randomness_and_unknown_ids() -> None:
+    with pytest.raises(AssertionError, match="still running"):
+        conformance.check_in_flight(EagerPromoter)
+    conformance.check_deterministic(UnseededWhileBusy)  # one at a time it is fine
+    with pytest.raises(AssertionError, match="same completion order, asked differently"):
+        conformance.check_in_flight(UnseededWhileBusy)
+    with pytest.raises(AssertionError, match=r"names \[\d+\], never asked"):
+        conformance.check_in_flight(KeepsUnknownTrials)
+
+
+def test_run_tells_in_a_seeded_random_completion_order() -> None:
+    problem = conformance.continuous_problem()
+    orders = []
+    for seed in (5, 5, 6, None):
+        searcher = RandomSearch(problem.space(), seed=0)
+        pairs = conformance.run(searcher, problem, 20, in_flight=4, tell_order_seed=seed)
+        orders.append([t.id for t, _ in pairs])
+    assert orders[0] == orders[1] != orders[2]
+    assert orders[3] == list(range(20))  # no seed: oldest first
+    assert sorted(orders[0]) == list(range(20)) and orders[0] != orders[3]
+
+
 def test_an_endless_loop_on_the_tiny_space_fails_instead_of_hanging(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conformance, "TINY_TIMEOUT_S", 0.5)
@@ -176,6 +218,7 @@ def test_checks_follow_capabilities_and_ids_name_both() -> None:
     ids = [p.id for p in mark.args[1]]
     assert "random-check_valid_configs" in ids and "claims-model-check_beats_random" in ids
     assert "random-check_beats_random" not in ids
+    assert "random-check_in_flight" in ids
     assert len(ids) == len(set(ids))
 
 

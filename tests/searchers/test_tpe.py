@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from ConfigSpace import ConfigurationSpace, Float
+
+import nas.testing as conformance
+from nas.types import Result, Trial
+from searchers import TPE
+
+
+def _space() -> ConfigurationSpace:
+    s = ConfigurationSpace()
+    s.add([Float("x", (0, 1)), Float("y", (0, 1))])
+    return s
+
+
+def _bowl(config: dict) -> float:
+    return (config["x"] - 0.3) ** 2 + (config["y"] - 0.4) ** 2
+
+
+def _bowl_objective(trial: Trial) -> float:
+    return _bowl(trial.config)
+
+
+def _spread_of_parallel_asks(seed: int, constant_liar: bool) -> float:
+    """Mean pairwise distance, in the model's unit square, of 4 asks after 20 tells."""
+    tpe = TPE(_space(), seed=seed, constant_liar=constant_liar)
+    for _ in range(20):
+        t = tpe.ask()
+        tpe.tell(t, Result(loss=_bowl(t.config)))
+    asked = [tpe.ask() for _ in range(4)]  # none told: all four run at once
+    assert tpe.observations.n == 20  # the liars were for those asks only
+    vectors = [tpe.coder.encode(t.config) for t in asked]
+    return float(np.mean([np.linalg.norm(a - b) for a, b in itertools.combinations(vectors, 2)]))
+
+
+def test_constant_liar_spreads_parallel_asks() -> None:
+    seeds = range(10)
+    liar = np.array([_spread_of_parallel_asks(s, True) for s in seeds])
+    plain = np.array([_spread_of_parallel_asks(s, False) for s in seeds])
+    # Without the liar all four come from the same model and crowd the incumbent.
+    assert (liar > plain).sum() >= 8, (liar.round(3), plain.round(3))
+    assert liar.mean() > 1.5 * plain.mean(), (liar.round(3), plain.round(3))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_constant_liar_leaves_sequential_asks_unchanged(seed: int) -> None:
+    problem = conformance.mixed_problem()
+    runs = []
+    for constant_liar in (True, False):
+        tpe = TPE(problem.space(), seed=seed, constant_liar=constant_liar)
+        assert tpe.options["constant_liar"] is constant_liar
+        pairs = conformance.run(tpe, problem, 40, fail_every=6)
+        runs.append([t.to_dict() for t, _ in pairs])
+    assert runs[0] == runs[1]
+
+
+def test_constant_liar_is_on_by_default_and_told_trials_leave_no_trace() -> None:
+    tpe = TPE(_space(), seed=0, n_startup=5)
+    assert tpe.constant_liar and tpe.options["constant_liar"] is True
+    pairs = conformance.run(tpe, _bowl_objective, 30, in_flight=4, tell_order_seed=0)
+    assert len(pairs) == 30 and not tpe.pending
+    assert tpe.observations.n == 30
+    assert "model" in {t.info["origin"] for t, _ in pairs}
