@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop after this many failed trials in a row (default 10)")
     p.add_argument("--no-dedup", action="store_true",
                    help="retrain candidates whose architecture was already trained at the budget")
+    _executor_options(p)
     p.add_argument("--data-root", help="folder of torchvision datasets")
     p.add_argument("--download", action="store_true",
                    help="download torchvision datasets if missing (needs internet)")
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "kept, the searcher is rebuilt by replay, trials that were "
                                    "running are run again.")
     p.add_argument("db", help="journal written by `nas search`")
+    _executor_options(p)
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_resume)
@@ -132,6 +134,24 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list built-in datasets")
     p.set_defaults(func=_cmd_datasets)
     return parser
+
+
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["inprocess", "local", "dask"], default=None,
+                   help="where trials run: this process (default), local worker processes, "
+                        "or a Dask cluster")
+    p.add_argument("--workers", type=int, help="worker processes (local: default one per GPU, "
+                   "else one per core; dask: size of a local cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler of a running cluster, e.g. tcp://host:8786")
+
+
+def _executor_args(args: argparse.Namespace) -> dict[str, Any]:
+    name = args.executor or ("dask" if args.scheduler else
+                             "local" if args.workers is not None else "inprocess")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    return {"executor": name, "workers": args.workers, "scheduler": args.scheduler}
 
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -166,7 +186,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         trainer_options={"device": args.device, "precision": args.precision,
                          "compile": args.compile},
         progress=not args.no_progress, continue_trials=not args.no_continue,
-        dedup=not args.no_dedup, max_failures=args.max_failures,
+        dedup=not args.no_dedup, max_failures=args.max_failures, **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0
@@ -191,7 +211,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     if finished:
         print(f"{args.db} has finished already; nothing to resume")
     else:
-        resume(args.db, progress=not args.no_progress)
+        resume(args.db, progress=not args.no_progress, **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
 

@@ -511,8 +511,7 @@ class _Loop:
                         stopped = likely_cause(failures)
         except KeyboardInterrupt:
             for running in list(self.running.values()):
-                self.store.finish_trial(running.trial.id, Result.failure(
-                    TrialStatus.INTERRUPTED, "interrupted by the user"), spent=self.ledger.spent)
+                self.store.interrupt_trial(running.trial.id, spent=self.ledger.spent)
             self.running.clear()
             self.store.set_meta("state", "interrupted")
             self._close_executor()
@@ -554,9 +553,10 @@ class _Loop:
 
     def _start(self, trial: Trial, plan: _Plan, cost: float) -> _Running:
         """Journal `trial` as running and tell the callbacks."""
+        # Listed as running before it is journaled: a Ctrl-C in between still marks it.
+        running = self.running[trial.id] = _Running(trial, plan, cost)
         self.store.add_trial(trial, seq=self.ask_seq.pop(trial.id, None))
         self.store.start_trial(trial.id, device=self.objective.device)
-        running = self.running[trial.id] = _Running(trial, plan, cost)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
         return running
@@ -602,6 +602,10 @@ class _Loop:
         except Exception as exc:  # the executor itself failed on this trial
             evaluation = Evaluation(Result.failure(
                 TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"))
+        if running.attempts > 1:  # say so in the journal: it ran more than once
+            result = evaluation.result
+            evaluation = dataclasses.replace(evaluation, result=dataclasses.replace(
+                result, metrics={**result.metrics, "attempts": running.attempts}))
         return self._complete(running.trial, evaluation)
 
     def _cannot_start(self) -> str | None:
@@ -664,7 +668,6 @@ class _Loop:
     def _complete(self, trial: Trial, evaluation: Evaluation) -> Result:
         """Charge, tell the searcher, keep the checkpoint if needed, journal: one finished trial."""
         store, ledger = self.store, self.ledger
-        self.running.pop(trial.id, None)
         result = evaluation.result
         if ledger.unit is Unit.SECONDS:
             self._tick()
@@ -679,7 +682,9 @@ class _Loop:
         path = None
         if evaluation.checkpoint is not None and trial.id in keep:
             path = self._write_checkpoint(trial.id, evaluation.checkpoint)
-        store.finish_trial(trial.id, result, spent=ledger.spent, checkpoint=path, seq=seq)
+        store.finish_trial(trial.id, result, spent=ledger.spent, checkpoint=path, seq=seq,
+                           worker=evaluation.worker or None)
+        self.running.pop(trial.id, None)  # only now: until journaled, a Ctrl-C marks it
         if self.best is not None and self.best.id == trial.id:
             self.best = store.trial(trial.id)
         self._drop_checkpoints(keep)
@@ -747,6 +752,9 @@ class _Loop:
     def _checkpoints_to_keep(self) -> set[int]:
         """The best trial's and those a later trial may continue (through aliases)."""
         ids = set(self.searcher.continuable()) if self.continue_trials else set()
+        if self.continue_trials:
+            # A running trial reads its parent when it starts (again, if its worker is lost).
+            ids |= {r.trial.parent for r in self.running.values() if r.trial.parent is not None}
         if self.best is not None:
             ids.add(self.best.id)
         return {self.alias.get(i, i) for i in ids}

@@ -21,8 +21,9 @@ from nas.errors import UserError
 from nas.types import Result, Trial, TrialStatus
 
 SCHEMA_VERSION = 2
-# Version 2 added ask_seq / tell_seq: the order of asks and tells of an asynchronous search,
-# which a replay must follow. A version-1 journal was sequential: ask k, tell k, ask k + 1.
+# Version 2 added ask_seq / tell_seq (and worker): the order of asks and tells of an
+# asynchronous search, which a replay must follow. A version-1 journal was sequential: ask k,
+# tell k, ask k + 1.
 #: A journal that lives in memory only (for throwaway benchmark runs).
 MEMORY = ":memory:"
 
@@ -45,7 +46,8 @@ CREATE TABLE trials (
     finished_at REAL,
     device      TEXT,
     ask_seq     INTEGER,             -- position of the ask among all asks and tells
-    tell_seq    INTEGER              -- position of the tell (NULL until told)
+    tell_seq    INTEGER,             -- position of the tell (NULL until told)
+    worker      TEXT                 -- host:pid of the process that ran it
 );
 CREATE TABLE checkpoints (
     trial_id    INTEGER PRIMARY KEY REFERENCES trials(id),
@@ -71,6 +73,8 @@ class TrialRecord:
     #: unknown: a version-1 journal, or a trial not yet told).
     ask_seq: int | None = None
     tell_seq: int | None = None
+    #: ``host:pid`` of the process that ran the trial.
+    worker: str | None = None
 
     @property
     def id(self) -> int:
@@ -183,6 +187,7 @@ class Storage:
             with self._transaction():
                 self._db.execute("ALTER TABLE trials ADD COLUMN ask_seq INTEGER")
                 self._db.execute("ALTER TABLE trials ADD COLUMN tell_seq INTEGER")
+                self._db.execute("ALTER TABLE trials ADD COLUMN worker TEXT")
                 self._put_meta("schema_version", 2)
         except sqlite3.OperationalError:
             self._columns = _COLUMNS_V1  # a read-only file: read it as it is
@@ -243,7 +248,8 @@ class Storage:
             )
 
     def finish_trial(self, trial_id: int, result: Result, *, spent: float | None = None,
-                     checkpoint: Path | None = None, seq: int | None = None) -> None:
+                     checkpoint: Path | None = None, seq: int | None = None,
+                     worker: str | None = None) -> None:
         """Store a trial's result with the ledger's new total and its checkpoint, atomically.
 
         `seq` is the tell's position in the search's events (None: not told to the searcher).
@@ -252,14 +258,27 @@ class Storage:
         with self._transaction():
             self._db.execute(
                 "UPDATE trials SET status = ?, loss = ?, result = ?, finished_at = ?, "
-                "tell_seq = ? WHERE id = ?",
+                "tell_seq = ?, worker = COALESCE(?, worker) WHERE id = ?",
                 (result.status.value, loss, json.dumps(result.to_dict()), time.time(), seq,
-                 trial_id),
+                 worker, trial_id),
             )
             if spent is not None:
                 self._put_meta("spent", spent)
             if checkpoint is not None:
                 self._put_checkpoint(trial_id, checkpoint, "weights")
+
+    def interrupt_trial(self, trial_id: int, *, spent: float | None = None) -> None:
+        """Mark a trial interrupted, unless its result is in already (that one is kept)."""
+        result = Result.failure(TrialStatus.INTERRUPTED, "interrupted by the user")
+        with self._transaction():
+            self._db.execute(
+                "UPDATE trials SET status = ?, result = ?, finished_at = ? "
+                "WHERE id = ? AND status IN (?, ?)",
+                (result.status.value, json.dumps(result.to_dict()), time.time(), trial_id,
+                 TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
+            )
+            if spent is not None:
+                self._put_meta("spent", spent)
 
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
@@ -335,13 +354,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _COLUMNS = ("id, config, budget, parent, info, status, result, asked_at, started_at, "
-            "finished_at, device, ask_seq, tell_seq")
-_COLUMNS_V1 = _COLUMNS.replace("ask_seq, tell_seq", "NULL, NULL")
+            "finished_at, device, ask_seq, tell_seq, worker")
+_COLUMNS_V1 = _COLUMNS.replace("ask_seq, tell_seq, worker", "NULL, NULL, NULL")
 
 
 def _record(row: tuple[Any, ...]) -> TrialRecord:
     (tid, config, budget, parent, info, status, result, asked, started, finished, device,
-     ask_seq, tell_seq) = row
+     ask_seq, tell_seq, worker) = row
     trial = Trial(id=int(tid), config=json.loads(config), budget=budget, parent=parent,
                   info=json.loads(info))
     return TrialRecord(
@@ -354,4 +373,5 @@ def _record(row: tuple[Any, ...]) -> TrialRecord:
         device=device,
         ask_seq=ask_seq,
         tell_seq=tell_seq,
+        worker=worker,
     )
