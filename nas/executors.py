@@ -174,12 +174,15 @@ class _Worker:
             self.executor.worker_idle(self)
         self.executor.worker_died(self)
 
-    def stop(self) -> None:
-        """Ask the process to exit (kill it if it is busy), then make sure it has."""
+    def ask_to_stop(self) -> None:
+        """Tell the process to exit (kill it if it is busy: nobody will read its answer)."""
         if self.task is not None:
-            self.process.kill()  # an abandoned trial: nobody will read its answer
+            self.process.kill()
         with contextlib.suppress(OSError):
             self.conn.send_bytes(b"Q")
+
+    def stop(self) -> None:
+        """Make sure the process has exited (after `ask_to_stop`), and close the pipe."""
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -339,8 +342,10 @@ class LocalExecutor:
             queued, self._queue = list(self._queue), deque()
         for task in queued:
             task.future.cancel()
-        for worker in pool:
-            task = worker.task
+        tasks = [worker.task for worker in pool]
+        for worker in pool:  # all at once: each takes a moment to shut its interpreter down
+            worker.ask_to_stop()
+        for worker, task in zip(pool, tasks, strict=True):
             worker.stop()
             if task is not None and not task.future.done():
                 task.future.set_exception(WorkerLost("the executor was closed"))
@@ -554,16 +559,13 @@ class DaskExecutor:
         self.close()
 
 
-_THREADS_SET: list[int] = []
-
-
 def _dask_call(threads: int | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """A task on a Dask worker: give torch its share of the cores once, then run `fn`."""
-    if threads and not _THREADS_SET:
+    """A task on a Dask worker: give torch its share of the cores, then run `fn`."""
+    if threads:
         import torch
 
+        # Every time: OpenMP keeps the setting per thread, and Dask may run a task on a new one.
         torch.set_num_threads(int(threads))
-        _THREADS_SET.append(int(threads))
     return fn(*args, **kwargs)
 
 

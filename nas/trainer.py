@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,6 +212,30 @@ def train(
                       horizon=horizon, resume=resume)
 
 
+# The dataset a worker's trials train on, kept on its accelerator between trials (one at a time).
+_RESIDENT: dict[str, Any] = {}
+
+
+def on_device(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Train and validation tensors of `data` on `device`.
+
+    On an accelerator they are copied once (from pinned memory, asynchronously) and kept for
+    the next trials on the same data, so a worker loads its data onto its GPU once.
+    """
+    splits = (data.x_train, data.y_train, data.x_val, data.y_val)
+    if device.type == "cpu":
+        return splits
+    key = (id(data), str(device))
+    if _RESIDENT.get("key") == key and _RESIDENT["data"]() is data:
+        return _RESIDENT["tensors"]
+    _RESIDENT.clear()  # let go of the previous dataset's copy before making this one
+    cuda = device.type == "cuda"
+    tensors = tuple(t.pin_memory().to(device, non_blocking=True) if cuda else t.to(device)
+                    for t in splits)
+    _RESIDENT.update(key=key, data=weakref.ref(data), tensors=tensors)
+    return tensors
+
+
 def _autocast(device: torch.device, options: TrainerOptions) -> Any:
     """bf16 autocast on CUDA (where supported) unless fp32 is asked for; fp32 elsewhere."""
     if device.type == "cuda" and options.precision != "fp32" and torch.cuda.is_bf16_supported():
@@ -238,12 +263,7 @@ def _train(
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    # The one host-to-device copy of a trial: from pinned memory it can run asynchronously.
-    def to_device(t: torch.Tensor) -> torch.Tensor:
-        return t.pin_memory().to(device, non_blocking=True) if cuda else t.to(device)
-
-    x_train, y_train, x_val, y_val = (to_device(t) for t in (data.x_train, data.y_train,
-                                                              data.x_val, data.y_val))
+    x_train, y_train, x_val, y_val = on_device(data, device)
     # channels_last pays on CUDA tensor cores for 2-D convolutions; on the CPU it does not.
     layout = torch.channels_last if cuda and options.channels_last and x_train.dim() == 4 \
         else torch.contiguous_format

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,6 @@ from tests.helpers import (
     kill_self,
     kill_worker_for_small_x,
     pid_and_threads,
-    quadratic,
     slow_quadratic,
 )
 
@@ -86,15 +86,38 @@ def test_executor_options_are_checked() -> None:
 # -- searches on several workers ----------------------------------------------------------------
 
 
-def test_two_local_workers_give_the_same_results_as_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_two_workers_give_the_same_results_as_one_process(tmp_path: Path, executor: str) -> None:
     kw = {"searcher": "random", "budget": "12trials", "seed": 4}
-    alone = optimize(quadratic, _space(), storage=tmp_path / "a.db", **kw)
-    pair = optimize(quadratic, _space(), storage=tmp_path / "b.db", executor="local",
+    alone = optimize(slow_quadratic, _space(), storage=tmp_path / "a.db", **kw)
+    pair = optimize(slow_quadratic, _space(), storage=tmp_path / "b.db", executor=executor,
                     workers=2, **kw)
     assert sorted(map(_key, alone.trials)) == sorted(map(_key, pair.trials))
     assert len({r.worker for r in pair.trials}) == 2
     with Storage.open(tmp_path / "b.db") as store:
-        assert store.meta("executor") == {"name": "local", "workers": 2}
+        assert store.meta("executor") == {"name": executor, "workers": 2}
+
+
+def test_trained_models_are_the_same_on_local_workers(tmp_path: Path) -> None:
+    space = spaces.residual_mlp(width=(8, 32), n_blocks=(1, 2))
+    kw = {"trial_budget": "2ep", "seed": 3, "progress": False}
+    alone = search(space, blobs(), "random", "4trials", storage=tmp_path / "a.db", **kw)
+    pair = search(space, blobs(), "random", "4trials", storage=tmp_path / "b.db",
+                  executor="local", workers=2, **kw)
+    assert [_key(r) for r in alone.trials] == [_key(r) for r in pair.trials]
+    assert alone.test_accuracy == pair.test_accuracy
+
+
+def test_a_time_budget_is_wall_clock_time_with_several_workers(tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = optimize(slow_quadratic, _space(), "random", "8s", max_budget=10, seed=0,
+                      storage=tmp_path / "run.db", executor="local", workers=2)
+    wall = time.monotonic() - start
+    assert 7.5 <= result.spent <= min(wall, 8.5)
+    # Two workers sleeping 0.2 s a trial: their trials' seconds add up to more than the time
+    # charged, which is the wall time (worker start-up included), not their sum.
+    assert sum(r.result.seconds for r in result.trials) > result.spent
+    assert len({r.worker for r in result.trials}) == 2
 
 
 class _StopAfter(Callback):

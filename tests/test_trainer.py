@@ -235,3 +235,17 @@ def test_compiled_training_matches_eager_closely() -> None:
                      options=TrainerOptions(compile=True)).result
     assert compiled.status is TrialStatus.OK
     assert compiled.metrics["val_loss"] == pytest.approx(eager.metrics["val_loss"], rel=1e-3)
+
+
+def test_data_is_copied_to_an_accelerator_once_per_dataset() -> None:
+    from nas.trainer import on_device
+    from tests.helpers import blobs
+
+    first, second = blobs(seed=0), blobs(seed=1)
+    meta = torch.device("meta")  # stands for a GPU: a real copy, no GPU needed
+    copies = on_device(first, meta)
+    assert all(t.device.type == "meta" for t in copies)
+    assert on_device(first, meta) is copies  # the next trial reuses the copy
+    assert on_device(second, meta) is not copies
+    cpu = torch.device("cpu")
+    assert on_device(first, cpu)[0] is first.x_train  # nothing to copy on the CPU
