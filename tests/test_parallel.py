@@ -172,6 +172,37 @@ def test_a_worker_killed_mid_trial_gets_its_trial_run_again(
     assert again[0].trial.config["x"] < 0.25
 
 
+def test_a_worker_killed_from_outside_mid_trial_costs_no_result(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    ex = LocalExecutor(2)
+    killed: list[int] = []
+
+    def kill_one_busy_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            busy = ex.busy_pids()
+            if busy and len(ex.pids()) == 2:
+                time.sleep(0.5)  # well into a trial: every one takes at least 0.2 s
+                busy = ex.busy_pids()
+                if busy:
+                    os.kill(busy[0], signal.SIGKILL)
+                    killed.append(busy[0])
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_busy_worker)
+    with ex:
+        killer.start()
+        result = optimize(slow_quadratic, _space(), "random", "20trials", max_budget=10, seed=5,
+                          storage=tmp_path / "run.db", executor=ex)
+        killer.join()
+    assert killed and ex.lost == 1
+    assert len(result.trials) == 20 and all(r.status is TrialStatus.OK for r in result.trials)
+    assert [r.result.metrics.get("attempts") for r in result.trials].count(2) == 1
+
+
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_a_trial_that_keeps_killing_its_worker_fails_and_the_search_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str) -> None:
