@@ -129,6 +129,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print ConfigSpace JSON")
     p.set_defaults(func=_cmd_spaces)
 
+    p = sub.add_parser("bench", help="compare searchers on problems over seeds",
+                       description="Run every searcher on every problem for every seed under "
+                                   "the same total budget; write results.csv/json, a regret "
+                                   "plot per problem and summary.md (median and IQR regret, "
+                                   "mean rank, budget to target, Wilcoxon vs random). Finished "
+                                   "runs are reused, interrupted ones resumed.")
+    p.add_argument("--problems", default="counting-ones,mf-branin,mf-hartmann6,digits-mlp",
+                   help="comma-separated problem names or module:attribute import paths")
+    p.add_argument("--searchers", default="random,tpe,hyperband,bohb,asha",
+                   help="comma-separated searchers (see `nas searchers`)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per problem and searcher")
+    p.add_argument("--budget", default="30x",
+                   help="total per run: 30x = 30 x the problem's max budget, or 300ep, 10m")
+    p.add_argument("-o", "--out", default="bench", help="output folder (default bench)")
+    p.add_argument("--workers", type=int, default=1, help="runs at once (worker processes)")
+    p.set_defaults(func=_cmd_bench)
+
     p = sub.add_parser("searchers", help="list search algorithms")
     p.set_defaults(func=_cmd_searchers)
     p = sub.add_parser("datasets", help="list built-in datasets")
@@ -214,6 +231,33 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         resume(args.db, progress=not args.no_progress, **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import time
+
+    from nas.bench import bench
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    start = time.monotonic()
+    done = [0]
+
+    def progress(spec: Any, reused: bool) -> None:
+        done[0] += 1
+        print(f"[{done[0]}] {spec.name}{' (reused)' if reused else ''} "
+              f"{time.monotonic() - start:.0f}s", file=sys.stderr, flush=True)
+
+    result = bench(_names(args.problems), _names(args.searchers), seeds=args.seeds,
+                   budget=args.budget, out=args.out, workers=args.workers, on_run=progress)
+    print(result.summary)
+    print(f"{result.ran} runs done, {result.reused} reused, in {time.monotonic() - start:.0f}s;"
+          f" results in {result.out}/ (summary.md, results.csv, regret-*.png)")
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

@@ -69,3 +69,24 @@ def kill_self(shared: object) -> None:
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def toy_problem() -> object:
+    """A user's own benchmark problem, given to `nas bench` by import path."""
+    from ConfigSpace import ConfigurationSpace, Float
+
+    from nas.problems import Problem
+
+    def space() -> ConfigurationSpace:
+        s = ConfigurationSpace(name="toy")
+        s.add([Float("x", (0.0, 1.0))])
+        return s
+
+    return Problem(name="toy", description="(x - 0.3)^2 + 1/budget", min_budget=1.0,
+                   max_budget=9.0, budget_unit="u", optimum=1 / 9,
+                   _space=space, _evaluate=_toy_evaluate,
+                   _true_loss=lambda c: (c["x"] - 0.3) ** 2 + 1 / 9)
+
+
+def _toy_evaluate(config: dict, budget: float, seed: int) -> float:
+    return (config["x"] - 0.3) ** 2 + 1.0 / budget

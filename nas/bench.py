@@ -1,0 +1,401 @@
+"""`nas bench`: searchers x problems x seeds under one total budget, with statistics and plots.
+
+Each run is an `optimize` search with its own SQLite journal under ``<out>/runs/``: an interrupted
+benchmark resumes its unfinished runs and a re-run with the same arguments reuses finished ones.
+Runs go to the executors' workers whole (``workers``), so they never share a journal.
+
+Regret: the incumbent at any moment is the best trial at the highest budget evaluated so far;
+its regret is ``true_loss - optimum`` when the problem knows them, else (training problems) its
+loss minus the best loss any run of the benchmark observed at the maximum budget.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.budget import Budget, Unit
+from nas.errors import UserError
+from nas.problems import Problem
+from nas.problems import get as get_registered
+
+#: The default total budget of a run: 30 x the problem's max budget.
+DEFAULT_BUDGET = "30x"
+BASELINE = "random"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a benchmark: a searcher on a problem with a seed and a total budget."""
+
+    problem: str
+    searcher: str
+    seed: int
+    budget: str
+
+    @property
+    def name(self) -> str:
+        """File-name-safe identifier of the run (its journal is ``runs/<name>.db``)."""
+        safe = self.problem.replace(":", "_").replace("/", "_")
+        return f"{safe}-{self.searcher}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What a benchmark leaves: its folder, one row per evaluation, and the summary text."""
+
+    out: Path
+    rows: tuple[dict[str, Any], ...]
+    summary: str
+    reused: int
+    ran: int
+
+
+def load_problem(name: str) -> Problem:
+    """A registered problem, or one given by import path ``package.module:attribute``.
+
+    The attribute is a `Problem` or a callable returning one (a class or a factory).
+    """
+    if ":" not in name:
+        return get_registered(name)
+    module_name, _, attr = name.partition(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"cannot import problem {name!r}: {exc}") from None
+    problem = target() if callable(target) and not isinstance(target, Problem) else target
+    for needed in ("space", "min_budget", "max_budget", "evaluate"):
+        if not hasattr(problem, needed):
+            raise UserError(f"problem {name!r} has no {needed!r}: a problem needs space, "
+                            "min_budget, max_budget, optimum and evaluate(config, budget, seed)")
+    return problem
+
+
+def run_budget(text: str, problem: Problem) -> Budget:
+    """``30x`` = 30 x the problem's max budget (its own units); else ``300ep``, ``10m``, ...
+
+    Epochs are the training problems' own budget units.
+    """
+    text = str(text).strip()
+    if text.endswith("x"):
+        try:
+            factor = float(text[:-1])
+        except ValueError:
+            raise UserError(f"bad budget {text!r}: use e.g. 30x, 300ep, 10m or 50trials"
+                            ) from None
+        if not 0 < factor < math.inf:
+            raise UserError(f"a budget multiple must be positive, got {text!r}")
+        return Budget(factor * problem.max_budget, Unit.UNITS)
+    budget = Budget.parse(text)
+    return Budget(budget.amount, Unit.UNITS) if budget.unit is Unit.EPOCHS else budget
+
+
+def run_one(spec: RunSpec, folder: str) -> tuple[str, bool]:
+    """Run (or resume, or reuse) one benchmark run; its journal path and whether it was reused.
+
+    A top-level function: workers import it by name.
+    """
+    import nas
+    from nas.storage import Storage
+
+    problem = load_problem(spec.problem)
+    path = Path(folder) / f"{spec.name}.db"
+    if path.exists():
+        with Storage.open(path) as store:
+            state = store.meta("state")
+        if state == "finished":
+            return str(path), True
+        nas.resume(path, objective=problem.evaluate, progress=False)
+        return str(path), False
+    nas.optimize(problem.evaluate, problem.space, spec.searcher,
+                 run_budget(spec.budget, problem), min_budget=problem.min_budget,
+                 max_budget=problem.max_budget, seed=spec.seed, storage=path, name=spec.name)
+    return str(path), False
+
+
+def bench(
+    problems: Sequence[str],
+    searchers: Sequence[str],
+    *,
+    seeds: int | Sequence[int] = 10,
+    budget: str = DEFAULT_BUDGET,
+    out: str | Path = "bench",
+    workers: int | None = None,
+    executor: str = "local",
+    on_run: Callable[[RunSpec, bool], None] | None = None,
+) -> BenchResult:
+    """Run every searcher on every problem for every seed and write results, plots, summary.
+
+    Writes ``results.csv`` / ``results.json`` (one row per evaluation), ``regret-<problem>.png``
+    and ``summary.md`` into `out`. With `workers` > 1 whole runs go to worker processes.
+    """
+    import searchers as registry
+
+    if not problems or not searchers:
+        raise UserError("name at least one problem and one searcher")
+    for s in searchers:
+        registry.get_class(s)
+    loaded = {p: load_problem(p) for p in problems}
+    for p in loaded.values():
+        run_budget(budget, p)  # a bad budget is the user's mistake: say so before running
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list or any(s < 0 for s in seed_list):
+        raise UserError("--seeds is a number of seeds >= 1")
+    out = Path(out)
+    folder = out / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = [RunSpec(p, s, seed, budget) for p in problems for s in searchers
+             for seed in seed_list]
+    reused = _run_all(specs, str(folder), workers, executor, on_run)
+    rows = collect_rows(specs, folder, loaded)
+    summary = write_outputs(out, rows, loaded, searchers, budget)
+    return BenchResult(out=out, rows=tuple(rows), summary=summary, reused=reused,
+                       ran=len(specs) - reused)
+
+
+def _run_all(specs: Sequence[RunSpec], folder: str, workers: int | None, executor: str,
+             on_run: Callable[[RunSpec, bool], None] | None) -> int:
+    """Run every spec, in this process or on workers; return how many were reused."""
+    from nas.executors import make_executor
+
+    reused = 0
+    if workers is None or workers <= 1:
+        for spec in specs:
+            _, was_reused = run_one(spec, folder)
+            reused += was_reused
+            if on_run is not None:
+                on_run(spec, was_reused)
+        return reused
+    pool = make_executor(executor, workers=workers)
+    try:
+        pool.start()
+        pending: dict[Future[Any], RunSpec] = {}
+        queue = list(specs)
+        while queue or pending:
+            while queue and len(pending) < pool.workers:
+                spec = queue.pop(0)
+                pending[pool.submit(run_one, spec, folder)] = spec
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = pending.pop(future)
+                _, was_reused = future.result()
+                reused += was_reused
+                if on_run is not None:
+                    on_run(spec, was_reused)
+    finally:
+        pool.close()
+    return reused
+
+
+def collect_rows(specs: Sequence[RunSpec], folder: Path,
+                 problems: Mapping[str, Problem]) -> list[dict[str, Any]]:
+    """One row per evaluation, in the order each run told its searcher, with the regret."""
+    from nas.storage import Storage
+
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        problem = problems[spec.problem]
+        with Storage.open(folder / f"{spec.name}.db") as store:
+            created = float(store.meta("created_at", 0.0))
+            records = [r for r in store.trials() if r.result is not None]
+        records.sort(key=lambda r: (r.tell_seq if r.tell_seq is not None else 2 * r.id + 1))
+        spent = 0.0
+        for record in records:
+            result = record.result
+            assert result is not None
+            budget = float(record.trial.budget or problem.max_budget)
+            spent += result.cost if result.cost is not None else budget
+            rows.append({
+                "problem": spec.problem, "searcher": spec.searcher, "seed": spec.seed,
+                "trial": record.id, "budget": budget,
+                "loss": result.loss if math.isfinite(result.loss) else None,
+                "status": result.status.value, "spent": spent,
+                "seconds": result.seconds,
+                "wall": (record.finished_at or created) - created,
+                "true_loss": _true_loss(problem, record.trial.config) if result.ok else None,
+            })
+    return rows
+
+
+def _true_loss(problem: Problem, config: Mapping[str, Any]) -> float | None:
+    try:
+        return float(problem.true_loss(config))
+    except (NotImplementedError, AttributeError):
+        return None
+
+
+def _curves(rows: Sequence[dict[str, Any]], problem: Problem,
+            reference: float) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """Per (searcher, seed): (budget spent, regret of the incumbent) after each evaluation."""
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    state: dict[tuple[str, int], tuple[float, float, float]] = {}  # budget, loss, regret
+    for row in rows:
+        key = (row["searcher"], row["seed"])
+        curve = runs.setdefault(key, [])
+        incumbent = state.get(key)
+        if row["loss"] is not None and (
+                incumbent is None or row["budget"] > incumbent[0]
+                or (row["budget"] == incumbent[0] and row["loss"] < incumbent[1])):
+            value = row["true_loss"] if row["true_loss"] is not None else row["loss"]
+            state[key] = incumbent = (row["budget"], row["loss"], value - reference)
+        curve.append((row["spent"], math.nan if incumbent is None else incumbent[2]))
+    return runs
+
+
+def _reference(rows: Sequence[dict[str, Any]], problem: Problem) -> float:
+    """The loss regret is measured from: the known optimum, else the best seen at max budget."""
+    optimum = float(getattr(problem, "optimum", math.nan))
+    if math.isfinite(optimum):
+        return optimum
+    seen = [r["loss"] for r in rows if r["loss"] is not None
+            and r["budget"] >= problem.max_budget * (1 - 1e-9)]
+    return min(seen) if seen else 0.0
+
+
+def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[str, Problem],
+                  searchers: Sequence[str], budget: str) -> str:
+    """Write results.csv/json, a regret plot per problem and summary.md; return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    fields = ["problem", "searcher", "seed", "trial", "budget", "loss", "status", "spent",
+              "seconds", "wall", "true_loss"]
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "results.json").write_text(json.dumps(list(rows), indent=0))
+    sections = [f"# nas bench: {', '.join(searchers)} on {', '.join(problems)}", "",
+                f"Total budget per run: {budget}; seeds per cell: "
+                f"{len({r['seed'] for r in rows})}. Regret of the incumbent (best trial at the "
+                "highest budget so far); lower is better.", ""]
+    for name, problem in problems.items():
+        mine = [r for r in rows if r["problem"] == name]
+        reference = _reference(mine, problem)
+        curves = _curves(mine, problem, reference)
+        sections += _problem_section(name, problem, mine, curves, searchers, reference)
+        _plot(out / f"regret-{name.replace(':', '_')}.png", name, problem, curves, searchers)
+    text = "\n".join(sections) + "\n"
+    (out / "summary.md").write_text(text)
+    return text
+
+
+def _problem_section(name: str, problem: Problem, rows: Sequence[dict[str, Any]],
+                     curves: Mapping[tuple[str, int], list[tuple[float, float]]],
+                     searchers: Sequence[str], reference: float) -> list[str]:
+    from scipy import stats
+
+    seeds = sorted({seed for _, seed in curves})
+    final = {s: np.array([curves[(s, seed)][-1][1] if curves.get((s, seed)) else np.nan
+                          for seed in seeds]) for s in searchers}
+    # Rank the searchers within each seed (1 = best), then average over seeds.
+    matrix = np.array([final[s] for s in searchers])
+    ranks = np.array([stats.rankdata(np.nan_to_num(col, nan=np.inf)) for col in matrix.T]).T
+    baseline = final.get(BASELINE)
+    target = float(np.nanmedian(baseline)) if baseline is not None else math.nan
+    known = math.isfinite(float(getattr(problem, "optimum", math.nan)))
+    what = "regret" if known else f"loss - {reference:.4g} (best seen at max budget)"
+    lines = [f"## {name}", "",
+             f"{what}; target for 'budget to target' = {BASELINE}'s median final regret "
+             f"({target:.4g}); budgets in multiples of max_budget ({problem.max_budget:g}).", "",
+             f"| searcher | median final regret [IQR] | mean rank | budget to target "
+             f"| overhead ms/trial | vs {BASELINE}: Wilcoxon p |",
+             "|---|---|---|---|---|---|"]
+    for i, s in enumerate(searchers):
+        values = final[s]
+        q25, med, q75 = np.nanpercentile(values, [25, 50, 75]) if np.isfinite(values).any() \
+            else (math.nan,) * 3
+        reach = [_budget_to(curves[(s, seed)], target) for seed in seeds if (s, seed) in curves]
+        reached = [b for b in reach if b is not None]
+        to_target = (f"{np.median(reached) / problem.max_budget:.3g}x"
+                     f" ({len(reached)}/{len(reach)})") if reached else f"- (0/{len(reach)})"
+        lines.append(f"| {s} | {med:.4g} [{q25:.3g}, {q75:.3g}] | {ranks[i].mean():.2f} | "
+                     f"{to_target} | {_overhead_ms(rows, s):.2f} | "
+                     f"{_wilcoxon(values, baseline) if s != BASELINE else '-'} |")
+    return [*lines, ""]
+
+
+def _budget_to(curve: Sequence[tuple[float, float]], target: float) -> float | None:
+    """Budget spent when the incumbent's regret first reached `target`."""
+    for spent, regret in curve:
+        if math.isfinite(regret) and regret <= target + 1e-12:
+            return spent
+    return None
+
+
+def _overhead_ms(rows: Sequence[dict[str, Any]], searcher: str) -> float:
+    """Wall time per trial not spent evaluating: searcher, journal and loop, in ms."""
+    total, count = 0.0, 0
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["searcher"] == searcher:
+            runs.setdefault(r["seed"], []).append(r)
+    for trials in runs.values():
+        wall = max(t["wall"] for t in trials)
+        total += max(0.0, wall - sum(t["seconds"] for t in trials))
+        count += len(trials)
+    return 1000 * total / count if count else math.nan
+
+
+def _wilcoxon(values: np.ndarray, baseline: np.ndarray | None) -> str:
+    """Two-sided Wilcoxon signed-rank p over seeds, and which side is better."""
+    from scipy import stats
+
+    if baseline is None:
+        return "-"
+    ok = np.isfinite(values) & np.isfinite(baseline)
+    diff = values[ok] - baseline[ok]
+    if len(diff) < 2 or np.all(diff == 0):
+        return "n/a"
+    p = float(stats.wilcoxon(values[ok], baseline[ok], zero_method="zsplit").pvalue)
+    side = "better" if np.median(diff) < 0 else "worse"
+    return f"{p:.3g} ({side})"
+
+
+def _plot(path: Path, name: str, problem: Problem,
+          curves: Mapping[tuple[str, int], list[tuple[float, float]]],
+          searchers: Sequence[str]) -> None:
+    """Median regret of the incumbent vs budget spent, log scale, IQR bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = max((c[-1][0] for c in curves.values() if c), default=1.0) / problem.max_budget
+    grid = np.linspace(0, top, 200)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in searchers:
+        lines = []
+        for (searcher, _), curve in curves.items():
+            if searcher != s or not curve:
+                continue
+            spent = np.array([c[0] for c in curve]) / problem.max_budget
+            regret = np.array([c[1] for c in curve])
+            idx = np.searchsorted(spent, grid, side="right") - 1
+            lines.append(np.where(idx >= 0, regret[np.clip(idx, 0, None)], np.nan))
+        if not lines:
+            continue
+        with warnings.catch_warnings():  # no incumbent yet at the very start of a run
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q25, med, q75 = np.nanpercentile(np.array(lines), [25, 50, 75], axis=0)
+        # A log axis cannot show 0: the optimum itself sits at the floor.
+        floor = 1e-6
+        (line,) = ax.plot(grid, np.maximum(med, floor), label=s)
+        ax.fill_between(grid, np.maximum(q25, floor), np.maximum(q75, floor),
+                        color=line.get_color(), alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_title(f"{name}: median regret, IQR band")
+    ax.set_xlabel("budget spent / max_budget")
+    ax.set_ylabel("regret of the incumbent")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
