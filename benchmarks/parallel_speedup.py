@@ -67,6 +67,10 @@ def main() -> None:
         lines.append(f"| {label} | {median[label]:.1f} | "
                      f"{', '.join(f'{t:.1f}' for t in times[label])} | "
                      f"{base / median[label]:.2f}x | {same[label]} |")
+    lines += ["", "Same losses: bit-identical to the in-process run. One worker trains with all "
+              "the cores' threads, two with one thread each, so float reductions (and so losses) "
+              "differ slightly; with equal thread counts they match exactly "
+              "(tests/test_parallel.py)."]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)

@@ -71,6 +71,20 @@ def test_a_killed_worker_fails_its_task_and_is_replaced() -> None:
         assert ex.lost == 1
 
 
+def test_dask_trials_on_gpus_ask_for_one_gpu_resource_each() -> None:
+    # A GPU resource is a label to Dask: a CPU-only local cluster can advertise it too.
+    with DaskExecutor(workers=2, gpu=True) as ex:
+        assert ex.workers == 2  # counted in GPUs, not threads
+        handle = ex.share("data")
+        future = ex.submit(pid_and_threads, handle, 3)
+        assert future.result(timeout=120)[3] == 3
+        assert ex.client.run_on_scheduler(_resources_of, future.dask_future.key) == {"GPU": 1}
+
+
+def _resources_of(key: str, dask_scheduler=None) -> dict:  # runs on the scheduler
+    return dict(dask_scheduler.tasks[key].resource_restrictions or {})
+
+
 def test_executor_options_are_checked() -> None:
     with pytest.raises(UserError, match="--workers"):
         LocalExecutor(0)
