@@ -13,8 +13,7 @@ from typing import Any
 from ConfigSpace import ConfigurationSpace
 
 from nas.types import Result, Trial
-from searchers.base import Searcher
-from searchers.hyperband import RandomProposer, hyperband_layout
+from searchers.hyperband import SuccessiveHalving
 from searchers.registry import register
 
 # Rank thresholds are floors/ceilings of n / eta; keep an exact 6 / 3 from rounding down.
@@ -22,25 +21,19 @@ _EPS = 1e-9
 
 
 @register("asha")
-class ASHA(Searcher):
+class ASHA(SuccessiveHalving):
     """Asynchronous successive halving over the budgets of Hyperband's most exploratory bracket.
 
     Each ask promotes the best not yet promoted trial within the top 1/eta of the highest rung
     that has one, and otherwise starts a new configuration at the lowest budget.
     """
 
-    multi_fidelity = True
-
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0) -> None:
-        super().__init__(space, seed=seed)
-        self.min_budget = float(min_budget)
-        self.max_budget = float(max_budget)
-        self.eta = float(eta)
+        super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
+                         seed=seed)
         #: Budget of each rung, lowest first, ending at max_budget.
-        self.budgets: tuple[float, ...] = tuple(
-            r.budget for r in hyperband_layout(self.min_budget, self.max_budget, self.eta)[0].rungs)
-        self.proposer = self._make_proposer()
+        self.budgets: tuple[float, ...] = tuple(r.budget for r in self.layout[0].rungs)
         # Per rung, finished trials as (loss, id) kept sorted: failures (inf) last, ties to the
         # earlier trial, so ranking is deterministic and each ask costs no sort.
         self._ranked: list[list[tuple[float, int]]] = [[] for _ in self.budgets]
@@ -48,15 +41,6 @@ class ASHA(Searcher):
         self._rung_of: dict[int, int] = {}
         # Configurations of finished trials that may still be promoted (not in the top rung).
         self._configs: dict[int, dict[str, Any]] = {}
-
-    def _make_proposer(self) -> Any:
-        # The seam Hyperband has: a model-based proposer (as BOHB's) can replace random draws.
-        return RandomProposer(self.space)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Settings stored in the journal."""
-        return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta}
 
     def ask(self) -> Trial:
         """A promotion from the highest rung that has one due, else a new config at rung 0."""

@@ -96,11 +96,10 @@ class RandomProposer:
         """Random proposals learn nothing."""
 
 
-@register("hyperband")
-class Hyperband(Searcher):
-    """Hyperband; a promoted trial names the trial it continues as `parent`.
+class SuccessiveHalving(Searcher):
+    """What the successive-halving family shares: its budget ladder, eta and proposer seam.
 
-    Synchronous within a bracket; with trials in parallel, brackets overlap rather than idle.
+    The schedule (subclasses) decides budgets and promotions; `_make_proposer` new configs.
     """
 
     multi_fidelity = True
@@ -113,10 +112,6 @@ class Hyperband(Searcher):
         self.eta = float(eta)
         self.layout = hyperband_layout(self.min_budget, self.max_budget, self.eta)
         self.proposer = self._make_proposer()
-        # Brackets in progress, oldest first; several only while trials run in parallel.
-        self._runs: list[_BracketRun] = []
-        self._brackets_started = 0
-        self._trial_rung: dict[int, tuple[int, int]] = {}
 
     def _make_proposer(self) -> Any:
         return RandomProposer(self.space)
@@ -125,6 +120,23 @@ class Hyperband(Searcher):
     def options(self) -> dict[str, Any]:
         """Settings stored in the journal."""
         return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta}
+
+
+@register("hyperband")
+class Hyperband(SuccessiveHalving):
+    """Hyperband; a promoted trial names the trial it continues as `parent`.
+
+    Synchronous within a bracket; with trials in parallel, brackets overlap rather than idle.
+    """
+
+    def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
+                 eta: float = 3, seed: int | None = 0) -> None:
+        super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
+                         seed=seed)
+        # Brackets in progress, oldest first; several only while trials run in parallel.
+        self._runs: list[_BracketRun] = []
+        self._brackets_started = 0
+        self._trial_rung: dict[int, tuple[int, int]] = {}
 
     def ask(self) -> Trial:
         """The next trial of the oldest bracket that has one; a new bracket if all are waiting.
