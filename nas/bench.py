@@ -158,6 +158,7 @@ def bench(
              for seed in seed_list]
     reused = _run_all(specs, str(folder), workers, executor, on_run)
     rows = collect_rows(specs, folder, loaded)
+    annotate_regret(rows, loaded)
     summary = write_outputs(out, rows, loaded, searchers, budget)
     return BenchResult(out=out, rows=tuple(rows), summary=summary, reused=reused,
                        ran=len(specs) - reused)
@@ -234,21 +235,29 @@ def _true_loss(problem: Problem, config: Mapping[str, Any]) -> float | None:
         return None
 
 
-def _curves(rows: Sequence[dict[str, Any]], problem: Problem,
-            reference: float) -> dict[tuple[str, int], list[tuple[float, float]]]:
-    """Per (searcher, seed): (budget spent, regret of the incumbent) after each evaluation."""
-    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
-    state: dict[tuple[str, int], tuple[float, float, float]] = {}  # budget, loss, regret
+def annotate_regret(rows: Sequence[dict[str, Any]], problems: Mapping[str, Problem]) -> None:
+    """Set each row's ``regret``: the incumbent's regret once that evaluation is in (or None)."""
+    state: dict[tuple[str, str, int], tuple[float, float, float]] = {}  # budget, loss, regret
+    references = {name: _reference([r for r in rows if r["problem"] == name], problem)
+                  for name, problem in problems.items()}
     for row in rows:
-        key = (row["searcher"], row["seed"])
-        curve = runs.setdefault(key, [])
+        key = (row["problem"], row["searcher"], row["seed"])
         incumbent = state.get(key)
         if row["loss"] is not None and (
                 incumbent is None or row["budget"] > incumbent[0]
                 or (row["budget"] == incumbent[0] and row["loss"] < incumbent[1])):
             value = row["true_loss"] if row["true_loss"] is not None else row["loss"]
-            state[key] = incumbent = (row["budget"], row["loss"], value - reference)
-        curve.append((row["spent"], math.nan if incumbent is None else incumbent[2]))
+            state[key] = incumbent = (row["budget"], row["loss"],
+                                      value - references[row["problem"]])
+        row["regret"] = None if incumbent is None else incumbent[2]
+
+
+def _curves(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """Per (searcher, seed): (budget spent, regret of the incumbent) after each evaluation."""
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for row in rows:
+        regret = math.nan if row["regret"] is None else row["regret"]
+        runs.setdefault((row["searcher"], row["seed"]), []).append((row["spent"], regret))
     return runs
 
 
@@ -267,7 +276,7 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
     """Write results.csv/json, a regret plot per problem and summary.md; return the summary."""
     out.mkdir(parents=True, exist_ok=True)
     fields = ["problem", "searcher", "seed", "trial", "budget", "loss", "status", "spent",
-              "seconds", "wall", "true_loss"]
+              "seconds", "wall", "true_loss", "regret"]
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -280,7 +289,7 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
     for name, problem in problems.items():
         mine = [r for r in rows if r["problem"] == name]
         reference = _reference(mine, problem)
-        curves = _curves(mine, problem, reference)
+        curves = _curves(mine)
         sections += _problem_section(name, problem, mine, curves, searchers, reference)
         _plot(out / f"regret-{name.replace(':', '_')}.png", name, problem, curves, searchers)
     text = "\n".join(sections) + "\n"

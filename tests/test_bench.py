@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.bench import RunSpec, bench, load_problem, run_budget, write_outputs
+from nas.bench import RunSpec, annotate_regret, bench, load_problem, run_budget, write_outputs
 from nas.cli import main
 from nas.errors import UserError
 from nas.problems import get as get_problem
@@ -59,6 +59,8 @@ def test_the_summary_ranks_and_tests_against_random(tmp_path: Path) -> None:
             rows.append({"problem": "toy", "searcher": searcher, "seed": seed, "trial": 0,
                          "budget": 9.0, "loss": loss, "status": "ok", "spent": 9.0,
                          "seconds": 0.0, "wall": 0.0, "true_loss": loss})
+    annotate_regret(rows, {"toy": problem})
+    assert [r["regret"] for r in rows[:2]] == pytest.approx([0.6**2, 0.0])
     text = write_outputs(tmp_path, rows, {"toy": problem}, ["random", "good"], "1x")
     good = next(line for line in text.splitlines() if line.startswith("| good |"))
     cells = [c.strip() for c in good.strip("|").split("|")]
