@@ -293,12 +293,14 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
 def _cmd_searchers(args: argparse.Namespace) -> int:
     import searchers
 
-    for name in searchers.available():
+    names = searchers.available()
+    width = max(map(len, names))
+    for name in names:
         cls = searchers.get_class(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         kind = ("multi-fidelity" if cls.multi_fidelity else "full budget") + \
             (", model" if cls.model_based else "")
-        print(f"{name:<12} {kind:<22} {doc}")
+        print(f"{name:<{width}} {kind:<22} {doc}")
     return 0
 
 
