@@ -2,9 +2,9 @@
 
 `mf-branin` and `mf-hartmann6`: the multi-fidelity Branin and Hartmann6 of Kandasamy et al. 2017
 (BOCA, ICML), noise-free; `counting-ones`: Falkner, Klein & Hutter 2018 (BOHB, ICML), noisy;
-`digits-mlp`: a residual MLP trained on scikit-learn digits through the project's trainer.
-Importing this module does not import torch; only evaluating `digits-mlp` (or asking for its
-space) does.
+`digits-mlp`, `digits-conv`, `mnist1d-mlp`: a residual MLP or residual conv cells trained on
+scikit-learn digits or MNIST-1D through the project's trainer. Importing this module does not
+import torch; only evaluating a training problem (or asking for its space) does.
 """
 
 from __future__ import annotations
@@ -286,31 +286,50 @@ def _counting_ones() -> Problem:
     )
 
 
-# ---------------------------------------------------------------- digits-mlp
+# ---------------------------------------------------------------- training problems
+#
+# Budgets run from 1 to 27 epochs: Hyperband/BOHB with eta=3 get four rungs (1, 3, 9, 27). Each
+# space is narrowed so that a typical configuration trains 27 epochs in at most a few seconds on
+# one CPU core (sampled medians 0.5-1.5 s, largest configurations 3-7 s). Spaces and evaluation
+# functions are module-level functions and partials of them, so that a problem's `evaluate`
+# pickles for worker processes.
+
+_TRAIN_MIN_BUDGET = 1.0
+_TRAIN_MAX_BUDGET = 27.0
 
 
-def _digits_mlp_space() -> ConfigurationSpace:
-    from spaces import residual_mlp  # imports torch: only when the space is asked for
+def _mlp_space(**overrides: Any) -> ConfigurationSpace:
+    """The residual MLP space with `overrides`; imports torch, only when a space is asked for."""
+    from spaces import residual_mlp
 
-    # Narrowed so that one evaluation takes about a second on a CPU core.
-    return residual_mlp(width=(16, 256), n_blocks=(1, 4))
+    return residual_mlp(**overrides)
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> Dataset:
+def _conv_space(**overrides: Any) -> ConfigurationSpace:
+    """The residual conv space with `overrides`; imports torch, only when a space is asked for."""
+    from spaces import residual_conv
+
+    return residual_conv(**overrides)
+
+
+@functools.cache
+def _dataset(name: str) -> Dataset:
+    """Built-in dataset `name` with its default splits, loaded once per process."""
     from nas.data import load
 
-    return load("digits")
+    return load(name)
 
 
-def _digits_mlp_evaluate(config: Mapping[str, Any], budget: float, seed: int) -> dict[str, Any]:
+def _train_evaluate(dataset: str, config: Mapping[str, Any], budget: float,
+                    seed: int) -> dict[str, Any]:
+    """Train the model `config` describes on `dataset` for `budget` epochs; loss 1 - val acc."""
     import torch
 
     from nas.trainer import TrainerOptions, TrainSettings, train
     from nas.types import TrialStatus
     from spaces import build_model
 
-    data = _digits()
+    data = _dataset(dataset)
     params = dict(config)
     # Initialisation draws from torch's global generator: fork it so that `seed` alone decides
     # the weights and the caller's random state is left as it was.
@@ -332,18 +351,50 @@ def _digits_mlp_evaluate(config: Mapping[str, Any], budget: float, seed: int) ->
     }
 
 
-@_register("digits-mlp")
-def _digits_mlp() -> Problem:
+def _training_problem(name: str, description: str, dataset: str,
+                      space: Callable[[], ConfigurationSpace]) -> Problem:
+    """A problem that trains on built-in `dataset` for 1 to 27 epochs; loss 1 - val accuracy."""
     # No true loss: the optimum is unknown and training noise has no closed-form expectation, so
     # regret is left to the synthetic problems.
     return Problem(
-        name="digits-mlp",
-        description="residual MLP (width 16-256, 1-4 blocks) on sklearn digits; loss 1 - val acc",
-        min_budget=1.0,
-        max_budget=27.0,
+        name=name,
+        description=description,
+        min_budget=_TRAIN_MIN_BUDGET,
+        max_budget=_TRAIN_MAX_BUDGET,
         budget_unit="ep",
         optimum=math.nan,
-        _space=_digits_mlp_space,
-        _evaluate=_digits_mlp_evaluate,
+        _space=space,
+        _evaluate=functools.partial(_train_evaluate, dataset),
         _true_loss=None,
+    )
+
+
+@_register("digits-mlp")
+def _digits_mlp() -> Problem:
+    return _training_problem(
+        "digits-mlp", "residual MLP (width 16-256, 1-4 blocks) on sklearn digits; loss 1 - val acc",
+        "digits", functools.partial(_mlp_space, width=(16, 256), n_blocks=(1, 4)),
+    )
+
+
+@_register("digits-conv")
+def _digits_conv() -> Problem:
+    # One stage (8x8 maps throughout) of one or two cells with three searched edges (the cell
+    # of a pre-activation basic block and its variants); a third cell node would nearly double
+    # the time of the largest configurations.
+    space = functools.partial(_conv_space, n_stages=1, channel_growth="double", n_cells=(1, 2),
+                              channels=(8, 16), n_nodes=2)
+    return _training_problem(
+        "digits-conv",
+        "residual conv cells (1 stage, 1-2 cells, 8-16 channels) on sklearn digits; "
+        "loss 1 - val acc",
+        "digits", space,
+    )
+
+
+@_register("mnist1d-mlp")
+def _mnist1d_mlp() -> Problem:
+    return _training_problem(
+        "mnist1d-mlp", "residual MLP (width 16-128, 1-3 blocks) on MNIST-1D; loss 1 - val acc",
+        "mnist1d", functools.partial(_mlp_space, width=(16, 128), n_blocks=(1, 3)),
     )

@@ -1,19 +1,28 @@
-"""Tests of nas.problems: registry, the synthetic problems against textbook formulas, digits-mlp."""
+"""Tests of nas.problems: registry, the synthetic problems against textbook formulas, training."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 from ConfigSpace import CategoricalHyperparameter, Float, UniformFloatHyperparameter
+from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 from nas import problems
 from nas.errors import UserError
 
 SYNTHETIC = ("counting-ones", "mf-branin", "mf-hartmann6")
+TRAINING = ("digits-conv", "digits-mlp", "mnist1d-mlp")
+# The cheapest configuration of each training problem, so that tests train in milliseconds.
+NARROW: dict[str, dict[str, object]] = {
+    "digits-conv": {"n_cells": 1, "channels": 8, "batch_size": 128},
+    "digits-mlp": {"width": 16, "n_blocks": 1, "batch_size": 128},
+    "mnist1d-mlp": {"width": 16, "n_blocks": 1, "batch_size": 128},
+}
 BRANIN_MINIMISERS = [(-math.pi, 12.275), (math.pi, 2.275), (3 * math.pi, 2.475)]
 HARTMANN_MINIMISER = (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)
 
@@ -58,8 +67,8 @@ def samples(problem: problems.Problem, n: int, seed: int = 0) -> list[dict]:
 # ---------------------------------------------------------------- registry
 
 
-def test_available_lists_the_four_problems():
-    assert problems.available() == ["counting-ones", "digits-mlp", "mf-branin", "mf-hartmann6"]
+def test_available_lists_the_six_problems():
+    assert problems.available() == sorted([*SYNTHETIC, *TRAINING])
     for name in problems.available():
         problem = problems.get(name)
         assert problem.name == name
@@ -83,7 +92,7 @@ def test_names_are_normalised():
 # ---------------------------------------------------------------- shared behaviour
 
 
-@pytest.mark.parametrize("name", [*SYNTHETIC, "digits-mlp"])
+@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING])
 def test_space_is_a_fresh_object_on_each_call(name):
     problem = problems.get(name)
     first, second = problem.space, problem.space
@@ -101,13 +110,16 @@ def test_sampled_configs_evaluate_at_min_and_max_budget(name):
             assert isinstance(loss, float) and math.isfinite(loss)
 
 
-@pytest.mark.parametrize("name", SYNTHETIC)
+@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING])
 def test_budget_outside_the_range_is_a_value_error(name):
     problem = problems.get(name)
     config = dict(problem.space.get_default_configuration())
     for budget in (problem.min_budget * 0.5, problem.max_budget * 1.5, math.nan, "lots"):
         with pytest.raises(ValueError):
             problem.evaluate(config, budget)
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError):
+            problem.evaluate(config, problem.min_budget, seed=seed)
 
 
 def test_budgets_a_few_ulps_outside_the_range_are_clipped():
@@ -256,31 +268,82 @@ def test_counting_ones_accepts_string_choices_and_rejects_bad_probabilities():
         problem.evaluate(ones_config(x=1.5), 9)
 
 
-# ---------------------------------------------------------------- digits-mlp
+# ---------------------------------------------------------------- training problems
 
 
-def test_digits_mlp_trains_one_epoch():
+def narrow_config(name: str) -> dict:
+    problem = problems.get(name)
+    space = problem.space
+    values = {**dict(space.get_default_configuration()), **NARROW[name]}
+    # Fewer blocks than the default leave some block multipliers inactive: drop them.
+    return dict(deactivate_inactive_hyperparameters(values, space))
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_training_problem_at_min_budget_is_deterministic_given_seed(name):
     import torch
 
-    torch.set_num_threads(1)
-    problem = problems.get("digits-mlp")
+    problem = problems.get(name)
     assert problem.budget_unit == "ep" and (problem.min_budget, problem.max_budget) == (1, 27)
     assert math.isnan(problem.optimum)
-    config = dict(problem.space.get_default_configuration())
+    config = narrow_config(name)
     state = torch.random.get_rng_state()
-    out = problem.evaluate(config, 1, seed=0)
+    out = problem.evaluate(config, problem.min_budget, seed=0)
     assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG is untouched
     assert isinstance(out, dict)
+    assert out["status"] == "ok"
     assert 0 <= out["loss"] <= 1
-    assert out["val_accuracy"] > 0.5
     assert out["loss"] == pytest.approx(1 - out["val_accuracy"])
     assert out["epochs"] == pytest.approx(1)
     assert math.isfinite(out["val_loss"])
-    assert problem.evaluate(config, 1, seed=0) == out
+    assert problem.evaluate(dict(config), problem.min_budget, seed=0) == out
+    # The seed decides the initial weights and the batches: another seed trains another model.
+    assert problem.evaluate(config, problem.min_budget, seed=1)["val_loss"] != out["val_loss"]
     with pytest.raises(NotImplementedError):
         problem.true_loss(config)
-    with pytest.raises(ValueError):
-        problem.evaluate(config, 28)
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_training_problem_budget_is_epochs_and_more_epochs_learn_more(name):
+    problem = problems.get(name)
+    config = {**narrow_config(name), "lr": 1e-2}
+    low = problem.evaluate(config, 1, seed=0)
+    high = problem.evaluate(config, 4, seed=0)
+    assert high["epochs"] == pytest.approx(4)
+    assert high["val_loss"] < low["val_loss"]
+    assert high["val_accuracy"] > 0.25  # chance is 0.1 for all three
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_training_problem_searches_the_family_its_name_says(name):
+    # Both families train on digits' 1x8x8 images, so a conv problem handed the MLP space (or
+    # the reverse) would pass every other test.
+    problem = problems.get(name)
+    family = "residual-conv" if name.endswith("conv") else "residual-mlp"
+    assert problem.space["architecture"].value == family
+
+
+def test_digits_mlp_default_config_learns_in_one_epoch():
+    problem = problems.get("digits-mlp")
+    config = dict(problem.space.get_default_configuration())
+    assert problem.evaluate(config, 1, seed=0)["val_accuracy"] > 0.5
+
+
+def test_a_diverged_training_run_has_the_worst_loss():
+    problem = problems.get("digits-mlp")
+    # SGD at a huge learning rate overflows within the first epoch.
+    config = {**narrow_config("digits-mlp"), "optimizer": "sgd", "lr": 1e6, "norm": "none"}
+    out = problem.evaluate(config, 1, seed=0)
+    assert out["status"] == "diverged"
+    assert out["loss"] == 1.0 and out["val_accuracy"] is None
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_training_problem_evaluate_pickles_for_worker_processes(name):
+    problem = problems.get(name)
+    clone = pickle.loads(pickle.dumps(problem.evaluate))
+    config = narrow_config(name)
+    assert clone(config, 1, seed=0) == problem.evaluate(config, 1, seed=0)
 
 
 def test_importing_and_using_synthetic_problems_does_not_import_torch():
@@ -291,7 +354,8 @@ def test_importing_and_using_synthetic_problems_does_not_import_torch():
         "    prob = p.get(name)\n"
         "    config = dict(prob.space.get_default_configuration())\n"
         "    prob.evaluate(config, prob.max_budget)\n"
-        "p.get('digits-mlp')\n"
+        "for name in ('digits-conv', 'digits-mlp', 'mnist1d-mlp'):\n"
+        "    p.get(name)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
