@@ -132,12 +132,14 @@ def bench(
     out: str | Path = "bench",
     workers: int | None = None,
     executor: str = "local",
+    scheduler: str | None = None,
     on_run: Callable[[RunSpec, bool], None] | None = None,
 ) -> BenchResult:
     """Run every searcher on every problem for every seed and write results, plots, summary.
 
     Writes ``results.csv`` / ``results.json`` (one row per evaluation), ``regret-<problem>.png``
-    and ``summary.md`` into `out`. With `workers` > 1 whole runs go to worker processes.
+    and ``summary.md`` into `out`. With `workers` > 1 (or a Dask `scheduler`) whole runs go to
+    worker processes of `executor` (``"local"`` or ``"dask"``).
     """
     import searchers as registry
 
@@ -156,7 +158,7 @@ def bench(
     folder.mkdir(parents=True, exist_ok=True)
     specs = [RunSpec(p, s, seed, budget) for p in problems for s in searchers
              for seed in seed_list]
-    reused = _run_all(specs, str(folder), workers, executor, on_run)
+    reused = _run_all(specs, str(folder), workers, executor, scheduler, on_run)
     rows = collect_rows(specs, folder, loaded)
     annotate_regret(rows, loaded)
     summary = write_outputs(out, rows, loaded, searchers, budget)
@@ -165,19 +167,20 @@ def bench(
 
 
 def _run_all(specs: Sequence[RunSpec], folder: str, workers: int | None, executor: str,
-             on_run: Callable[[RunSpec, bool], None] | None) -> int:
+             scheduler: str | None, on_run: Callable[[RunSpec, bool], None] | None) -> int:
     """Run every spec, in this process or on workers; return how many were reused."""
     from nas.executors import make_executor
 
     reused = 0
-    if workers is None or workers <= 1:
+    if scheduler is None and (workers is None or workers <= 1):
         for spec in specs:
             _, was_reused = run_one(spec, folder)
             reused += was_reused
             if on_run is not None:
                 on_run(spec, was_reused)
         return reused
-    pool = make_executor(executor, workers=workers)
+    pool = make_executor("dask" if scheduler else executor,
+                         workers=None if scheduler else workers, scheduler=scheduler)
     try:
         pool.start()
         pending: dict[Future[Any], RunSpec] = {}

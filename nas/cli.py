@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="total per run: 30x = 30 x the problem's max budget, or 300ep, 10m")
     p.add_argument("-o", "--out", default="bench", help="output folder (default bench)")
     p.add_argument("--workers", type=int, default=1, help="runs at once (worker processes)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where runs go with --workers > 1 (default local processes)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("searchers", help="list search algorithms")
@@ -249,7 +252,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"{time.monotonic() - start:.0f}s", file=sys.stderr, flush=True)
 
     result = bench(_names(args.problems), _names(args.searchers), seeds=args.seeds,
-                   budget=args.budget, out=args.out, workers=args.workers, on_run=progress)
+                   budget=args.budget, out=args.out, workers=args.workers,
+                   executor=args.executor, scheduler=args.scheduler, on_run=progress)
     print(result.summary)
     print(f"{result.ran} runs done, {result.reused} reused, in {time.monotonic() - start:.0f}s;"
           f" results in {result.out}/ (summary.md, results.csv, regret-*.png)")

@@ -83,9 +83,12 @@ def test_problems_by_import_path_and_budgets(tmp_path: Path) -> None:
         load_problem("no.such.module:thing")
 
 
-def test_runs_go_to_worker_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_runs_go_to_worker_processes(tmp_path: Path, executor: str) -> None:
+    if executor == "dask":
+        pytest.importorskip("distributed")
     result = bench(["mf-branin"], ["random", "asha"], seeds=2, budget="2x", out=tmp_path / "b",
-                   workers=2)
+                   workers=2, executor=executor)
     assert result.ran == 4
     runs = {(r["searcher"], r["seed"]) for r in result.rows}
     assert len(runs) == 4 and all(math.isfinite(r["spent"]) for r in result.rows)
