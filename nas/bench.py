@@ -368,7 +368,8 @@ def _wilcoxon(values: np.ndarray, baseline: np.ndarray | None) -> str:
     if len(diff) < 2 or np.all(diff == 0):
         return "n/a"
     p = float(stats.wilcoxon(values[ok], baseline[ok], zero_method="zsplit").pvalue)
-    side = "better" if np.median(diff) < 0 else "worse"
+    middle = float(np.median(diff))
+    side = "better" if middle < 0 else "worse" if middle > 0 else "even"
     return f"{p:.3g} ({side})"
 
 
