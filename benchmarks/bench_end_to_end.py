@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-import torch
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import nas
@@ -27,7 +26,7 @@ from nas.storage import MEMORY
 
 # Threads are set explicitly to 2 (torch's default on this 2-core machine, so what a user gets);
 # set here rather than left implicit because tests/conftest.py pins 1 for the unit tests.
-THREADS = 2
+THREADS = 2  # torch threads while this module runs (benchmarks/conftest.py)
 PROBLEM = "digits-mlp"
 SEARCHER = "random"
 TRIALS = 20
@@ -36,15 +35,6 @@ ROUNDS = 7
 GROUP = "end-to-end"
 
 Call = tuple[dict[str, Any], float, int]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads() -> Iterator[None]:
-    """Pin the thread count for this module, restoring the caller's afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

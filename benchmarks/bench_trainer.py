@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import pytest
 import torch
@@ -22,7 +22,7 @@ from nas.trainer import TrainerOptions, TrainSettings, train
 
 # Threads are set explicitly to 2 (torch's default on this 2-core machine, so what a user gets);
 # set here rather than left implicit because tests/conftest.py pins 1 for the unit tests.
-THREADS = 2
+THREADS = 2  # torch threads while this module runs (benchmarks/conftest.py)
 DEVICE = torch.device("cpu")
 SEED = 0
 GROUP = "trainer-epoch"
@@ -42,15 +42,6 @@ ROUNDS = 9
 INTERLEAVED_ROUNDS = 15
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads() -> Iterator[None]:
-    """Pin the thread count for this module, restoring the caller's afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

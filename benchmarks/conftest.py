@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 _REPORT = pytest.StashKey[list[str]]()
 
@@ -36,3 +38,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("benchmark ratios (same run)")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pinned_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run a module at its `THREADS` torch threads (if it sets them), then restore the caller's."""
+    threads = getattr(request.module, "THREADS", None)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    yield
+    torch.set_num_threads(before)
