@@ -146,8 +146,7 @@ class _Worker:
         return self.process.pid
 
     def send(self, task: _Task) -> None:
-        """Hand `task` to this (idle) worker, with the shared values it does not hold yet."""
-        self.task = task
+        """Send `task` (assigned to this worker already) with the shared values it lacks."""
         try:
             for handle in task.shared:
                 if handle.key not in self.holds:
@@ -284,7 +283,8 @@ class LocalExecutor:
         task = _Task(future, self._pickle((fn, args, kwargs)), handles)
         with self._lock:
             self._queue.append(task)
-            self._dispatch()
+            handed = self._assign()
+        _send(handed)
         return future
 
     def _pickle(self, value: Any) -> bytes:
@@ -296,21 +296,31 @@ class LocalExecutor:
                 "objective at module level, or install cloudpickle"
             ) from None
 
-    def _dispatch(self) -> None:
+    def _assign(self) -> list[tuple[_Worker, _Task]]:
+        """Pair idle workers with queued tasks, under the lock; the caller sends them after.
+
+        Sending waits until the worker reads (a worker still importing torch, a large dataset):
+        outside the lock, one slow send holds up no other worker.
+        """
+        handed = []
         while self._queue and self._idle:
             worker = self._idle.popleft()
             task = self._queue.popleft()
             if task.future.set_running_or_notify_cancel():
-                worker.send(task)
+                worker.task = task
+                handed.append((worker, task))
             else:
                 self._idle.appendleft(worker)
+        return handed
 
     def worker_idle(self, worker: _Worker) -> None:
         """Called by a worker's reader when it answered: give it the next task."""
+        handed = []
         with self._lock:
             if worker in self._pool:
                 self._idle.append(worker)
-                self._dispatch()
+                handed = self._assign()
+        _send(handed)
 
     def worker_died(self, worker: _Worker) -> None:
         """Called by a worker's reader when its process is gone: replace it, fail its task."""
@@ -328,7 +338,8 @@ class LocalExecutor:
             worker.process.join(timeout=5)
             code = worker.process.exitcode
             self._spawn(worker.slot)
-            self._dispatch()
+            handed = self._assign()
+        _send(handed)
         if task is not None and not task.future.done():
             task.future.set_exception(WorkerLost(
                 f"worker process {worker.pid} died (exit code {code}) while running the trial"))
@@ -356,6 +367,11 @@ class LocalExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _send(handed: list[tuple[_Worker, _Task]]) -> None:
+    for worker, task in handed:
+        worker.send(task)
 
 
 def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
