@@ -212,7 +212,7 @@ def collect_rows(specs: Sequence[RunSpec], folder: Path,
         with Storage.open(folder / f"{spec.name}.db") as store:
             created = float(store.meta("created_at", 0.0))
             records = [r for r in store.trials() if r.result is not None]
-        records.sort(key=lambda r: (r.tell_seq if r.tell_seq is not None else 2 * r.id + 1))
+        records.sort(key=lambda r: r.tell_order)
         spent = 0.0
         for record in records:
             result = record.result

@@ -376,9 +376,9 @@ def _executor(executor: Executor | str, workers: int | None, scheduler: str | No
         if workers is not None or scheduler is not None:
             raise UserError("workers and scheduler apply only when the executor is given by name")
         return executor, False
+    # Whatever the name: "inprocess" with workers becomes local workers inside make_executor.
     gpus: list[int] | None = None
-    if executor in ("local", "dask") and device in ("auto", "cuda") \
-            and resolve_device(device).type == "cuda":
+    if device in ("auto", "cuda") and resolve_device(device).type == "cuda":
         gpus = list(range(torch.cuda.device_count()))
     return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus), True
 
@@ -597,7 +597,7 @@ class _Loop:
                 return None
             evaluation = Evaluation(Result.failure(
                 TrialStatus.FAILED, f"worker lost ({running.attempts} attempts): {exc}"))
-        except (UserError, KeyboardInterrupt):
+        except UserError:
             raise
         except Exception as exc:  # the executor itself failed on this trial
             evaluation = Evaluation(Result.failure(
@@ -717,14 +717,11 @@ class _Loop:
         """
         events: list[tuple[int, int, TrialRecord]] = []
         for record in records:
-            # A version-1 journal has no positions: it was sequential, ask k then tell k.
-            events.append((2 * record.id if record.ask_seq is None else record.ask_seq,
-                           0, record))
+            events.append((record.ask_order, 0, record))
             usable = record.result is not None and record.status not in (
                 TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
             if usable:
-                events.append((2 * record.id + 1 if record.tell_seq is None else record.tell_seq,
-                               1, record))
+                events.append((record.tell_order, 1, record))
         events.sort(key=lambda e: (e[0], e[1], e[2].id))
         asked: dict[int, Trial] = {}
         for _, kind, record in events:

@@ -82,6 +82,16 @@ class TrialRecord:
         return self.trial.id
 
     @property
+    def ask_order(self) -> int:
+        """Position of the ask among the search's events (a version-1 journal: 2 id)."""
+        return 2 * self.id if self.ask_seq is None else self.ask_seq
+
+    @property
+    def tell_order(self) -> int:
+        """Position of the tell (a version-1 journal, sequential: right after its ask)."""
+        return 2 * self.id + 1 if self.tell_seq is None else self.tell_seq
+
+    @property
     def val_accuracy(self) -> float | None:
         """Validation accuracy, when the trial reported one."""
         if self.result is None:
