@@ -1,7 +1,8 @@
 """Neural architecture search for PyTorch: spaces, searchers, one trainer, an SQLite journal.
 
 Public API: `search`, `Budget`, `Ledger`, `Trial`, `Result`, `TrialStatus`, `Dataset`,
-`load_dataset`, `from_arrays`, `Storage`, `UserError`. Heavy modules load on first use.
+`load_dataset`, `from_arrays`, `Storage`, `UserError`, `AutoClassifier`. Heavy modules load
+on first use.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _LAZY = {
     "TrainerOptions": "nas.trainer",
     "UserError": "nas.errors",
     "Callback": "nas.report",
+    "AutoClassifier": "nas.estimator",
 }
 _RENAMED = {"load_dataset": "load"}
 

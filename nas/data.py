@@ -69,6 +69,11 @@ class Dataset:
         """Number of samples per split: {"train": n, "val": n, "test": n}."""
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    @property
+    def has_test_split(self) -> bool:
+        """False when the test split is the validation split itself (no held-out test data)."""
+        return self.x_test is not self.x_val
+
     def standardise(self, raw: torch.Tensor) -> torch.Tensor:
         """Apply this dataset's train statistics to raw inputs of shape (N, *input_shape)."""
         mean = self.mean.to(raw.device)

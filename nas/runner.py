@@ -774,7 +774,8 @@ class _Loop:
         test_accuracy = None
         ranked = self.store.ranked()
         best = ranked[0] if ranked else None
-        if best is not None and isinstance(self.objective, TrainingObjective):
+        if best is not None and isinstance(self.objective, TrainingObjective) \
+                and self.objective.data.has_test_split:
             path = self.store.checkpoints().get(self.alias.get(best.id, best.id))
             if path is not None:
                 test_accuracy = self.objective.test_accuracy(path)

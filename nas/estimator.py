@@ -1,0 +1,313 @@
+"""`AutoClassifier`: fit a search on arrays, predict with the best model it found.
+
+The scikit-learn conventions (constructor parameters as attributes, `get_params` / `set_params`,
+fitted attributes ending in ``_``, a clear error before `fit`) without importing scikit-learn.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ConfigSpace import ConfigurationSpace
+
+from nas.errors import UserError
+
+#: Spaces `space="auto"` picks from: conv cells for images and signals, an MLP for features.
+AUTO_IMAGE_SPACE = "residual-conv"
+AUTO_TABULAR_SPACE = "residual-mlp"
+
+
+# What `fit` sets; reading one earlier is a NotFittedError.
+_FITTED = frozenset({"classes_", "n_features_in_", "input_shape_", "search_space_", "space_name_",
+                     "search_result_", "best_config_", "best_loss_", "journal_", "model_"})
+
+
+class NotFittedError(UserError, AttributeError):
+    """An estimator was used before `fit` (an AttributeError too, as in scikit-learn)."""
+
+
+class AutoClassifier:
+    """Searches a space for the best classifier of (X, y) within a budget, then predicts with it.
+
+    ``AutoClassifier(space="residual-mlp", searcher="bohb", budget="10m").fit(X, y)``; X is a
+    numpy array or torch tensor shaped (n, features) or images (n, H, W) / (n, C, H, W).
+    """
+
+    def __init__(
+        self,
+        space: str | ConfigurationSpace = "auto",
+        searcher: str = "bohb",
+        budget: str = "10m",
+        *,
+        trial_budget: str = "20ep",
+        seed: int = 0,
+        storage: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        workers: int | None = None,
+        searcher_options: Mapping[str, Any] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.space = space
+        self.searcher = searcher
+        self.budget = budget
+        self.trial_budget = trial_budget
+        self.seed = seed
+        self.storage = storage
+        self.device = device
+        self.workers = workers
+        self.searcher_options = searcher_options
+        self.progress = progress
+        self._check_params()
+
+    # -- scikit-learn conventions ---------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                if p.name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, by name (`deep` is accepted for scikit-learn)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> AutoClassifier:
+        """Set constructor parameters by name; returns self. Fitted state is kept until `fit`."""
+        names = self._param_names()
+        for key, value in params.items():
+            if key not in names:
+                raise UserError(f"AutoClassifier has no parameter {key!r}; "
+                                f"valid: {', '.join(names)}")
+            setattr(self, key, value)
+        self._check_params()
+        return self
+
+    def __repr__(self) -> str:
+        """The parameters that differ from their defaults, like scikit-learn."""
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) != v]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_params(self) -> None:
+        import searchers as registry
+        import spaces
+        from nas.budget import Budget
+
+        if isinstance(self.space, str) and self.space != "auto":
+            spaces.get(self.space)
+        elif not isinstance(self.space, (str, ConfigurationSpace)):
+            raise UserError("space is a registered name, 'auto' or a ConfigurationSpace, "
+                            f"got {type(self.space).__name__}")
+        registry.get_class(self.searcher)
+        Budget.parse(self.budget)
+        Budget.parse(self.trial_budget)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or self.seed < 0:
+            raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    # -- fitting --------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any, *, validation_split: float = 0.1,
+            validation_data: tuple[Any, Any] | None = None) -> AutoClassifier:
+        """Search for the best model of (X, y); selection uses a held-out validation split.
+
+        `validation_split` of (X, y) (stratified, fixed by `seed`) is held out unless
+        `validation_data` = (X_val, y_val) is given. Returns self.
+        """
+        import nas
+        from nas.data import from_arrays
+
+        x = self._features(X, "X")
+        classes, codes = np.unique(_labels(y, "y"), return_inverse=True)
+        if len(classes) < 2:
+            raise UserError(f"y holds {len(classes)} distinct class; need at least 2")
+        space = self._resolve_space(x)
+        layout = _layout(space, x.shape[1:])
+        x = x.reshape(len(x), *layout)
+        if validation_data is None:
+            data = from_arrays(x, codes, x_test=x[:1], y_test=codes[:1],
+                               val_fraction=validation_split, seed=int(self.seed),
+                               name="arrays", num_classes=len(classes))
+        else:
+            xv = self._features(validation_data[0], "validation X").reshape(-1, *layout)
+            yv = _labels(validation_data[1], "validation y")
+            unknown = np.setdiff1d(yv, classes)
+            if len(unknown):
+                raise UserError(f"validation y holds labels not in y: {unknown[:5].tolist()}")
+            data = _with_validation(x, codes, xv, np.searchsorted(classes, yv), len(classes))
+        # The search reports test accuracy on its test split; here the user keeps the test data,
+        # so the validation split stands in and the search does not report a test accuracy.
+        data = _without_test(data)
+        result = nas.search(
+            space, data, self.searcher, self.budget, trial_budget=self.trial_budget,
+            seed=int(self.seed), storage=self.storage, name=None,
+            searcher_options=self.searcher_options,
+            trainer_options={"device": self.device}, progress=self.progress,
+            workers=self.workers, executor="local" if self.workers else "inprocess",
+        )
+        if result.best is None:
+            raise UserError(f"the search in {result.path} found no usable model "
+                            "(every trial failed); see `nas show " f"{result.path}`")
+        model = result.load_best_model()
+        self.classes_ = classes
+        self.n_features_in_ = int(np.prod(x.shape[1:]))
+        self.input_shape_ = tuple(int(d) for d in x.shape[1:])
+        self.search_space_ = space if isinstance(space, ConfigurationSpace) else None
+        self.space_name_ = space if isinstance(space, str) else (space.name or "custom")
+        self.search_result_ = result
+        self.best_config_ = dict(result.best.trial.config)
+        self.best_loss_ = result.best_loss
+        self.journal_ = Path(result.path)
+        self.model_ = model
+        return self
+
+    # -- prediction -----------------------------------------------------------------------------
+
+    def predict_proba(self, X: Any, *, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of `classes_`."""
+        model = self._fitted("model_")
+        x = self._features(X, "X")
+        if int(np.prod(x.shape[1:])) != self.n_features_in_:
+            raise UserError(f"X has {int(np.prod(x.shape[1:]))} features per sample; the "
+                            f"model was fitted on {self.n_features_in_}")
+        x = x.reshape(len(x), *self.input_shape_)
+        model.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                out.append(torch.softmax(model(x[start:start + batch_size]).float(), dim=1))
+        return torch.cat(out).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each sample, as labels of `classes_`."""
+        return self._fitted("classes_")[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy of `predict(X)` against `y`."""
+        truth = _labels(y, "y")
+        predicted = self.predict(X)
+        if len(truth) != len(predicted):
+            raise UserError(f"X has {len(predicted)} samples but y has {len(truth)} labels")
+        return float(np.mean(predicted == truth))
+
+    # -- results --------------------------------------------------------------------------------
+
+    @property
+    def search_space(self) -> ConfigurationSpace:
+        """The ConfigurationSpace searched (printable); before `fit`, the one `space` names."""
+        import spaces
+
+        fitted = getattr(self, "search_space_", None)
+        if fitted is not None:
+            return fitted
+        if isinstance(self.space, ConfigurationSpace):
+            return self.space
+        name = getattr(self, "space_name_", None) or self.space
+        if name == "auto":
+            raise UserError("space='auto' is chosen from the data at fit(); pass a space name "
+                            "or call fit first")
+        return spaces.get(name)
+
+    @property
+    def results_(self) -> Any:
+        """Every trial as a record (dict); a pandas DataFrame when pandas is installed."""
+        result = self._fitted("search_result_")
+        records = [_record(r) for r in result.trials]
+        try:
+            import pandas as pd
+        except ImportError:
+            return records
+        return pd.DataFrame.from_records(records)
+
+    def get_pytorch_model(self) -> torch.nn.Module:
+        """The trained best model (input standardisation included), in eval mode, on the CPU."""
+        return self._fitted("model_")
+
+    def __getattr__(self, name: str) -> Any:
+        """Fitted attributes read before `fit` raise NotFittedError (an AttributeError)."""
+        if name in _FITTED:
+            self._fitted(name)
+        if name == "results_":  # the property raised NotFittedError, and Python lands here
+            self._fitted("search_result_")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _fitted(self, name: str) -> Any:
+        if name not in self.__dict__:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) "
+                                 "before using it")
+        return self.__dict__[name]
+
+    def _features(self, X: Any, what: str) -> torch.Tensor:
+        from nas.data import _as_features
+
+        return _as_features(X, what)
+
+    def _resolve_space(self, x: torch.Tensor) -> str | ConfigurationSpace:
+        if not (isinstance(self.space, str) and self.space == "auto"):
+            return self.space
+        return auto_space(tuple(x.shape[1:]))
+
+
+def auto_space(sample_shape: tuple[int, ...]) -> str:
+    """The space `space="auto"` picks: conv cells for images (H, W) / (C, H, W) and signals
+    (C, L); the residual MLP for flat feature vectors."""
+    return AUTO_IMAGE_SPACE if len(sample_shape) >= 2 else AUTO_TABULAR_SPACE
+
+
+def _layout(space: str | ConfigurationSpace, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The sample shape the space's models take: conv models want a channel axis first."""
+    name = space if isinstance(space, str) else None
+    if name is None:
+        arch = space.get("architecture")
+        name = getattr(arch, "value", None) or getattr(arch, "default_value", None)
+    if name != AUTO_IMAGE_SPACE:
+        return tuple(shape)
+    if len(shape) == 1:  # a signal: one channel of length L
+        return (1, shape[0])
+    if len(shape) == 2:  # a grayscale image (H, W)
+        return (1, *shape)
+    return tuple(shape)
+
+
+def _labels(y: Any, what: str) -> np.ndarray:
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or len(arr) == 0:
+        raise UserError(f"{what} must be one class label per sample, got shape {arr.shape}")
+    return arr
+
+
+def _record(record: Any) -> dict[str, Any]:
+    result = record.result
+    return {
+        "trial": record.id,
+        "status": None if result is None else result.status.value,
+        "budget": record.trial.budget,
+        "loss": None if result is None else result.loss,
+        "val_accuracy": record.val_accuracy,
+        "epochs": None if result is None else result.epochs,
+        "seconds": None if result is None else result.seconds,
+        "cost": None if result is None else result.cost,
+        "config": dict(record.trial.config),
+    }
+
+
+def _with_validation(x: torch.Tensor, y: np.ndarray, xv: torch.Tensor, yv: np.ndarray,
+                     classes: int) -> Any:
+    from nas.data import _assemble
+
+    return _assemble("arrays", (x.clone(), y), (xv.clone(), yv), (xv[:1].clone(), yv[:1]),
+                     classes)
+
+
+def _without_test(data: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(data, x_test=data.x_val, y_test=data.y_val)

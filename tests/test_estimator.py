@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import spaces
+from nas import AutoClassifier
+from nas.errors import UserError
+from nas.estimator import NotFittedError, auto_space
+from nas.storage import Storage
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    x, y = x[order].astype(np.float32), y[order]
+    return x[:600], y[:600], x[600:900], y[600:900]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory, digits: tuple) -> AutoClassifier:
+    x, y, _, _ = digits
+    # String labels: the estimator must map them to classes and back.
+    labels = np.array([f"digit-{d}" for d in y])
+    clf = AutoClassifier(space=spaces.residual_mlp(width=(32, 64), n_blocks=(1, 2)),
+                         searcher="random", budget="4trials", trial_budget="3ep", seed=0,
+                         storage=tmp_path_factory.mktemp("est") / "fit.db", progress=False)
+    return clf.fit(x, labels, validation_split=0.2)
+
+
+def test_fit_predict_score(fitted: AutoClassifier, digits: tuple) -> None:
+    _, _, xt, yt = digits
+    labels = np.array([f"digit-{d}" for d in yt])
+    assert list(fitted.classes_) == [f"digit-{d}" for d in range(10)]
+    proba = fitted.predict_proba(xt)
+    assert proba.shape == (len(xt), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    predicted = fitted.predict(xt)
+    assert predicted.dtype == fitted.classes_.dtype
+    assert set(predicted) <= set(fitted.classes_)
+    score = fitted.score(xt, labels)
+    assert score == pytest.approx(np.mean(predicted == labels))
+    assert score > 0.8  # three epochs of a small MLP on digits; chance is 0.1
+    # torch input gives the same answer as numpy
+    np.testing.assert_allclose(fitted.predict_proba(torch.from_numpy(xt)), proba, rtol=1e-6)
+
+
+def test_fitted_attributes(fitted: AutoClassifier) -> None:
+    assert fitted.best_config_["architecture"] == "residual-mlp"
+    assert 32 <= fitted.best_config_["width"] <= 64
+    assert fitted.n_features_in_ == 64
+    with Storage.open(fitted.journal_) as store:
+        trials = store.trials()
+        summary = store.meta("summary")
+    assert len(trials) == 4
+    # No test split was given, so the search must not report one.
+    assert summary["test_accuracy"] is None
+    best_loss = min(t.result.loss for t in trials if t.result is not None)
+    assert fitted.best_loss_ == pytest.approx(best_loss)
+    results = fitted.results_
+    records = results.to_dict("records") if hasattr(results, "to_dict") else results
+    assert len(records) == 4
+    assert {r["trial"] for r in records} == {t.id for t in trials}
+    assert min(r["loss"] for r in records) == pytest.approx(best_loss)
+
+
+def test_pytorch_model_is_the_best_and_standardises(fitted: AutoClassifier,
+                                                       digits: tuple) -> None:
+    _, _, xt, _ = digits
+    model = fitted.get_pytorch_model()
+    assert isinstance(model, torch.nn.Module) and not model.training
+    with torch.no_grad():
+        logits = model(torch.from_numpy(xt))  # raw pixel values: standardisation is inside
+    np.testing.assert_array_equal(logits.argmax(1).numpy(),
+                                  fitted.predict_proba(xt).argmax(1))
+
+
+def test_pickles(fitted: AutoClassifier, digits: tuple) -> None:
+    _, _, xt, _ = digits
+    clone = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(clone.predict(xt), fitted.predict(xt))
+
+
+def test_not_fitted_is_one_clear_error() -> None:
+    clf = AutoClassifier(searcher="random")
+    for use in (lambda: clf.predict(np.zeros((2, 64))), clf.get_pytorch_model,
+                lambda: clf.results_, lambda: clf.classes_):
+        with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+            use()
+    assert not hasattr(clf, "best_config_")  # AttributeError, like scikit-learn
+
+
+def test_params_follow_scikit_learn_conventions() -> None:
+    clf = AutoClassifier(space="residual-mlp", searcher="tpe", budget="2m", seed=3)
+    params = clf.get_params()
+    assert params["searcher"] == "tpe" and params["budget"] == "2m" and params["seed"] == 3
+    assert AutoClassifier(**params).get_params() == params
+    assert clf.set_params(searcher="random", budget="30s") is clf
+    assert (clf.searcher, clf.budget) == ("random", "30s")
+    assert repr(clf) == "AutoClassifier(space='residual-mlp', searcher='random', budget='30s', " \
+        "seed=3)"
+    with pytest.raises(UserError, match="no parameter 'lr'"):
+        clf.set_params(lr=0.1)
+    from sklearn.base import clone
+    copy = clone(clf)
+    assert copy is not clf and copy.get_params() == clf.get_params()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"searcher": "nope"}, "unknown searcher 'nope'"),
+    ({"space": "nope"}, "unknown space 'nope'"),
+    ({"budget": "lots"}, "budget"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_parameters_are_user_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        AutoClassifier(**kwargs)
+
+
+def test_bad_data_is_a_user_error(tmp_path) -> None:
+    clf = AutoClassifier(searcher="random", budget="1trials", trial_budget="1ep",
+                         storage=tmp_path / "x.db", progress=False)
+    with pytest.raises(UserError, match="need at least 2"):
+        clf.fit(np.zeros((20, 4)), np.zeros(20))
+    with pytest.raises(UserError, match="samples but y has"):
+        clf.fit(np.zeros((20, 4)), np.arange(10) % 2)
+
+
+def test_search_space_is_printable_and_narrowable() -> None:
+    clf = AutoClassifier(space=spaces.residual_mlp(width=(64, 512)))
+    assert clf.search_space.get("width").lower == 64
+    assert "width" in str(clf.search_space)
+    assert "n_blocks" in str(AutoClassifier(space="residual-mlp").search_space)
+    with pytest.raises(UserError, match="chosen from the data"):
+        _ = AutoClassifier().search_space
+
+
+def test_auto_space_follows_the_data_shape() -> None:
+    assert auto_space((64,)) == "residual-mlp"
+    assert auto_space((8, 8)) == "residual-conv"
+    assert auto_space((1, 40)) == "residual-conv"
+    assert auto_space((3, 32, 32)) == "residual-conv"
+
+
+def test_images_with_the_conv_space(tmp_path, digits: tuple) -> None:
+    x, y, xt, yt = digits
+    images = x.reshape(-1, 8, 8)
+    clf = AutoClassifier(searcher="random", budget="2trials", trial_budget="1ep",
+                         storage=tmp_path / "conv.db", progress=False,
+                         space=spaces.residual_conv(n_stages=1, n_cells=1, channels=8))
+    clf.fit(images, y, validation_data=(xt.reshape(-1, 8, 8), yt))
+    assert clf.best_config_["architecture"] == "residual-conv"
+    assert clf.input_shape_ == (1, 8, 8)
+    assert clf.predict(xt.reshape(-1, 8, 8)).shape == (len(xt),)
+
+
+def test_results_as_records_without_pandas(fitted: AutoClassifier,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = fitted.results_
+    pd = pytest.importorskip("pandas")
+    assert isinstance(frame, pd.DataFrame)
+    assert {"trial", "loss", "val_accuracy", "budget", "config"} <= set(frame.columns)
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)  # as if not installed
+    records = fitted.results_
+    assert isinstance(records, list) and records == frame.to_dict("records")
