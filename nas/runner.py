@@ -102,12 +102,13 @@ class SearchResult:
 
 
 def search(
-    space: ConfigurationSpace | str,
-    data: Dataset | str,
-    searcher: Searcher | str = "random",
+    space: ConfigurationSpace | str = "auto",
+    data: Dataset | str = "digits",
+    searcher: Searcher | str = "auto",
     budget: Budget | str = "10m",
     *,
-    trial_budget: Budget | str = "20ep",
+    trial_budget: Budget | str = "auto",
+    space_overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     storage: str | os.PathLike[str] | None = None,
     name: str | None = None,
@@ -127,6 +128,8 @@ def search(
 
     `space`, `data` and `searcher` are objects or registered names; `budget` is the total
     (``"10m"``, ``"300ep"``, ``"50trials"``), `trial_budget` what one full candidate trains for.
+    ``"auto"`` (the default) space, searcher and trial budget are chosen from the data's shape
+    and size and the budget (`nas.defaults`); `space_overrides` narrow a space given by name.
     A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`;
     a promoted trial continues its parent's checkpoint (unless `continue_trials` is False).
     With `dedup`, a candidate whose architecture hash was already trained at the same budget
@@ -134,22 +137,26 @@ def search(
     (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
     Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`).
     """
+    from nas.defaults import resolve
+
     limit = Budget.parse(budget)
-    per_trial = Budget.parse(trial_budget)
-    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
-        raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
     if limit.unit is Unit.UNITS:
         raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
-    if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
-        raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
+    if trial_budget != "auto":
+        _check_trial_budget(limit, Budget.parse(trial_budget))
     options = _trainer_options(trainer_options)
-    resolve_device(options.device)  # a wrong device is the user's mistake: say so before starting
+    device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
 
-    space_name = space if isinstance(space, str) else (space.name or "custom")
-    space_obj = spaces.get(space) if isinstance(space, str) else space
     dataset = load_dataset(data, **dict(data_options or {})) if isinstance(data, str) else data
+    # "auto" space, searcher or trial budget: chosen from the data and the budget.
+    chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
+                     device=str(device), space_overrides=dict(space_overrides or {}))
+    limit, per_trial, space_name = chosen.budget, chosen.trial_budget, chosen.space_name
+    _check_trial_budget(limit, per_trial)
+    space_obj = spaces.get(chosen.space, **dict(space_overrides or {})) \
+        if isinstance(chosen.space, str) else chosen.space
     searcher_obj, trial_seq = _make_searcher(
-        searcher, space_obj, seed, searcher_options,
+        chosen.searcher, space_obj, seed, chosen.searcher_options,
         min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
     )
     objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
@@ -174,6 +181,8 @@ def search(
         "dedup": dedup,
         "max_failures": max_failures,
     }
+    if chosen.plan is not None:
+        settings["auto"] = list(chosen.plan.reasons)
     path = Path(storage) if storage is not None else Path("runs") / f"{run_name}.db"
     runner = _executor(executor, workers, scheduler, options.device)
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
@@ -332,6 +341,13 @@ def _seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSe
 def _horizon(searcher: Searcher) -> float | None:
     """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
     return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
+
+
+def _check_trial_budget(limit: Budget, per_trial: Budget) -> None:
+    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
+        raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
+    if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
+        raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
 
 
 def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,

@@ -25,6 +25,8 @@ from nas.types import Result, TrialStatus
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
+#: Training-time augmentations: "shift" translates each image or signal by a few positions.
+AUGMENTATIONS = ("none", "shift")
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,22 @@ class TrainSettings:
     weight_decay: float = 1e-4
     batch_size: int = 64
     lr_schedule: str = "cosine"
+    #: Fraction of the schedule's horizon spent warming the learning rate up linearly from 0.
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
         if self.lr_schedule not in SCHEDULES:
             raise UserError(f"unknown lr_schedule {self.lr_schedule!r}; use one of {SCHEDULES}")
+        if self.augment not in AUGMENTATIONS:
+            raise UserError(f"unknown augment {self.augment!r}; use one of {AUGMENTATIONS}")
         if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0):
             raise UserError("lr and batch_size must be positive, weight_decay non-negative")
+        if not (0 <= self.warmup < 1 and 0 <= self.label_smoothing < 1):
+            raise UserError("warmup and label_smoothing must lie in [0, 1)")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
@@ -55,6 +65,9 @@ class TrainSettings:
             weight_decay=float(config.get("weight_decay", base.weight_decay)),
             batch_size=int(config.get("batch_size", base.batch_size)),
             lr_schedule=str(config.get("lr_schedule", base.lr_schedule)),
+            warmup=float(config.get("warmup", base.warmup)),
+            label_smoothing=float(config.get("label_smoothing", base.label_smoothing)),
+            augment=str(config.get("augment", base.augment)),
         )
 
 
@@ -133,11 +146,47 @@ def make_optimizer(settings: TrainSettings, params: Any) -> torch.optim.Optimize
                            weight_decay=settings.weight_decay, **options)
 
 
-def lr_factor(schedule: str, progress: float) -> float:
-    """Multiplier of the peak learning rate at `progress` in [0, 1] of the schedule's horizon."""
+def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
+    """Multiplier of the peak learning rate at `progress` in [0, 1] of the schedule's horizon.
+
+    The first `warmup` of the horizon rises linearly from 0; cosine decays over the rest.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup:
+        return progress / warmup
     if schedule == "constant":
         return 1.0
-    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    rest = (progress - warmup) / (1.0 - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * rest))
+
+
+def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each sample of a batch of images (N, C, H, W) or signals (N, C, L) translated by its own
+    random offset of up to 1/8 of each side (at least 1), zero-filled; other shapes unchanged.
+
+    Zero is the training mean, as inputs are standardised.
+    """
+    spatial = x.shape[2:]
+    if x.dim() not in (3, 4):
+        return x
+    n, c = x.shape[:2]
+    shifts = [max(1, round(size / 8)) for size in spatial]
+    pad: list[int] = []
+    for s in reversed(shifts):  # F.pad lists the last axis first
+        pad += [s, s]
+    padded = nn.functional.pad(x, pad)
+    # Per sample, the first index of its window in each padded axis.
+    index = [
+        torch.randint(0, 2 * s + 1, (n, 1), generator=generator, device=generator.device)
+        .to(x.device) + torch.arange(size, device=x.device)
+        for s, size in zip(shifts, spatial, strict=True)
+    ]
+    batch = torch.arange(n, device=x.device)
+    channel = torch.arange(c, device=x.device)
+    if x.dim() == 3:
+        return padded[batch[:, None, None], channel[None, :, None], index[0][:, None, :]]
+    return padded[batch[:, None, None, None], channel[None, :, None, None],
+                  index[0][:, None, :, None], index[1][:, None, None, :]]
 
 
 @torch.no_grad()
@@ -308,7 +357,8 @@ def _train(
         if step % steps_per_epoch and resume.perm is not None:
             perm = resume.perm.to(device)  # stopped mid-epoch: finish the same shuffle
     first_step = step
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    augment = settings.augment == "shift"
     autocast = _autocast(device, options)
 
     curve: list[dict[str, float]] = []
@@ -326,13 +376,16 @@ def _train(
                 progress = (time.monotonic() - start) / seconds
             else:
                 progress = step / horizon_steps
-            lr = settings.lr * lr_factor(settings.lr_schedule, progress)
+            lr = settings.lr * lr_factor(settings.lr_schedule, progress, settings.warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             b = step % steps_per_epoch
             idx = perm[b * batch_size:(b + 1) * batch_size]
+            inputs = x_train[idx]
+            if augment:
+                inputs = random_shift(inputs, generator).contiguous(memory_format=layout)
             with autocast:
-                loss = loss_fn(net(x_train[idx]), y_train[idx])
+                loss = loss_fn(net(inputs), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -166,7 +166,9 @@ def conv_architecture_hash(config: Mapping[str, Any]) -> str:
         "n_cells": int(config["n_cells"]),
         "stage_channels": stage_channels(config),
         "activation": config["activation"],
-        "training": {p.name: _training_value(config.get(p.name)) for p in TRAINING_PARAMS},
+        # Optional settings count only when set, so hashes of older configurations stay equal.
+        "training": {p.name: _training_value(config.get(p.name)) for p in TRAINING_PARAMS
+                     if not p.optional or p.name in config},
     }
     return canonical_digest(payload)
 

@@ -34,6 +34,13 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           allowed=(16, 32, 64, 128, 256, 512, 1024, 2048)),
     Param("lr_schedule", "categorical", "cosine", choices=("cosine", "constant"),
           allowed=("cosine", "constant")),
+    # Left out unless asked for (e.g. ``augment=["none", "shift"]``): spaces stay as they were.
+    Param("warmup", "float", 0.0, low=0.0, high=0.2, optional=True,
+          doc="fraction of the lr schedule spent warming up linearly"),
+    Param("label_smoothing", "float", 0.0, low=0.0, high=0.2, optional=True),
+    Param("augment", "categorical", "none", choices=("none", "shift"),
+          allowed=("none", "shift"), optional=True,
+          doc="shift: random translations of images and signals by up to 1/8 of a side"),
 )
 
 

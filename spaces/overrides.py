@@ -35,6 +35,8 @@ class Param:
     """One searchable setting: ``kind`` is int, float, categorical or ordinal.
 
     ``allowed`` lists the only values a categorical may take (what the model code can build).
+    An ``optional`` parameter is left out of a space unless an override names it; left out, the
+    trainer uses its `default` (which must mean "off").
     """
 
     name: str
@@ -46,6 +48,7 @@ class Param:
     choices: tuple[Any, ...] = ()
     allowed: tuple[Any, ...] = ()
     doc: str = ""
+    optional: bool = False
 
     def with_override(self, value: Any) -> Param:
         """This parameter narrowed, widened or fixed by `value` (see module docstring)."""
@@ -179,7 +182,7 @@ def apply_overrides(params: Sequence[Param], overrides: Mapping[str, Any],
                 f"the space has no hyperparameter {name!r}; known: {', '.join(known)}"
             )
         by_name[name] = by_name[name].with_override(value)
-    return [by_name[p.name] for p in params]
+    return [by_name[p.name] for p in params if not p.optional or p.name in overrides]
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -42,7 +42,8 @@ def test_default_space_and_configuration() -> None:
     space = spaces.residual_conv()
     assert space.name == "residual-conv" and space["architecture"].value == "residual-conv"
     for name in ["n_stages", "n_cells", "channels", "channel_growth", "stage2_channels",
-                 "stage3_channels", "n_nodes", "activation", *(p.name for p in TRAINING_PARAMS)]:
+                 "stage3_channels", "n_nodes", "activation",
+                 *(p.name for p in TRAINING_PARAMS if not p.optional)]:
         assert name in space
     assert {f"edge_{i}_{j}" for i, j in EDGES} <= set(space)
     assert len(EDGES) == 10 and all(set(space[f"edge_{i}_{j}"].choices) == set(OPS)
@@ -54,7 +55,7 @@ def test_default_space_and_configuration() -> None:
     assert set(space["channel_growth"].choices) == {"double", "free"}
     # Training settings are the MLP space's, shared rather than copied.
     mlp = spaces.residual_mlp()
-    assert all(space[p.name] == mlp[p.name] for p in TRAINING_PARAMS)
+    assert all(space[p.name] == mlp[p.name] for p in TRAINING_PARAMS if not p.optional)
     config = default_config()
     assert (config["n_stages"], config["n_cells"], config["channels"], config["n_nodes"]) == \
         (2, 1, 16, 2)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 import spaces
+from nas.data import Dataset
 from nas.errors import UserError
 from nas.trainer import (
     TrainerOptions,
@@ -16,6 +18,7 @@ from nas.trainer import (
     evaluate,
     lr_factor,
     make_optimizer,
+    random_shift,
     resolve_device,
     train,
 )
@@ -137,6 +140,63 @@ def test_fused_optimizer_steps_like_the_reference() -> None:
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_lr_warmup_rises_linearly_then_decays() -> None:
+    assert lr_factor("cosine", 0.0, 0.2) == 0.0
+    assert lr_factor("cosine", 0.1, 0.2) == pytest.approx(0.5)
+    assert lr_factor("cosine", 0.2, 0.2) == pytest.approx(1.0)
+    assert lr_factor("cosine", 0.6, 0.2) == pytest.approx(0.5)  # halfway through the decay
+    assert lr_factor("cosine", 1.0, 0.2) == pytest.approx(0.0)
+    assert lr_factor("constant", 0.05, 0.1) == pytest.approx(0.5)
+    assert lr_factor("constant", 0.5, 0.1) == 1.0
+
+
+def test_random_shift_translates_each_sample() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(64, 2, 16, 16)
+    out = random_shift(images, g)
+    assert out.shape == images.shape
+    offsets = set()
+    for original, shifted in zip(images, out, strict=True):
+        # Find the translation (up to 16 / 8 = 2 each way) that explains this sample.
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(_translate(original, dy, dx), shifted)]
+        assert len(found) == 1
+        offsets.add(found[0])
+    assert len(offsets) > 10  # each sample gets its own offset
+    g2 = torch.Generator().manual_seed(0)
+    assert torch.equal(random_shift(images, g2), out)  # the generator decides everything
+    signals = torch.randn(8, 1, 40)
+    shifted = random_shift(signals, g)
+    assert any(torch.equal(_translate(signals[0], 0, d), shifted[0]) for d in range(-5, 6))
+    flat = torch.randn(8, 10)
+    assert random_shift(flat, g) is flat
+
+
+def _translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """`x` (C, H, W) or (C, L) moved by (dy, dx), zero-filled; (C, L) moves by dx only."""
+    out = torch.zeros_like(x)
+    if x.dim() == 2:
+        length = x.shape[1]
+        src = x[:, max(0, -dx):length - max(0, dx)]
+        out[:, max(0, dx):max(0, dx) + src.shape[1]] = src
+        return out
+    h, w = x.shape[1:]
+    src = x[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    out[:, max(0, dy):max(0, dy) + src.shape[1], max(0, dx):max(0, dx) + src.shape[2]] = src
+    return out
+
+
+def test_label_smoothing_keeps_the_training_loss_off_zero() -> None:
+    data = blobs()
+    losses = {}
+    for smoothing in (0.0, 0.3):
+        settings = TrainSettings(lr=3e-3, batch_size=32, label_smoothing=smoothing)
+        out = train(_model(), data, settings, epochs=15, seed=0)
+        losses[smoothing] = out.result.metrics["train_loss"]
+    # The smoothed target (0.8, 0.1, 0.1) has entropy 0.64: no model gets below it.
+    assert losses[0.3] > 0.6 > 0.3 > losses[0.0]
+
+
 def test_lr_schedules() -> None:
     assert lr_factor("constant", 0.7) == 1.0
     assert lr_factor("cosine", 0.0) == 1.0
@@ -196,12 +256,26 @@ def _dropout_model() -> nn.Module:
         return spaces.build_model(config, (8,), 3)
 
 
+def _signals(data: Dataset) -> Dataset:
+    """`data` with each sample seen as a one-channel signal (1, d), so shifts apply."""
+    def shaped(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), 1, -1)
+
+    return dataclasses.replace(data, x_train=shaped(data.x_train), x_val=shaped(data.x_val),
+                               x_test=shaped(data.x_test), input_shape=(1, data.input_shape[0]))
+
+
+SMALL_DATA = {"warmup": 0.1, "label_smoothing": 0.1, "augment": "shift"}
+
+
+@pytest.mark.parametrize("extra", [{}, SMALL_DATA], ids=["plain", "small-data"])
 @pytest.mark.parametrize("first", [3.0, 2.5])  # an epoch boundary, and mid-epoch
-def test_continuing_equals_training_straight(first: float) -> None:
+def test_continuing_equals_training_straight(first: float, extra: dict) -> None:
     from nas.trainer import TrainState
 
-    data = blobs()
-    settings = TrainSettings(optimizer="adamw", batch_size=32, lr_schedule="cosine")
+    # With augmentation the shifts come from the checkpointed generator too.
+    data = _signals(blobs()) if extra else blobs()
+    settings = TrainSettings(optimizer="adamw", batch_size=32, lr_schedule="cosine", **extra)
     straight = train(_dropout_model(), data, settings, epochs=9, horizon=9, seed=4)
     part = train(_dropout_model(), data, settings, epochs=first, horizon=9, seed=4)
     # Through a checkpoint's plain form, as the runner stores it.

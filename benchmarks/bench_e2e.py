@@ -1,0 +1,103 @@
+"""Best test accuracy `nas search` finds with its defaults: nothing but the data and a budget.
+
+Each run is ``nas search --data D --budget B --seed S`` (space, searcher and trial budget all
+"auto"), one torch thread, in its own process; the test split is read only at the end, for the
+best trial (selection uses validation alone). Runs go two at a time on a 2-core machine, each
+pinned to one thread, so they do not slow each other.
+
+    python benchmarks/bench_e2e.py [--data digits,mnist1d] [--budgets 120s,600s] [--seeds 3]
+
+`pytest benchmarks/bench_e2e.py` runs one short search as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, object]:
+    """One default `nas search` in a fresh single-threaded process; its summary."""
+    db = folder / f"{data}-{budget}-seed{seed}.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nas", "search", "--data", data, "--budget", budget,
+                    "--seed", str(seed), "--db", str(db), "--no-progress", "--device", "cpu"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    from nas.storage import Storage
+
+    with Storage.open(db) as store:
+        summary = store.meta("summary")
+        settings = store.settings
+        trials = store.trials()
+    best = next(t for t in trials if t.id == summary["best_trial"])
+    return {
+        "data": data, "budget": budget, "seed": seed, "wall_s": round(wall, 1),
+        "test_accuracy": summary["test_accuracy"], "val_accuracy": best.val_accuracy,
+        "trials": len(trials), "trial_budget": settings["trial_budget"],
+        "best_config": dict(best.trial.config),
+    }
+
+
+def _table(rows: list[dict[str, object]]) -> list[str]:
+    lines = ["| data | budget | test accuracy, median [min, max] | errors (median) | trials "
+             "(median) | wall s (median) |", "|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault((str(row["data"]), str(row["budget"])), []).append(row)
+    for (data, budget), group in groups.items():
+        acc = [float(r["test_accuracy"]) for r in group]  # type: ignore[arg-type]
+        n_test = {"digits": 449, "mnist1d": 1000}.get(data)
+        errors = "" if n_test is None else f"{round((1 - statistics.median(acc)) * n_test)}"
+        lines.append(
+            f"| {data} | {budget} | {100 * statistics.median(acc):.2f} % [{100 * min(acc):.2f}, "
+            f"{100 * max(acc):.2f}] | {errors} of {n_test} | "
+            f"{statistics.median([int(r['trials']) for r in group]):g} | "  # type: ignore[call-overload]
+            f"{statistics.median([float(r['wall_s']) for r in group]):.0f} |")  # type: ignore[arg-type]
+    return lines
+
+
+def main() -> None:
+    """Run every (data, budget, seed), print and save the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits,mnist1d")
+    parser.add_argument("--budgets", default="120s,600s")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "bench_e2e"))
+    args = parser.parse_args()
+    jobs = [(d, b, s) for b in args.budgets.split(",") for d in args.data.split(",")
+            for s in range(args.seeds)]
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
+        for row in pool.map(lambda job: run_search(*job, Path(tmp)), jobs):
+            print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
+            rows.append(row)
+    lines = [f"# `nas search` with defaults: best test accuracy ({args.seeds} seeds, one torch "
+             "thread per run)", "", *_table(rows), ""]
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+
+
+def test_default_search_smoke(tmp_path: Path) -> None:
+    row = run_search("digits", "6s", 0, tmp_path)
+    assert row["trials"] >= 1 and 0.0 <= float(row["test_accuracy"]) <= 1.0  # type: ignore[arg-type]
+    assert row["best_config"]["architecture"] == "residual-conv"  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main()

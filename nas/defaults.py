@@ -1,0 +1,191 @@
+"""What `nas search` chooses when it is told only the data and the budget, and why.
+
+`plan(data, budget)` is a pure function of the data's shape and size and the total budget (plus
+the measured seconds per epoch, when the budget is a time): the space, the searcher and the
+per-trial budget range. `Plan.explain()` says what was chosen and why (`nas search --explain`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ConfigSpace import ConfigurationSpace
+
+from nas.budget import Budget, Unit
+from nas.data import Dataset
+
+#: The searcher of a default search: Hyperband's schedule with model-based proposals; promoted
+#: trials continue their parent's checkpoint, so a rung costs only its increment.
+DEFAULT_SEARCHER = "bohb"
+#: Successive-halving rate and rungs of the default searcher: max / min budget = ETA ** (RUNGS-1).
+ETA = 3
+RUNGS = 3
+#: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many.
+MIN_TRIAL_EPOCHS = 9
+MAX_TRIAL_EPOCHS = 81
+#: Full-budget trials' worth of epochs one default search should be able to afford.
+FULL_TRIALS_PER_SEARCH = 12
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The choices of a default search: space (name and object), searcher, trial budget."""
+
+    space_name: str
+    space: ConfigurationSpace
+    searcher: str
+    trial_budget: Budget
+    searcher_options: dict[str, Any] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+    def explain(self) -> str:
+        """What was chosen and why, one line per choice."""
+        return "\n".join(self.reasons)
+
+
+def data_kind(input_shape: tuple[int, ...]) -> str:
+    """``"image"`` for (C, H, W), ``"signal"`` for (C, L), ``"features"`` for flat vectors."""
+    return {3: "image", 2: "signal"}.get(len(input_shape), "features")
+
+
+#: What a default space adds to the named space: settings that pay on small data, where they
+#: apply (shift augmentation needs images or signals).
+AUTO_OVERRIDES: dict[str, dict[str, Any]] = {
+    "residual-mlp": {"label_smoothing": (0.0, 0.2)},
+    "residual-conv": {"augment": ["shift", "none"], "label_smoothing": (0.0, 0.2),
+                      "warmup": 0.05},
+}
+
+
+def default_space(data: Dataset, overrides: dict[str, Any] | None = None
+                  ) -> tuple[str, ConfigurationSpace, str]:
+    """The space for `data`'s shape, with `overrides` on top; (name, space, reason)."""
+    import spaces
+
+    kind = data_kind(tuple(data.input_shape))
+    shape = "x".join(str(d) for d in data.input_shape)
+    name = "residual-mlp" if kind == "features" else "residual-conv"
+    space = spaces.get(name, **{**AUTO_OVERRIDES[name], **(overrides or {})})
+    if kind == "features":
+        why = (f"space   residual-mlp: samples are flat feature vectors ({shape}); label "
+               "smoothing searched in [0, 0.2]")
+    else:
+        why = (f"space   residual-conv: samples are {kind}s ({shape}); shift augmentation and "
+               "label smoothing in [0, 0.2] searched, 5 % lr warm-up")
+    if overrides:
+        why += "; narrowed by " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return name, space, why
+
+
+def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
+         space_overrides: dict[str, Any] | None = None) -> Plan:
+    """Defaults for a search of `data` within `budget`.
+
+    `epoch_seconds` (one epoch of the space's default model, measured) sizes the trials of a
+    time budget; an epoch budget sizes them directly.
+    """
+    space_name, space, space_reason = default_space(data, space_overrides)
+    epochs = _trial_epochs(budget, epoch_seconds)
+    min_epochs = epochs / ETA ** (RUNGS - 1)
+    if budget.unit is Unit.SECONDS and epoch_seconds is not None:
+        afford = f"{budget.amount:g} s at {epoch_seconds:.2f} s per epoch"
+    elif budget.unit is Unit.EPOCHS:
+        afford = f"{budget.amount:g} epochs"
+    else:
+        afford = f"a budget of {budget}"
+    reasons = (
+        space_reason,
+        f"searcher {DEFAULT_SEARCHER}: multi-fidelity (eta {ETA}, {RUNGS} rungs of "
+        f"{min_epochs:g}-{epochs:g} epochs) with model-based proposals; promoted trials continue "
+        "their parent's training",
+        f"trials  up to {epochs:g} epochs: {afford} buys about {FULL_TRIALS_PER_SEARCH} "
+        f"full-budget trials' worth (bounded to {MIN_TRIAL_EPOCHS}-{MAX_TRIAL_EPOCHS})",
+    )
+    return Plan(space_name=space_name, space=space, searcher=DEFAULT_SEARCHER,
+                trial_budget=Budget(float(epochs), Unit.EPOCHS),
+                searcher_options={"eta": ETA}, reasons=reasons)
+
+
+def _trial_epochs(budget: Budget, epoch_seconds: float | None) -> int:
+    """Epochs of a full trial: the budget's epochs over FULL_TRIALS_PER_SEARCH, rounded to a
+    multiple of ETA ** (RUNGS - 1) so that every rung trains whole epochs."""
+    if budget.unit is Unit.EPOCHS:
+        total = budget.amount
+    elif budget.unit is Unit.SECONDS and epoch_seconds:
+        total = budget.amount / epoch_seconds
+    else:  # a number of trials, or no measurement: the middle of the range
+        total = FULL_TRIALS_PER_SEARCH * 27
+    step = ETA ** (RUNGS - 1)
+    raw = total / FULL_TRIALS_PER_SEARCH
+    epochs = step * max(1, math.floor(raw / step))
+    return int(min(max(epochs, MIN_TRIAL_EPOCHS), MAX_TRIAL_EPOCHS))
+
+
+def measure_epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str = "cpu") -> float:
+    """Seconds one epoch of `space`'s default model takes on `data` (a two-epoch training run)."""
+    import time
+
+    import torch
+
+    import spaces
+    from nas.trainer import TrainerOptions, TrainSettings, train
+
+    config = dict(space.get_default_configuration())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = spaces.build_model(config, data.input_shape, data.num_classes)
+    ends: list[float] = []
+    # Two epochs, timing the second: the first pays one-off costs (kernel selection, caches).
+    train(model, data, TrainSettings.from_config(config), epochs=2, seed=0,
+          options=TrainerOptions(device=device),
+          on_epoch=lambda point: ends.append(time.perf_counter()))
+    return ends[1] - ends[0]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A search's space, searcher and trial budget once every "auto" is decided."""
+
+    space: ConfigurationSpace | str
+    space_name: str
+    searcher: Any
+    searcher_options: dict[str, Any] | None
+    trial_budget: Budget
+    budget: Budget
+    plan: Plan | None
+
+
+def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,
+            searcher_options: dict[str, Any] | None, *, device: str = "cpu",
+            space_overrides: dict[str, Any] | None = None) -> Resolved:
+    """Replace each "auto" among `space`, `searcher`, `trial_budget` by the default `plan`.
+
+    With an automatic trial budget and a time budget, two epochs of the default model are timed
+    first; that time is taken off the budget, so the whole search still fits in it.
+    """
+    auto = {k for k, v in (("space", space), ("searcher", searcher),
+                           ("trial_budget", trial_budget)) if isinstance(v, str) and v == "auto"}
+    space_name = space if isinstance(space, str) else (getattr(space, "name", None) or "custom")
+    if not auto:
+        return Resolved(space, space_name, searcher, searcher_options,
+                        Budget.parse(trial_budget), budget, None)
+    epoch_seconds = None
+    if "trial_budget" in auto and budget.unit is Unit.SECONDS:
+        import spaces
+
+        probe_space = default_space(data, space_overrides)[1] if "space" in auto else (
+            spaces.get(space) if isinstance(space, str) else space)
+        epoch_seconds = measure_epoch_seconds(probe_space, data, device)
+        if epoch_seconds < budget.amount:
+            budget = Budget(math.floor((budget.amount - 2 * epoch_seconds) * 10) / 10,
+                            Unit.SECONDS)
+    chosen = plan(data, budget, epoch_seconds=epoch_seconds, space_overrides=space_overrides)
+    if "space" in auto:
+        space, space_name = chosen.space, chosen.space_name
+    if "searcher" in auto:
+        searcher = chosen.searcher
+        searcher_options = {**chosen.searcher_options, **(searcher_options or {})}
+    per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)
+    return Resolved(space, space_name, searcher, searcher_options, per_trial, budget, chosen)
