@@ -1,4 +1,4 @@
-"""The `nas` command: search, show, export, spaces, searchers, datasets."""
+"""The `nas` command: search, show, report, export, spaces, searchers, datasets."""
 
 from __future__ import annotations
 
@@ -66,13 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run a search", description=(
         "Search a space for the best model on a dataset within a total budget. "
         "Every trial is journaled to an SQLite file (default runs/<name>.db)."))
-    p.add_argument("--space", default="residual-mlp", help="search space (see `nas spaces`)")
+    p.add_argument("--space", default="auto",
+                   help="search space (see `nas spaces`); auto: from the data's shape")
     p.add_argument("--data", default="digits", help="dataset (see `nas datasets`)")
-    p.add_argument("--searcher", default="random", help="search algorithm (see `nas searchers`)")
+    p.add_argument("--searcher", default="auto",
+                   help="search algorithm (see `nas searchers`); auto: bohb")
     p.add_argument("--budget", default="10m",
                    help="total budget: 300ep, 90s, 10m, 1h or 50trials (default 10m)")
-    p.add_argument("--trial-budget", default="20ep",
-                   help="what one candidate trains for: epochs or seconds (default 20ep)")
+    p.add_argument("--trial-budget", default="auto",
+                   help="what one full candidate trains for: epochs or seconds; auto: from the "
+                        "budget and the data size")
+    p.add_argument("--explain", action="store_true",
+                   help="print what the defaults (auto) choose and why, then stop")
     p.add_argument("--option", dest="searcher_options", action="append", default=[],
                    metavar="KEY=VALUE", help="searcher setting, e.g. eta=2 or min_budget=3")
     p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
@@ -96,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="download torchvision datasets if missing (needs internet)")
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    _tensorboard_option(p)
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("resume", help="continue a search that was stopped or killed",
@@ -106,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     _executor_options(p)
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    _tensorboard_option(p)
     p.set_defaults(func=_cmd_resume)
 
     p = sub.add_parser("show", help="summary and top trials of a search",
@@ -113,6 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=int, default=5, help="rows of the table (default 5)")
     p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("report", help="write an HTML report with plots",
+                       description="Write PNG plots and one self-contained report.html (no "
+                                   "server needed): best loss vs budget spent, every trial's "
+                                   "loss vs its budget, budget per rung and bracket, the top "
+                                   "configurations and hyperparameter importance.")
+    p.add_argument("db", help="journal written by `nas search`, `nas.optimize` or `nas bench`")
+    p.add_argument("-o", "--out", default="report", help="output folder (default report)")
+    p.add_argument("--top", type=int, default=10, help="rows of the top table (default 10)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("export", help="write the best model to a file",
                        description="Write the best model (weights, config, space) to a file "
@@ -166,6 +183,21 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
                    help="Dask scheduler of a running cluster, e.g. tcp://host:8786")
 
 
+def _tensorboard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="also log each trial's learning curve to TensorBoard under DIR "
+                        "(needs: pip install 'nas-engine[tensorboard]')")
+
+
+def _callbacks(args: argparse.Namespace) -> list[Any]:
+    """The callbacks the command line asks for (checked before anything slow starts)."""
+    if not args.tensorboard:
+        return []
+    from nas.tensorboard import TensorBoardLogger
+
+    return [TensorBoardLogger(args.tensorboard)]
+
+
 def _executor_args(args: argparse.Namespace) -> dict[str, Any]:
     name = args.executor or ("dask" if args.scheduler else
                              "local" if args.workers is not None else "inprocess")
@@ -188,27 +220,63 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     # Check everything the user typed before the slow parts (data, torch) start.
     budget = Budget.parse(args.budget)
-    trial_budget = Budget.parse(args.trial_budget)
-    get_class(args.searcher)
-    space = spaces.get(args.space, **_overrides(args.overrides))
+    trial_budget = "auto" if args.trial_budget == "auto" else Budget.parse(args.trial_budget)
+    if args.searcher != "auto":
+        get_class(args.searcher)
+    overrides = _overrides(args.overrides)
+    space: Any = args.space
+    if args.space != "auto":
+        space = spaces.get(args.space, **overrides)
+        overrides = {}
     if args.top < 1:
         raise UserError("--top must be at least 1")
+    callbacks = _callbacks(args)
     data_options: dict[str, Any] = {}
     if args.data_root:
         data_options["root"] = args.data_root
     if args.download:
         data_options["download"] = True
+    if args.explain:
+        return _explain(args, space, budget, trial_budget, overrides, data_options)
     # By name, so the journal records how to load it again on `nas resume`.
     result = search(
         space, args.data, args.searcher, budget, data_options=data_options,
+        space_overrides=overrides,
         searcher_options=_overrides(args.searcher_options),
         trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
         trainer_options={"device": args.device, "precision": args.precision,
                          "compile": args.compile},
-        progress=not args.no_progress, continue_trials=not args.no_continue,
+        progress=not args.no_progress, callbacks=callbacks,
+        continue_trials=not args.no_continue,
         dedup=not args.no_dedup, max_failures=args.max_failures, **_executor_args(args),
     )
     _print_summary(result.path, args.top)
+    return 0
+
+
+def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: Any,
+             overrides: dict[str, Any], data_options: dict[str, Any]) -> int:
+    """Print what a search with these arguments would choose for each "auto", and why."""
+    from nas.data import load
+    from nas.defaults import resolve
+    from nas.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    data = load(args.data, **data_options)
+    chosen = resolve(space, data, args.searcher, budget, trial_budget,
+                     _overrides(args.searcher_options), device=str(device),
+                     space_overrides=overrides)
+    print(f"data    {data}")
+    if chosen.plan is None:
+        print("nothing is automatic: --space, --searcher and --trial-budget were all given")
+        return 0
+    auto = {"space": args.space, "searcher": args.searcher, "trials": args.trial_budget}
+    for line in chosen.plan.reasons:
+        key = line.split()[0]
+        if auto.get(key) == "auto":
+            print(line)
+    print(f"budget  {chosen.budget} for the search"
+          + ("" if chosen.budget == budget else f" ({budget} less the timed probe epoch)"))
     return 0
 
 
@@ -226,12 +294,14 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from nas.runner import resume
     from nas.storage import Storage
 
+    callbacks = _callbacks(args)
     with Storage.open(args.db) as store:
         finished = store.meta("state") == "finished"
     if finished:
         print(f"{args.db} has finished already; nothing to resume")
     else:
-        resume(args.db, progress=not args.no_progress, **_executor_args(args))
+        resume(args.db, progress=not args.no_progress, callbacks=callbacks,
+               **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
 
@@ -262,6 +332,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from nas.html_report import write_report
+
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    print(write_report(args.db, args.out, top_k=args.top))
+    return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -296,15 +375,24 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
 
 def _cmd_searchers(args: argparse.Namespace) -> int:
     import searchers
+    from searchers.registry import ignored_plugins, plugins
 
     names = searchers.available()
     width = max(map(len, names))
+    dists = {p.name: p.dist for p in plugins()}
     for name in names:
-        cls = searchers.get_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        origin = f" (plugin: {dists[name]})" if name in dists else ""
+        try:
+            cls = searchers.get_class(name)
+        except UserError as exc:  # a broken plugin: say why, and list the others
+            print(f"{name:<{width}} {'unusable':<22} {exc}")
+            continue
+        doc = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
         kind = ("multi-fidelity" if cls.multi_fidelity else "full budget") + \
             (", model" if cls.model_based else "")
-        print(f"{name:<{width}} {kind:<22} {doc}")
+        print(f"{name:<{width}} {kind:<22} {doc}{origin}")
+    for plugin in ignored_plugins():
+        print(f"nas: warning: {plugin.error}", file=sys.stderr)
     return 0
 
 

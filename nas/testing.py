@@ -1,7 +1,8 @@
 """Conformance checks for searchers, shipped so plugin authors can run them on their own classes.
 
 Decorate a pytest test taking ``cls, check`` with ``parametrize_with_checks([MySearcher])`` and
-call ``check(cls)`` in it; every check raises AssertionError naming what broke.
+call ``check(cls)`` in it; every check raises AssertionError naming what broke. Or call
+``check_searcher(MySearcher)``: one AssertionError lists every check that failed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ __all__ = [
     "check_many_asks_before_tell",
     "check_options_roundtrip",
     "check_replay",
+    "check_searcher",
     "check_seeds_differ",
     "check_tiny_space",
     "check_valid_configs",
@@ -936,6 +938,32 @@ def check_beats_random(cls: type[Searcher]) -> None:
 def all_checks(cls: type[Searcher]) -> list[Check]:
     """The checks that apply to `cls`, chosen from its capability attributes."""
     return [check for check, applies in _CHECKS if applies(cls)]
+
+
+def check_searcher(factory: type[Searcher] | str) -> None:
+    """Run every conformance check that applies to a searcher class (or registered name).
+
+    Returns if all pass, else raises one AssertionError listing each failing check with its
+    message (like scikit-learn's ``check_estimator``)::
+
+        from nas.testing import check_searcher
+        from mypkg import MySearcher
+        check_searcher(MySearcher)
+    """
+    cls = get_class(factory) if isinstance(factory, str) else factory
+    if not (isinstance(cls, type) and issubclass(cls, Searcher)):
+        raise TypeError(f"check_searcher takes a Searcher subclass or a name, got {factory!r}")
+    checks = all_checks(cls)
+    failures = []
+    for check in checks:
+        try:
+            check(cls)
+        except AssertionError as exc:  # the guard turns every other exception into one
+            failures.append(f"{check.__name__}: {exc}")
+    if failures:
+        raise AssertionError(
+            f"{_label(cls)} fails {len(failures)} of {len(checks)} conformance checks:\n"
+            + "\n".join(f"- {failure}" for failure in failures))
 
 
 def parametrize_with_checks(classes: Iterable[type[Searcher]]) -> Any:

@@ -21,8 +21,9 @@ def _nas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_search_show_export_end_to_end_in_a_subprocess(tmp_path) -> None:
-    run = _nas("search", "--data", "digits", "--budget", "3trials", "--trial-budget", "2ep",
-               "--name", "e2e", "--set", "width=16:64", "--set", "n_blocks=1:2", cwd=tmp_path)
+    run = _nas("search", "--space", "residual-mlp", "--searcher", "random", "--data", "digits",
+               "--budget", "3trials", "--trial-budget", "2ep", "--name", "e2e",
+               "--set", "width=16:64", "--set", "n_blocks=1:2", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     db = tmp_path / "runs" / "e2e.db"
     assert "runs/e2e.db" in run.stdout
@@ -69,8 +70,9 @@ def test_exported_model_reproduces_test_accuracy(tmp_path, monkeypatch) -> None:
     from nas.data import load
 
     monkeypatch.chdir(tmp_path)
-    assert main(["search", "--data", "digits", "--budget", "2trials", "--trial-budget", "3ep",
-                 "--name", "x", "--no-progress", "--set", "width=32:64"]) == 0
+    assert main(["search", "--space", "residual-mlp", "--searcher", "random", "--data",
+                 "digits", "--budget", "2trials", "--trial-budget", "3ep", "--name", "x",
+                 "--no-progress", "--set", "width=32:64"]) == 0
     assert main(["export", "runs/x.db", "-o", "model.pt"]) == 0
     data = load("digits")
     model = spaces.load_model(tmp_path / "model.pt")

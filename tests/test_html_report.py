@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import base64
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float
+from PIL import Image
+
+import nas
+import spaces
+from nas.cli import main
+from nas.errors import UserError
+from nas.html_report import (
+    PLOT_FILES,
+    charge,
+    importance,
+    load_journal,
+    spend_curve,
+    write_report,
+)
+from nas.storage import Storage
+from nas.types import TrialStatus
+from tests.helpers import blobs
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _space() -> ConfigurationSpace:
+    s = ConfigurationSpace(name="toy", seed=0)
+    c = Categorical("c", ["a", "b"])
+    z = Float("z", (0.0, 1.0))  # only active when c == "b": a conditional hyperparameter
+    s.add([Float("x", (0.0, 1.0)), Float("y", (0.0, 1.0)), c, z])
+    s.add(EqualsCondition(z, c, "b"))
+    return s
+
+
+def toy(config: dict, budget: float) -> float:
+    """x matters most; failures and divergences at the edges of x."""
+    x = config["x"]
+    if x > 0.93:
+        raise RuntimeError("boom")
+    if x < 0.04:
+        return math.nan
+    return 10 * (x - 0.3) ** 2 + 0.3 * config["y"] + (0.2 if config["c"] == "a" else 0.0) \
+        + 0.1 * config.get("z", 0.0) + 1.0 / budget
+
+
+def noise(config: dict, budget: float, seed: int) -> float:
+    """A loss that no hyperparameter explains."""
+    return float(np.random.default_rng(seed).normal())
+
+
+@pytest.fixture(scope="module")
+def hyperband_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hb") / "hb.db"
+    nas.optimize(toy, _space(), "hyperband", 300, min_budget=1, max_budget=9, seed=3,
+                 storage=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def random_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("rnd") / "rnd.db"
+    nas.optimize(toy, _space(), "random", "40trials", seed=0, storage=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def search_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("search") / "s.db"
+    nas.search(spaces.residual_mlp(width=(16, 32), n_blocks=1), blobs(), "random", "4trials",
+               trial_budget="1ep", storage=path, progress=False, name="tiny")
+    return path
+
+
+def _png_ok(path: Path) -> None:
+    """A readable PNG of a real plot: large enough and with more than a few colours."""
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as img:
+        img.load()
+        assert img.width >= 300 and img.height >= 200
+        colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colors is not None and len(colors) > 20
+
+
+def _embedded(page: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def _top_rows(page: str) -> list[int]:
+    table = page.split('<table class="top">')[1].split("</table>")[0]
+    return [int(t) for t in re.findall(r'<tr data-trial="(\d+)">', table)]
+
+
+def test_multi_fidelity_report_has_every_plot_embedded_and_the_best_trial_first(
+        hyperband_db, tmp_path) -> None:
+    page_path = write_report(hyperband_db, tmp_path / "out", top_k=7)
+    assert page_path == tmp_path / "out" / "report.html"
+    pngs = [tmp_path / "out" / name for name in PLOT_FILES]
+    for png in pngs:
+        _png_ok(png)
+    page = page_path.read_text()
+    # Self-contained: each PNG is embedded byte for byte, nothing is fetched from elsewhere.
+    assert sorted(_embedded(page)) == sorted(p.read_bytes() for p in pngs)
+    assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page
+    assert "hyperband" in page and "bracket" in page
+    with Storage.open(hyperband_db) as store:
+        ranked = store.ranked()
+        counts = {s: sum(r.status is s for r in store.trials()) for s in TrialStatus}
+    assert counts[TrialStatus.FAILED] and counts[TrialStatus.DIVERGED]  # the plot marks them
+    rows = _top_rows(page)
+    assert rows == [r.id for r in ranked[:7]]
+    assert "val acc" not in page.split('<table class="top">')[1].split("</table>")[0]
+    assert f"{counts[TrialStatus.FAILED]} failed" in page
+
+
+def test_budget_spent_is_what_the_ledger_charged(hyperband_db, search_db) -> None:
+    for db in (hyperband_db, search_db):
+        journal = load_journal(db)
+        curve = spend_curve(journal)
+        assert curve[-1][1] == pytest.approx(journal.spent)
+        bests = [best for _, _, best in curve]
+        assert bests == sorted(bests, reverse=True)  # best so far never gets worse
+        assert bests[-1] == journal.ranked()[0].result.loss
+        told = [r.tell_order for r, _, _ in curve]
+        assert told == sorted(told)
+    # A function objective does not continue its parent: each trial is charged its budget.
+    journal = load_journal(hyperband_db)
+    assert {charge(r.result, journal.unit) for r in journal.finished()} == {1.0, 3.0, 9.0}
+
+
+def test_importance_finds_the_hyperparameter_that_matters(random_db, tmp_path) -> None:
+    result = importance(load_journal(random_db))
+    assert result.reason is None and result.n_trials >= 30
+    assert result.names[0] == "x" and result.r2 > 0.5
+    assert result.mean[0] > 5 * max(result.mean[1:])
+    assert set(result.names) <= {"x", "y", "c", "z"}  # z (conditional) was encoded, not fatal
+    page = write_report(random_db, tmp_path / "out").read_text()
+    assert "permutation importance of a random forest" in page
+    assert f"Trials used: {result.n_trials}" in page
+    _png_ok(tmp_path / "out" / "importance.png")
+    # One budget level: no rungs, so no per-rung plot, and the page says why.
+    assert not (tmp_path / "out" / "budget-per-rung.png").exists()
+    assert "same budget (no rungs)" in page and len(_embedded(page)) == 3
+
+
+def test_too_few_trials_say_so_instead_of_plotting_noise(search_db, tmp_path) -> None:
+    page = write_report(search_db, tmp_path / "out").read_text()
+    assert "No importance shown: not enough trials" in page
+    assert not (tmp_path / "out" / "importance.png").exists()
+    assert "permutation importance" in page  # the method is named all the same
+    # A training search: validation accuracy in the table, the data set in the header.
+    assert "val acc" in page and "blobs" in page and "tiny" in page
+    with Storage.open(search_db) as store:
+        assert _top_rows(page) == [r.id for r in store.ranked()]
+
+
+def test_a_loss_no_hyperparameter_explains_gets_no_importance(tmp_path) -> None:
+    nas.optimize(noise, _space(), "random", "40trials", seed=0, storage=tmp_path / "n.db")
+    result = importance(load_journal(tmp_path / "n.db"))
+    assert result.reason is not None and "does not predict" in result.reason
+    assert result.r2 is not None and result.r2 <= 0 and not result.names
+
+
+def test_a_stale_plot_does_not_survive_a_new_report(hyperband_db, search_db, tmp_path) -> None:
+    write_report(hyperband_db, tmp_path / "out")
+    assert (tmp_path / "out" / "budget-per-rung.png").exists()
+    page = write_report(search_db, tmp_path / "out").read_text()
+    assert not (tmp_path / "out" / "budget-per-rung.png").exists()
+    assert len(_embedded(page)) == len(list((tmp_path / "out").glob("*.png")))
+
+
+def test_empty_journal_is_one_user_error(tmp_path, capsys) -> None:
+    Storage.create(tmp_path / "empty.db", {"name": "empty", "budget": "3trials"}).close()
+    with pytest.raises(UserError, match="no finished trial"):
+        write_report(tmp_path / "empty.db", tmp_path / "out")
+    assert main(["report", str(tmp_path / "empty.db"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas: error:") and "no finished trial" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("name", "content", "pattern"), [
+    ("missing.db", None, "no search database at"),
+    ("notes.db", "just some text\n", "is not a search database"),
+])
+def test_cli_report_of_a_non_journal_is_one_line_exit_2(tmp_path, capsys, name, content,
+                                                        pattern) -> None:
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    assert main(["report", str(tmp_path / name), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas: error:") and pattern in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_report_prints_the_page_and_checks_top(search_db, tmp_path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["report", str(search_db), "-o", str(out), "--top", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    assert len(_top_rows((out / "report.html").read_text())) == 2
+    assert main(["report", str(search_db), "-o", str(out), "--top", "0"]) == 2
+    assert "--top must be at least 1" in capsys.readouterr().err
+
+
+def _artifacts() -> Path:
+    folder = Path(os.environ.get("NAS_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(hyperband_db, tmp_path) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("NAS_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"NAS_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    page = write_report(hyperband_db, tmp_path / "out")
+    expected = len(list((tmp_path / "out").glob("*.png")))
+    assert expected == len(PLOT_FILES)
+    dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # The page's own script sets this once every <img> decoded with a non-zero width.
+    assert f'data-plots-loaded="{expected}"' in dom.stdout
+
+    shot = _artifacts() / "report.png"
+    shot.unlink(missing_ok=True)
+    run = _chromium(f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri(),
+                    profile=tmp_path / "profile-shot")
+    assert run.returncode == 0, run.stderr[-2000:]
+    shutil.copyfile(page, _artifacts() / "report.html")
+    with Image.open(shot) as img:
+        img.load()
+        assert img.size == (1280, 2400)
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
+    # Not blank: plot colours and text, far from one flat background.
+    assert rgb.std() > 10
+    assert len(np.unique(rgb.reshape(-1, 3)[::7], axis=0)) > 100
