@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trial-budget", default="auto",
                    help="what one full candidate trains for: epochs or seconds; auto: from the "
                         "budget and the data size")
+    p.add_argument("--ensemble", type=int, default=10, metavar="K",
+                   help="keep the K best trials and build a greedy ensemble of them on the "
+                        "validation split at the end (0: none; default 10)")
     p.add_argument("--explain", action="store_true",
                    help="print what the defaults (auto) choose and why, then stop")
     p.add_argument("--option", dest="searcher_options", action="append", default=[],
@@ -248,7 +251,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
                          "compile": args.compile},
         progress=not args.no_progress, callbacks=callbacks,
         continue_trials=not args.no_continue,
-        dedup=not args.no_dedup, max_failures=args.max_failures, **_executor_args(args),
+        dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
+        **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0

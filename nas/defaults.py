@@ -24,9 +24,9 @@ ETA = 3
 RUNGS = 3
 #: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many.
 MIN_TRIAL_EPOCHS = 9
-MAX_TRIAL_EPOCHS = 81
+MAX_TRIAL_EPOCHS = 54
 #: Full-budget trials' worth of epochs one default search should be able to afford.
-FULL_TRIALS_PER_SEARCH = 12
+FULL_TRIALS_PER_SEARCH = 30
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,13 @@ def data_kind(input_shape: tuple[int, ...]) -> str:
     return {3: "image", 2: "signal"}.get(len(input_shape), "features")
 
 
-#: What a default space adds to the named space: settings that pay on small data, where they
-#: apply (shift augmentation needs images or signals).
+#: What a default space adds to the named space. Measured on digits and mnist1d (3 seeds, 30
+#: epochs, default conv model): random shifts cost 0.5-1.5 points of test accuracy on both, so
+#: they stay out; label smoothing and a 5 % warm-up were neutral there and are kept searchable /
+#: on, as they help elsewhere and cost nothing.
 AUTO_OVERRIDES: dict[str, dict[str, Any]] = {
     "residual-mlp": {"label_smoothing": (0.0, 0.2)},
-    "residual-conv": {"augment": ["shift", "none"], "label_smoothing": (0.0, 0.2),
-                      "warmup": 0.05},
+    "residual-conv": {"label_smoothing": (0.0, 0.2), "warmup": 0.05},
 }
 
 
@@ -72,8 +73,8 @@ def default_space(data: Dataset, overrides: dict[str, Any] | None = None
         why = (f"space   residual-mlp: samples are flat feature vectors ({shape}); label "
                "smoothing searched in [0, 0.2]")
     else:
-        why = (f"space   residual-conv: samples are {kind}s ({shape}); shift augmentation and "
-               "label smoothing in [0, 0.2] searched, 5 % lr warm-up")
+        why = (f"space   residual-conv: samples are {kind}s ({shape}); label smoothing in "
+               "[0, 0.2] searched, 5 % lr warm-up")
     if overrides:
         why += "; narrowed by " + ", ".join(f"{k}={v}" for k, v in overrides.items())
     return name, space, why

@@ -37,6 +37,7 @@ class AutoClassifier:
 
     ``AutoClassifier(space="residual-mlp", searcher="bohb", budget="10m").fit(X, y)``; X is a
     numpy array or torch tensor shaped (n, features) or images (n, H, W) / (n, C, H, W).
+    Predictions come from a greedy ensemble of the `ensemble` best trials (0: the best alone).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class AutoClassifier:
         device: str = "auto",
         workers: int | None = None,
         searcher_options: Mapping[str, Any] | None = None,
+        ensemble: int = 10,
         progress: bool = True,
     ) -> None:
         self.space = space
@@ -62,6 +64,7 @@ class AutoClassifier:
         self.device = device
         self.workers = workers
         self.searcher_options = searcher_options
+        self.ensemble = ensemble
         self.progress = progress
         self._check_params()
 
@@ -150,11 +153,13 @@ class AutoClassifier:
             searcher_options=self.searcher_options,
             trainer_options={"device": self.device}, progress=self.progress,
             workers=self.workers, executor="local" if self.workers else "inprocess",
+            ensemble=self.ensemble,
         )
         if result.best is None:
             raise UserError(f"the search in {result.path} found no usable model "
                             "(every trial failed); see `nas show " f"{result.path}`")
-        model = result.load_best_model()
+        # The greedy ensemble of the best trials when the search built one, else the best trial.
+        model = result.load_ensemble() if result.ensemble else result.load_best_model()
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.input_shape_ = tuple(int(d) for d in x.shape[1:])
@@ -226,7 +231,8 @@ class AutoClassifier:
         return pd.DataFrame.from_records(records)
 
     def get_pytorch_model(self) -> torch.nn.Module:
-        """The trained best model (input standardisation included), in eval mode, on the CPU."""
+        """The model `predict` uses, in eval mode, on the CPU, taking raw inputs: the ensemble of
+        the best trials (`nas.ensemble.Ensemble`), or the best trial's model if `ensemble` < 2."""
         return self._fitted("model_")
 
     def __getattr__(self, name: str) -> Any:

@@ -23,6 +23,7 @@ import torch
 
 from nas.budget import Budget, Unit
 from nas.data import Dataset
+from nas.ensemble import ROUNDS_PER_CANDIDATE, EnsembleSummary, greedy_selection
 from nas.errors import UserError
 from nas.trainer import (
     TrainerOptions,
@@ -163,6 +164,51 @@ class TrainingObjective:
         _, acc = evaluate(model, self.data.x_test.to(device), self.data.y_test.to(device),
                           batch_size=self.options.eval_batch_size)
         return acc
+
+    def ensemble(self, checkpoints: Mapping[int, Path]) -> EnsembleSummary | None:
+        """Greedy ensemble selection over `checkpoints` (best first) on the validation split;
+        None when there are fewer than two candidates. Test accuracy only once it is chosen."""
+        from spaces import build_model
+
+        if len(checkpoints) < 2:
+            return None
+        device = resolve_device(self.options.device)
+        splits = {"val": (self.data.x_val, self.data.y_val)}
+        if self.data.has_test_split:
+            splits["test"] = (self.data.x_test, self.data.y_test)
+        probs: dict[str, list[torch.Tensor]] = {name: [] for name in splits}
+        for path in checkpoints.values():
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            model = build_model(ckpt["config"], self.data.input_shape, self.data.num_classes)
+            model.load_state_dict(ckpt["state_dict"])
+            model.to(device).eval()
+            with torch.no_grad():
+                for name, (x, _) in splits.items():
+                    out = [torch.softmax(model(x[i:i + self.options.eval_batch_size]
+                                               .to(device)).float(), 1).cpu()
+                           for i in range(0, len(x), self.options.eval_batch_size)]
+                    probs[name].append(torch.cat(out))
+        ids = list(checkpoints)
+        y_val = self.data.y_val.cpu()
+        counts = greedy_selection(probs["val"], y_val, ROUNDS_PER_CANDIDATE * len(ids))
+        total = sum(counts)
+        weights = {ids[i]: c / total for i, c in enumerate(counts) if c}
+
+        def mixed(name: str) -> torch.Tensor:
+            return sum(w * probs[name][ids.index(i)] for i, w in weights.items())  # type: ignore[return-value]
+
+        val = mixed("val")
+        rows = torch.arange(len(y_val))
+        test_accuracy = None
+        if "test" in splits:
+            test_accuracy = float((mixed("test").argmax(1) == self.data.y_test.cpu())
+                                  .float().mean())
+        return EnsembleSummary(
+            weights=weights,
+            val_accuracy=float((val.argmax(1) == y_val).float().mean()),
+            val_loss=float(-val[rows, y_val].clamp_min(1e-12).log().mean()),
+            test_accuracy=test_accuracy,
+        )
 
 
 @dataclass(frozen=True)

@@ -216,5 +216,10 @@ def summary_text(path: Path, settings: Mapping[str, Any], records: Sequence[Tria
             f"best     trial {summary['best_trial']}: val acc {_pct(best and best.val_accuracy)}, "
             f"test acc {_pct(summary.get('test_accuracy'))}"
         )
+    ensemble = (summary or {}).get("ensemble")
+    if ensemble:
+        members = ", ".join(f"{k} ({w:.0%})" for k, w in ensemble["weights"].items())
+        lines.append(f"ensemble of trials {members}: val acc {_pct(ensemble['val_accuracy'])}, "
+                     f"test acc {_pct(ensemble['test_accuracy'])}")
     lines.append(f"journal  {path}")
     return "\n".join(lines)

@@ -37,6 +37,8 @@ from nas.types import Result, Trial, TrialStatus
 from searchers import Searcher
 
 MAX_CONSECUTIVE_FAILURES = 10
+#: Best trials whose checkpoints a search keeps as candidates of its final ensemble.
+DEFAULT_ENSEMBLE = 10
 #: Times a trial whose worker died is run again before it is marked failed.
 MAX_WORKER_RETRIES = 2
 
@@ -76,6 +78,8 @@ class SearchResult:
     spent: float
     limit: Budget
     stopped: str
+    #: The greedy ensemble of the best trials (weights by trial id, val/test accuracy), if any.
+    ensemble: Mapping[str, Any] | None = None
 
     @property
     def best_config(self) -> dict[str, Any] | None:
@@ -100,6 +104,17 @@ class SearchResult:
             raise UserError(f"{self.path} holds no checkpoint of a best trial")
         return spaces.load_model(paths[self.best.id])
 
+    def load_ensemble(self) -> torch.nn.Module:
+        """The ensemble of the best trials (`nas.ensemble.Ensemble`), in eval mode, on the CPU."""
+        from nas.ensemble import load_ensemble
+
+        if not self.ensemble:
+            raise UserError(f"{self.path} holds no ensemble (fewer than two usable trials, or "
+                            "ensemble=0)")
+        with Storage.open(self.path) as store:
+            paths = store.checkpoints()
+        return load_ensemble(self.ensemble["weights"], paths)
+
 
 def search(
     space: ConfigurationSpace | str = "auto",
@@ -123,6 +138,7 @@ def search(
     executor: Executor | str = "inprocess",
     workers: int | None = None,
     scheduler: str | None = None,
+    ensemble: int = DEFAULT_ENSEMBLE,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -135,7 +151,9 @@ def search(
     With `dedup`, a candidate whose architecture hash was already trained at the same budget
     reuses that result and is charged nothing. `executor` runs trials in this process
     (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
-    Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`).
+    Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`). The
+    checkpoints of the `ensemble` best trials are kept, and at the end a greedy ensemble of
+    them is chosen on the validation split (`SearchResult.ensemble`, `load_ensemble`).
     """
     from nas.defaults import resolve
 
@@ -180,6 +198,7 @@ def search(
         "continue_trials": continue_trials,
         "dedup": dedup,
         "max_failures": max_failures,
+        "ensemble": _check_ensemble(ensemble),
     }
     if chosen.plan is not None:
         settings["auto"] = list(chosen.plan.reasons)
@@ -188,7 +207,7 @@ def search(
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
                 list(callbacks) + ([default_reporter()] if progress else []),
                 continue_trials=continue_trials, dedup=dedup, max_failures=max_failures,
-                executor=runner)
+                executor=runner, ensemble=ensemble)
 
 
 def optimize(
@@ -303,7 +322,8 @@ def resume(
                      continue_trials=bool(settings.get("continue_trials")),
                      dedup=bool(settings.get("dedup")),
                      max_failures=int(settings.get("max_failures", MAX_CONSECUTIVE_FAILURES)),
-                     executor=runner, owns_executor=owns)
+                     executor=runner, owns_executor=owns,
+                     ensemble=int(settings.get("ensemble", 0)))
         rerun = loop.replay(store.trials())
         return loop.run(rerun)
     finally:
@@ -318,6 +338,7 @@ def _result_of(store: Storage) -> SearchResult:
         path=store.path, trials=tuple(store.trials()), best=ranked[0] if ranked else None,
         test_accuracy=summary.get("test_accuracy"), spent=float(store.meta("spent", 0.0)),
         limit=Budget.parse(store.settings["budget"]), stopped=summary.get("stopped", ""),
+        ensemble=summary.get("ensemble"),
     )
 
 
@@ -341,6 +362,12 @@ def _seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSe
 def _horizon(searcher: Searcher) -> float | None:
     """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
     return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
+
+
+def _check_ensemble(size: Any) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise UserError(f"ensemble is a number of candidate trials >= 0, got {size!r}")
+    return int(size)
 
 
 def _check_trial_budget(limit: Budget, per_trial: Budget) -> None:
@@ -403,7 +430,7 @@ def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective:
          ledger: Ledger, trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
          *, continue_trials: bool = False, dedup: bool = False,
          max_failures: int = MAX_CONSECUTIVE_FAILURES,
-         executor: tuple[Executor, bool] | None = None) -> SearchResult:
+         executor: tuple[Executor, bool] | None = None, ensemble: int = 0) -> SearchResult:
     if max_failures < 1:
         raise UserError(f"max_failures must be at least 1, got {max_failures}")
     store = Storage.create(path, settings)
@@ -411,7 +438,8 @@ def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective:
         runner, owns = executor or (InProcessExecutor(), True)
         return _Loop(store, searcher, objective, ledger, trial_seq, callbacks,
                      continue_trials=continue_trials, dedup=dedup,
-                     max_failures=max_failures, executor=runner, owns_executor=owns).run()
+                     max_failures=max_failures, executor=runner, owns_executor=owns,
+                     ensemble=ensemble).run()
     finally:
         store.close()
 
@@ -442,7 +470,8 @@ class _Loop:
                  ledger: Ledger, trial_seq: np.random.SeedSequence,
                  callbacks: Sequence[Callback], *, continue_trials: bool = False,
                  dedup: bool = False, max_failures: int = MAX_CONSECUTIVE_FAILURES,
-                 executor: Executor | None = None, owns_executor: bool = True) -> None:
+                 executor: Executor | None = None, owns_executor: bool = True,
+                 ensemble: int = 0) -> None:
         self.store = store
         self.searcher = searcher
         self.objective = objective
@@ -466,6 +495,9 @@ class _Loop:
         self.trained: dict[tuple[str, float], int] = {}
         # A reused trial's id -> the trial whose result and checkpoint it shares.
         self.alias: dict[int, int] = {}
+        # The best `ensemble` trials, best first: their checkpoints are the ensemble's candidates.
+        self.ensemble = ensemble if training else 0
+        self.top: list[TrialRecord] = []
 
     def run(self, rerun: Sequence[Trial] = ()) -> SearchResult:
         """Run trials until the budget or the searcher is spent; `rerun` go first.
@@ -721,6 +753,8 @@ class _Loop:
             record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
             if self.best is None or record.rank_key() < self.best.rank_key():
                 self.best = record
+            if self.ensemble and reused is None:
+                self.top = sorted([*self.top, record], key=TrialRecord.rank_key)[:self.ensemble]
         self.searcher.tell(trial, result)
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
@@ -770,6 +804,7 @@ class _Loop:
             ids |= {r.trial.parent for r in self.running.values() if r.trial.parent is not None}
         if self.best is not None:
             ids.add(self.best.id)
+        ids |= {r.id for r in self.top}
         return {self.alias.get(i, i) for i in ids}
 
     def _write_checkpoint(self, trial_id: int, payload: Mapping[str, Any]) -> Path:
@@ -795,10 +830,17 @@ class _Loop:
             path = self.store.checkpoints().get(self.alias.get(best.id, best.id))
             if path is not None:
                 test_accuracy = self.objective.test_accuracy(path)
+        ensemble = None
+        if self.ensemble >= 2 and isinstance(self.objective, TrainingObjective):
+            paths = self.store.checkpoints()
+            candidates = {r.id: paths[r.id] for r in self.top if r.id in paths}
+            summary_of = self.objective.ensemble(candidates)
+            ensemble = None if summary_of is None else summary_of.to_dict()
         summary = {
             "stopped": stopped,
             "best_trial": None if best is None else best.id,
             "test_accuracy": test_accuracy,
+            "ensemble": ensemble,
             "spent": self.ledger.spent,
             "finished_at": time.time(),
         }
@@ -812,6 +854,7 @@ class _Loop:
             spent=self.ledger.spent,
             limit=self.ledger.limit,
             stopped=stopped,
+            ensemble=ensemble,
         )
         for cb in self.callbacks:
             cb.on_search_end(result)

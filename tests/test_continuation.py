@@ -50,7 +50,8 @@ def test_checkpoints_are_dropped_once_no_rung_can_promote_them(tmp_path) -> None
         def on_trial_end(self, trial, result, best, ledger):
             counts.append(len(list(folder.glob("*.pt"))) if folder.exists() else 0)
 
-    result = _hyperband(tmp_path, "disk", callbacks=[Count()])
+    # No ensemble candidates (tests/test_ensemble.py covers them): only what rungs need.
+    result = _hyperband(tmp_path, "disk", callbacks=[Count()], ensemble=0)
     # Never more than a rung's trials (9 at budget 1) plus the best one.
     assert max(counts) <= 10 and len(counts) == len(result.trials)
     assert counts[8] >= 8  # the first rung's trials wait for their promotion

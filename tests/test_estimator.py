@@ -75,6 +75,9 @@ def test_pytorch_model_is_the_best_and_standardises(fitted: AutoClassifier,
     _, _, xt, _ = digits
     model = fitted.get_pytorch_model()
     assert isinstance(model, torch.nn.Module) and not model.training
+    from nas.ensemble import Ensemble
+    if fitted.search_result_.ensemble:
+        assert isinstance(model, Ensemble)
     with torch.no_grad():
         logits = model(torch.from_numpy(xt))  # raw pixel values: standardisation is inside
     np.testing.assert_array_equal(logits.argmax(1).numpy(),
@@ -105,6 +108,7 @@ def test_params_follow_scikit_learn_conventions() -> None:
     assert (clf.searcher, clf.budget) == ("random", "30s")
     assert repr(clf) == "AutoClassifier(space='residual-mlp', searcher='random', budget='30s', " \
         "seed=3)"
+    assert clf.get_params()["ensemble"] == 10
     with pytest.raises(UserError, match="no parameter 'lr'"):
         clf.set_params(lr=0.1)
     from sklearn.base import clone

@@ -27,7 +27,7 @@ def _search(tmp_path: Path, budget: str = "4trials", **kw):
 
 
 def test_trials_budget_journals_every_trial_and_keeps_one_checkpoint(tmp_path) -> None:
-    result = _search(tmp_path)
+    result = _search(tmp_path, ensemble=0)  # no ensemble candidates to keep
     assert result.spent == 4 and result.stopped == "budget spent"
     with Storage.open(result.path) as store:
         records = store.trials()

@@ -1,0 +1,95 @@
+"""Ensembles of a search's best models: greedy selection with replacement (Caruana et al. 2004).
+
+Selection sees only the validation split. Members are added one at a time, each time the one
+(repeats allowed) whose addition gives the lowest validation cross-entropy of the averaged
+probabilities; a member's weight is how often it was picked. Auto-sklearn and Auto-PyTorch
+build their final models the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Selection rounds per candidate: weights come in steps of 1 / (ROUNDS_PER_CANDIDATE * k).
+ROUNDS_PER_CANDIDATE = 2
+
+
+def greedy_selection(val_probs: Sequence[torch.Tensor], y_val: torch.Tensor,
+                     rounds: int) -> list[int]:
+    """How often each candidate is picked in `rounds` greedy rounds (with replacement).
+
+    `val_probs[i]` is candidate i's (n, classes) probabilities on the validation split; ties go
+    to the lower index, so list candidates best first.
+    """
+    if not val_probs:
+        return []
+    counts = [0] * len(val_probs)
+    total = torch.zeros_like(val_probs[0], dtype=torch.float64)
+    rows = torch.arange(len(y_val))
+    for step in range(1, rounds + 1):
+        best, best_loss = 0, math.inf
+        for i, probs in enumerate(val_probs):
+            mean = (total + probs.double()) / step
+            loss = float(-mean[rows, y_val].clamp_min(1e-12).log().mean())
+            if loss < best_loss - 1e-12:
+                best, best_loss = i, loss
+        counts[best] += 1
+        total += val_probs[best].double()
+    return counts
+
+
+class Ensemble(nn.Module):
+    """Weighted average of its members' class probabilities; returns log-probabilities, so
+    ``argmax`` and ``softmax`` of the output work as they do on one model's logits."""
+
+    def __init__(self, members: Sequence[nn.Module], weights: Sequence[float]) -> None:
+        super().__init__()
+        if len(members) != len(weights) or not members:
+            raise ValueError("an ensemble needs one weight per member, and a member")
+        self.members = nn.ModuleList(members)
+        w = torch.tensor([float(x) for x in weights], dtype=torch.float32)
+        self.register_buffer("weights", w / w.sum())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of the weighted mean of the members' softmax outputs."""
+        probs = sum(w * torch.softmax(m(x).float(), dim=1)
+                    for w, m in zip(self.weights, self.members, strict=True))
+        return torch.log(probs.clamp_min(1e-12))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class EnsembleSummary:
+    """Which trials an ensemble holds (trial id -> weight) and how well it does."""
+
+    weights: Mapping[int, float]
+    val_accuracy: float
+    val_loss: float
+    test_accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the journal (trial ids as strings, JSON's keys)."""
+        return {"weights": {str(k): v for k, v in self.weights.items()},
+                "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
+                "test_accuracy": self.test_accuracy}
+
+
+def load_ensemble(weights: Mapping[int | str, float], checkpoints: Mapping[int, Path]
+                  ) -> Ensemble:
+    """The ensemble of the journal's `weights` from the trials' checkpoints, in eval mode."""
+    import spaces
+
+    ids = [int(k) for k in weights]
+    missing = [i for i in ids if i not in checkpoints]
+    if missing:
+        from nas.errors import UserError
+
+        raise UserError(f"the ensemble's trials {missing} have no checkpoint any more")
+    members = [spaces.load_model(checkpoints[i]) for i in ids]
+    return Ensemble(members, [float(weights[k]) for k in weights]).eval()
