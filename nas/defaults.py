@@ -24,7 +24,7 @@ ETA = 3
 RUNGS = 3
 #: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many.
 MIN_TRIAL_EPOCHS = 9
-MAX_TRIAL_EPOCHS = 54
+MAX_TRIAL_EPOCHS = 36
 #: Full-budget trials' worth of epochs one default search should be able to afford.
 FULL_TRIALS_PER_SEARCH = 30
 

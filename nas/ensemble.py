@@ -1,8 +1,9 @@
 """Ensembles of a search's best models: greedy selection with replacement (Caruana et al. 2004).
 
 Selection sees only the validation split. Members are added one at a time, each time the one
-(repeats allowed) whose addition gives the lowest validation cross-entropy of the averaged
-probabilities; a member's weight is how often it was picked. Auto-sklearn and Auto-PyTorch
+(repeats allowed) whose addition gives the fewest validation errors of the averaged
+probabilities (cross-entropy breaks ties); the best prefix of the rounds is kept, and a
+member's weight is how often it was picked. Auto-sklearn and Auto-PyTorch
 build their final models the same way.
 """
 
@@ -23,7 +24,8 @@ ROUNDS_PER_CANDIDATE = 2
 
 def greedy_selection(val_probs: Sequence[torch.Tensor], y_val: torch.Tensor,
                      rounds: int) -> list[int]:
-    """How often each candidate is picked in `rounds` greedy rounds (with replacement).
+    """How often each candidate is picked in the best prefix of `rounds` greedy rounds (with
+    replacement): the prefix with the fewest validation errors, then lowest cross-entropy.
 
     `val_probs[i]` is candidate i's (n, classes) probabilities on the validation split; ties go
     to the lower index, so list candidates best first.
@@ -33,16 +35,26 @@ def greedy_selection(val_probs: Sequence[torch.Tensor], y_val: torch.Tensor,
     counts = [0] * len(val_probs)
     total = torch.zeros_like(val_probs[0], dtype=torch.float64)
     rows = torch.arange(len(y_val))
+    # Later rounds can only add members; the best prefix of the rounds is what is returned.
+    best_counts, best_prefix = list(counts), (math.inf, math.inf)
     for step in range(1, rounds + 1):
-        best, best_loss = 0, math.inf
+        best, best_score = 0, (math.inf, math.inf)
         for i, probs in enumerate(val_probs):
-            mean = (total + probs.double()) / step
-            loss = float(-mean[rows, y_val].clamp_min(1e-12).log().mean())
-            if loss < best_loss - 1e-12:
-                best, best_loss = i, loss
+            score = _score((total + probs.double()) / step, y_val, rows)
+            if score < best_score:
+                best, best_score = i, score
         counts[best] += 1
         total += val_probs[best].double()
-    return counts
+        if best_score < best_prefix:
+            best_counts, best_prefix = list(counts), best_score
+    return best_counts
+
+
+def _score(probs: torch.Tensor, y: torch.Tensor, rows: torch.Tensor) -> tuple[float, float]:
+    """(errors, cross-entropy) of averaged probabilities: accuracy first, as the searcher ranks
+    trials; cross-entropy (rounded, so float noise breaks no tie) decides among equals."""
+    errors = float((probs.argmax(1) != y).sum())
+    return errors, round(float(-probs[rows, y].clamp_min(1e-12).log().mean()), 9)
 
 
 class Ensemble(nn.Module):

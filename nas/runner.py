@@ -754,8 +754,14 @@ class _Loop:
             if self.best is None or record.rank_key() < self.best.rank_key():
                 self.best = record
             if self.ensemble and reused is None:
-                self.top = sorted([*self.top, record], key=TrialRecord.rank_key)[:self.ensemble]
+                self.top = sorted([*self.top, record], key=self._candidate_key)[:self.ensemble]
         self.searcher.tell(trial, result)
+
+    def _candidate_key(self, record: TrialRecord) -> tuple[float, float, float]:
+        """Ensemble candidates: the highest budget first, then the best loss. Low-budget models
+        are undertrained, yet their flat probabilities can win a cross-entropy vote."""
+        budget = self.objective.max_budget if record.trial.budget is None else record.trial.budget
+        return (-float(budget), *record.rank_key())
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again.
@@ -833,7 +839,13 @@ class _Loop:
         ensemble = None
         if self.ensemble >= 2 and isinstance(self.objective, TrainingObjective):
             paths = self.store.checkpoints()
-            candidates = {r.id: paths[r.id] for r in self.top if r.id in paths}
+            # Only models trained as long as the longest-trained candidates.
+            top_budget = self._candidate_key(self.top[0])[0] if self.top else 0.0
+            chosen = [r for r in self.top if self._candidate_key(r)[0] == top_budget]
+            # The best trial always competes, so the ensemble is never worse on validation.
+            if best is not None and all(r.id != best.id for r in chosen):
+                chosen.insert(0, best)
+            candidates = {r.id: paths[r.id] for r in chosen if r.id in paths}
             summary_of = self.objective.ensemble(candidates)
             ensemble = None if summary_of is None else summary_of.to_dict()
         summary = {
