@@ -6,8 +6,12 @@ import math
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from nas.errors import UserError
+
+if TYPE_CHECKING:
+    from nas.types import Result
 
 
 class Unit(str, Enum):
@@ -143,3 +147,18 @@ class Ledger:
 
     def __str__(self) -> str:
         return f"{display_amount(self.spent, self.unit)} / {self.limit}"
+
+
+def charge(result: Result, unit: Unit) -> float:
+    """What a ledger in `unit` charges for a finished trial's `result` (a reused result: 0).
+
+    A time budget's ledger counts wall-clock time, loop overhead included; this is the trial's
+    own share of it, its seconds.
+    """
+    if "reused_from" in result.metrics:
+        return 0.0
+    if unit is Unit.TRIALS:
+        return 1.0
+    if unit is Unit.SECONDS:
+        return result.seconds
+    return result.cost if result.cost is not None else result.epochs

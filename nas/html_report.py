@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.budget import Budget, Unit, display_amount
+from nas.budget import Budget, Unit, charge, display_amount
 from nas.errors import UserError
 from nas.storage import Storage, TrialRecord
-from nas.types import Result, TrialStatus
+from nas.types import TrialStatus
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -102,21 +102,6 @@ def load_journal(path: str | Path) -> Journal:
         return Journal(path=Path(path), settings=store.settings,
                        records=tuple(store.trials()), state=str(store.meta("state", "unknown")),
                        spent=store.meta("spent"), summary=dict(store.meta("summary") or {}))
-
-
-def charge(result: Result, unit: Unit) -> float:
-    """What the runner's ledger charged for a result (the runner's own rule, in `unit`).
-
-    A time budget's ledger counts wall-clock time, loop overhead included; a trial's share of
-    it here is its own seconds.
-    """
-    if "reused_from" in result.metrics:
-        return 0.0
-    if unit is Unit.TRIALS:
-        return 1.0
-    if unit is Unit.SECONDS:
-        return result.seconds
-    return result.cost if result.cost is not None else result.epochs
 
 
 def spend_curve(journal: Journal) -> list[tuple[TrialRecord, float, float]]:

@@ -24,7 +24,7 @@ from ConfigSpace import ConfigurationSpace
 
 import searchers as searcher_registry
 import spaces
-from nas.budget import Budget, Ledger, Unit
+from nas.budget import Budget, Ledger, Unit, charge
 from nas.data import Dataset
 from nas.data import load as load_dataset
 from nas.errors import UserError
@@ -686,14 +686,7 @@ class _Loop:
         return self._budget(trial) - (0.0 if plan.parent is None else plan.parent[1])
 
     def _cost(self, result: Result) -> float:
-        unit = self.ledger.unit
-        if "reused_from" in result.metrics:
-            return 0.0
-        if unit is Unit.TRIALS:
-            return 1.0
-        if unit is Unit.SECONDS:
-            return result.seconds
-        return result.cost if result.cost is not None else result.epochs
+        return charge(result, self.ledger.unit)
 
     def _parent(self, trial: Trial) -> tuple[Path, float] | None:
         """The checkpoint `trial` continues and the budget it was trained to, if usable."""

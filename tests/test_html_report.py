@@ -15,11 +15,11 @@ from PIL import Image
 
 import nas
 import spaces
+from nas.budget import charge
 from nas.cli import main
 from nas.errors import UserError
 from nas.html_report import (
     PLOT_FILES,
-    charge,
     importance,
     load_journal,
     spend_curve,
