@@ -186,6 +186,26 @@ def _translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
+def test_shift_augmentation_changes_what_the_model_sees() -> None:
+    data = _signals(blobs(n=64))
+    weights = {}
+    for augment in ("none", "shift", "shift"):
+        settings = TrainSettings(batch_size=16, augment=augment)
+        out = train(_model_for((1, 8)), data, settings, epochs=1, seed=0)
+        weights.setdefault(augment, []).append(torch.cat([p.flatten()
+                                                          for p in out.model.parameters()]))
+    assert not torch.equal(weights["none"][0], weights["shift"][0])
+    assert torch.equal(*weights["shift"])  # the trainer's generator decides the shifts
+
+
+def _model_for(shape: tuple[int, ...]) -> nn.Module:
+    config = dict(spaces.residual_mlp(width=16, n_blocks=1, dropout=0.0)
+                  .get_default_configuration())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return spaces.build_model(config, shape, 3)
+
+
 def test_label_smoothing_keeps_the_training_loss_off_zero() -> None:
     data = blobs()
     losses = {}
