@@ -19,7 +19,7 @@ import numpy as np
 
 from nas.budget import Budget, Unit, charge, display_amount
 from nas.errors import UserError
-from nas.storage import Storage, TrialRecord
+from nas.storage import Storage, TrialRecord, ranked
 from nas.types import TrialStatus
 
 if TYPE_CHECKING:
@@ -92,8 +92,7 @@ class Journal:
 
     def ranked(self) -> list[TrialRecord]:
         """Successful trials, best first (the order of `nas show`)."""
-        return sorted([r for r in self.records if r.result is not None and r.result.ok],
-                      key=TrialRecord.rank_key)
+        return ranked(self.records)
 
 
 def load_journal(path: str | Path) -> Journal:

@@ -11,7 +11,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,8 +305,7 @@ class Storage:
 
     def ranked(self) -> list[TrialRecord]:
         """Finished trials with a usable loss, best first."""
-        done = [r for r in self.trials() if r.result is not None and r.result.ok]
-        return sorted(done, key=TrialRecord.rank_key)
+        return ranked(self.trials())
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -353,6 +352,12 @@ class Storage:
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
+
+
+def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The records with a usable loss, best first (the order of `nas show` and reports)."""
+    return sorted((r for r in records if r.result is not None and r.result.ok),
+                  key=TrialRecord.rank_key)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
