@@ -185,8 +185,10 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
     chosen = plan(data, budget, epoch_seconds=epoch_seconds, space_overrides=space_overrides)
     if "space" in auto:
         space, space_name = chosen.space, chosen.space_name
+    per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)
     if "searcher" in auto:
         searcher = chosen.searcher
-        searcher_options = {**chosen.searcher_options, **(searcher_options or {})}
-    per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)
+        # The rungs the plan explains (max / ETA**(RUNGS-1) to max) of the actual trial budget.
+        rungs = {"min_budget": per_trial.amount / ETA ** (RUNGS - 1)}
+        searcher_options = {**chosen.searcher_options, **rungs, **(searcher_options or {})}
     return Resolved(space, space_name, searcher, searcher_options, per_trial, budget, chosen)

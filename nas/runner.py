@@ -162,6 +162,7 @@ def search(
         raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
     if trial_budget != "auto":
         _check_trial_budget(limit, Budget.parse(trial_budget))
+    ensemble = _check_ensemble(ensemble)
     options = _trainer_options(trainer_options)
     device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
 
@@ -198,7 +199,7 @@ def search(
         "continue_trials": continue_trials,
         "dedup": dedup,
         "max_failures": max_failures,
-        "ensemble": _check_ensemble(ensemble),
+        "ensemble": ensemble,
     }
     if chosen.plan is not None:
         settings["auto"] = list(chosen.plan.reasons)

@@ -66,7 +66,9 @@ def test_resolve_keeps_what_the_user_chose() -> None:
 def test_resolve_times_a_probe_and_takes_it_off_the_budget() -> None:
     got = resolve("auto", _images(), "auto", Budget(60, Unit.SECONDS), "auto", {"eta": 2})
     assert got.space_name == "residual-conv" and got.searcher == "bohb"
-    assert got.searcher_options == {"eta": 2}  # the user's option wins over the plan's
+    assert got.searcher_options["eta"] == 2  # the user's option wins over the plan's
+    # The rungs the plan explains: max / 9 to max of the chosen trial budget.
+    assert got.searcher_options["min_budget"] == got.trial_budget.amount / 9
     assert got.budget.unit is Unit.SECONDS and got.budget.amount < 60
     assert got.trial_budget.unit is Unit.EPOCHS and got.trial_budget.amount % 9 == 0
     assert got.plan is not None and "s per epoch" in got.plan.explain()
