@@ -49,7 +49,7 @@ def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, obj
     # The search's final model: its ensemble when it built one, else the best trial.
     final = ensemble["test_accuracy"] if ensemble else summary["test_accuracy"]
     return {
-        "data": data, "budget": budget, "seed": seed, "wall_s": round(wall, 1),
+        "method": "nas", "data": data, "budget": budget, "seed": seed, "wall_s": round(wall, 1),
         "test_accuracy": final, "best_trial_test_accuracy": summary["test_accuracy"],
         "ensemble_size": len(ensemble["weights"]) if ensemble else 0,
         "val_accuracy": best.val_accuracy,
@@ -58,20 +58,40 @@ def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, obj
     }
 
 
+def run_optuna(data: str, budget: str, seed: int, folder: Path) -> dict[str, object]:
+    """The hand-written Optuna study (benchmarks/optuna_baseline.py) on the same split."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    seconds = float(budget.removesuffix("s"))
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("optuna_baseline.py")),
+                           "--data", data, "--budget", f"{seconds:g}", "--seed", str(seed)],
+                          check=True, env=env, capture_output=True, text=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**row, "method": "optuna", "budget": budget,
+            "best_trial_test_accuracy": row["test_accuracy"], "ensemble_size": 0,
+            "best_config": row.pop("best_params")}
+
+
+METHODS = {"nas": run_search, "optuna": run_optuna}
+METHOD_NAMES = {"nas": "`nas search` defaults", "optuna": "hand-written Optuna study"}
+
+
 def _table(rows: list[dict[str, object]]) -> list[str]:
-    lines = ["| data | budget | test accuracy, median [min, max] | errors (median) | best trial "
-             "alone, median | trials (median) | wall s (median) |",
-             "|---|---|---|---|---|---|---|"]
-    groups: dict[tuple[str, str], list[dict[str, object]]] = {}
-    for row in rows:
-        groups.setdefault((str(row["data"]), str(row["budget"])), []).append(row)
-    for (data, budget), group in groups.items():
+    lines = ["| data | budget | method | test accuracy, median [min, max] | errors (median) | "
+             "best trial alone, median | trials (median) | wall s (median) |",
+             "|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
+    for row in sorted(rows, key=lambda r: (str(r["budget"]).zfill(8), str(r["data"]),
+                                           str(r.get("method", "nas")))):
+        key = (str(row["data"]), str(row["budget"]), str(row.get("method", "nas")))
+        groups.setdefault(key, []).append(row)
+    for (data, budget, method), group in groups.items():
         acc = [float(r["test_accuracy"]) for r in group]  # type: ignore[arg-type]
         single = [float(r["best_trial_test_accuracy"]) for r in group]  # type: ignore[arg-type]
         n_test = {"digits": 449, "mnist1d": 1000}.get(data)
         errors = "" if n_test is None else f"{round((1 - statistics.median(acc)) * n_test)}"
         lines.append(
-            f"| {data} | {budget} | {100 * statistics.median(acc):.2f} % [{100 * min(acc):.2f}, "
+            f"| {data} | {budget} | {METHOD_NAMES.get(method, method)} | "
+            f"{100 * statistics.median(acc):.2f} % [{100 * min(acc):.2f}, "
             f"{100 * max(acc):.2f}] | {errors} of {n_test} | "
             f"{100 * statistics.median(single):.2f} % | "
             f"{statistics.median([int(r['trials']) for r in group]):g} | "  # type: ignore[call-overload]
@@ -85,14 +105,16 @@ def main() -> None:
     parser.add_argument("--data", default="digits,mnist1d")
     parser.add_argument("--budgets", default="120s,600s")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--methods", default="nas,optuna",
+                        help="nas (defaults of nas search), optuna (the hand-written study)")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "bench_e2e"))
     args = parser.parse_args()
-    jobs = [(d, b, s) for b in args.budgets.split(",") for d in args.data.split(",")
-            for s in range(args.seeds)]
+    jobs = [(m, d, b, s) for b in args.budgets.split(",") for d in args.data.split(",")
+            for m in args.methods.split(",") for s in range(args.seeds)]
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
-        for row in pool.map(lambda job: run_search(*job, Path(tmp)), jobs):
+        for row in pool.map(lambda job: METHODS[job[0]](*job[1:], Path(tmp)), jobs):
             print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
             rows.append(row)
     lines = [f"# `nas search` with defaults: best test accuracy ({args.seeds} seeds, one torch "
@@ -108,6 +130,12 @@ def test_default_search_smoke(tmp_path: Path) -> None:
     row = run_search("digits", "6s", 0, tmp_path)
     assert row["trials"] >= 1 and 0.0 <= float(row["test_accuracy"]) <= 1.0  # type: ignore[arg-type]
     assert row["best_config"]["architecture"] == "residual-conv"  # type: ignore[index]
+
+
+def test_optuna_baseline_smoke(tmp_path: Path) -> None:
+    row = run_optuna("digits", "10s", 0, tmp_path)
+    assert row["method"] == "optuna" and int(row["complete"]) >= 1  # type: ignore[call-overload]
+    assert 0.5 <= float(row["test_accuracy"]) <= 1.0  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -39,6 +39,19 @@ def test_default_space_by_data_shape() -> None:
     assert space["channels"].upper == 16 and "augment" in space and "narrowed by" in why
 
 
+def test_tiny_inputs_get_wider_first_stages() -> None:
+    _, space, why = default_space(_images())  # 1x6x6: 36 positions
+    assert (space["channels"].lower, space["channels"].upper) == (32, 128)
+    assert space["channels"].default_value == 64 and "tiny inputs" in why
+    larger = nas.load_dataset("synthetic", n_samples=90, n_features=400, shape="1x20x20", seed=0)
+    _, space, why = default_space(larger)
+    assert (space["channels"].lower, space["channels"].upper) == (8, 64)
+    assert "tiny" not in why
+    # The user's range wins over the tiny-input one.
+    _, space, _ = default_space(_images(), {"channels": (8, 16)})
+    assert space["channels"].upper == 16
+
+
 @pytest.mark.parametrize(("budget", "epoch_seconds", "epochs"), [
     (Budget(300, Unit.EPOCHS), None, 9),          # 300 / 30 = 10 -> a multiple of 9
     (Budget(120, Unit.SECONDS), 0.1, 36),         # 1200 epochs' worth -> 40 -> 36
