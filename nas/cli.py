@@ -280,7 +280,7 @@ def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: An
         if auto.get(key) == "auto":
             print(line)
     print(f"budget  {chosen.budget} for the search"
-          + ("" if chosen.budget == budget else f" ({budget} less the timed probe epoch)"))
+          + ("" if chosen.budget == budget else f" ({budget} less the timed probe epochs)"))
     return 0
 
 
