@@ -110,22 +110,3 @@ def test_cli_explain_prints_the_choices_and_runs_nothing(tmp_path, monkeypatch,
     assert main(["search", "--data", "mnist1d", "--searcher", "tpe", "--space", "residual-mlp",
                  "--trial-budget", "3ep", "--explain"]) == 0
     assert "nothing is automatic" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(("seconds", "wide"), [(120, False), (3600, True)])
-def test_tiny_inputs_widen_only_when_trials_stay_long(monkeypatch, seconds: int,
-                                                      wide: bool) -> None:
-    probes: list[int] = []
-
-    def fake_probe(space, data, device="cpu") -> float:
-        probes.append(space["channels"].upper)
-        return 1.0 if space["channels"].upper == 128 else 0.1  # wide models: 10x the time
-
-    monkeypatch.setattr("nas.defaults.measure_epoch_seconds", fake_probe)
-    got = resolve("auto", _images(), "auto", Budget(seconds, Unit.SECONDS), "auto", None)
-    assert got.space["channels"].upper == (128 if wide else 64)
-    assert probes == ([128] if wide else [128, 64])
-    assert got.trial_budget.amount >= 18
-    # Each probe's two epochs come off the budget.
-    assert got.budget.amount == pytest.approx(seconds - 2 * (1.0 + (0 if wide else 0.1)), abs=0.1)
-    assert ("would get under 18 epochs" in got.plan.explain()) is not wide
