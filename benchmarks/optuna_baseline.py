@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from typing import Any
 
@@ -39,7 +40,7 @@ def build_net(trial: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.
             sizes = [s // 2 for s in sizes]
         channels = out
     layers.append(nn.Flatten())
-    width = channels * int(torch.tensor(sizes).prod())
+    width = channels * math.prod(sizes)
     for i in range(trial.suggest_int("n_dense", 1, 2)):
         units = trial.suggest_int(f"dense{i}_units", 32, 512, log=True)
         layers += [nn.Linear(width, units), nn.ReLU(),
