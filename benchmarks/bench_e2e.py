@@ -5,12 +5,20 @@ The accuracy is the search's final model's: its greedy ensemble of the best tria
 validation), with the best single trial's beside it.
 
 Each run is ``nas search --data D --budget B --seed S`` (space, searcher and trial budget all
-"auto"), one torch thread, in its own process; the test split is read only at the end, for the
-best trial (selection uses validation alone). Runs go two at a time on a 2-core machine, each
-pinned to one thread, so they do not slow each other.
+"auto"), one torch thread, in its own process; the seed drives the search and the models, and
+every run (the Optuna study's too) sees the dataset's one default train/validation/test split.
+The test split is read only at the end, for the final model (selection uses validation alone).
+Runs go two at a time on a 2-core machine, each pinned to one thread, so they do not slow
+each other.
 
     python benchmarks/bench_e2e.py [--data digits,mnist1d] [--budgets 120s,600s] [--seeds 3]
                                    [--methods nas,optuna]
+
+`--split-per-seed` runs seed S on the data's split S (``--data-seed S``) instead, so the median
+covers test sets as well as searches; its results go to `results/bench_e2e_splits`.
+
+Rows already in the results file for other (method, data, budget, seed) are kept, so the table
+can be filled by several invocations (a run of a key that is there replaces it).
 
 `pytest benchmarks/bench_e2e.py` runs one short search and one short study as smoke tests.
 """
@@ -33,13 +41,15 @@ RESULTS = Path(__file__).parent / "results"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, object]:
+def run_search(data: str, budget: str, seed: int, folder: Path, data_seed: int = 0
+               ) -> dict[str, object]:
     """One default `nas search` in a fresh single-threaded process; its summary."""
-    db = folder / f"{data}-{budget}-seed{seed}.db"
+    db = folder / f"{data}-{budget}-seed{seed}-split{data_seed}.db"
     env = {**os.environ, **ONE_THREAD}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "nas", "search", "--data", data, "--budget", budget,
-                    "--seed", str(seed), "--db", str(db), "--no-progress", "--device", "cpu"],
+                    "--seed", str(seed), "--data-seed", str(data_seed), "--db", str(db),
+                    "--no-progress", "--device", "cpu"],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     from nas.storage import Storage
@@ -53,7 +63,8 @@ def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, obj
     # The search's final model: its ensemble when it built one, else the best trial.
     final = ensemble["test_accuracy"] if ensemble else summary["test_accuracy"]
     return {
-        "method": "nas", "data": data, "budget": budget, "seed": seed, "wall_s": round(wall, 1),
+        "method": "nas", "data": data, "budget": budget, "seed": seed, "data_seed": data_seed,
+        "wall_s": round(wall, 1),
         "test_accuracy": final, "best_trial_test_accuracy": summary["test_accuracy"],
         "ensemble_size": len(ensemble["weights"]) if ensemble else 0,
         "val_accuracy": best.val_accuracy,
@@ -62,15 +73,17 @@ def run_search(data: str, budget: str, seed: int, folder: Path) -> dict[str, obj
     }
 
 
-def run_optuna(data: str, budget: str, seed: int, folder: Path) -> dict[str, object]:
+def run_optuna(data: str, budget: str, seed: int, folder: Path, data_seed: int = 0
+               ) -> dict[str, object]:
     """The hand-written Optuna study (benchmarks/optuna_baseline.py) on the same split."""
     env = {**os.environ, **ONE_THREAD}
     seconds = float(budget.removesuffix("s"))
     done = subprocess.run([sys.executable, str(Path(__file__).with_name("optuna_baseline.py")),
-                           "--data", data, "--budget", f"{seconds:g}", "--seed", str(seed)],
+                           "--data", data, "--budget", f"{seconds:g}", "--seed", str(seed),
+                           "--data-seed", str(data_seed)],
                           check=True, env=env, capture_output=True, text=True)
     row = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**row, "method": "optuna", "budget": budget,
+    return {**row, "method": "optuna", "budget": budget, "data_seed": data_seed,
             "best_trial_test_accuracy": row["test_accuracy"], "ensemble_size": 0,
             "best_config": row.pop("best_params")}
 
@@ -80,9 +93,9 @@ METHOD_NAMES = {"nas": "`nas search` defaults", "optuna": "hand-written Optuna s
 
 
 def _table(rows: list[dict[str, object]]) -> list[str]:
-    lines = ["| data | budget | method | test accuracy, median [min, max] | errors (median) | "
-             "best trial alone, median | trials (median) | wall s (median) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | budget | method | runs | test accuracy, median [min, max] | "
+             "errors (median) | best trial alone, median | trials (median) | wall s (median) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
     for row in sorted(rows, key=lambda r: (str(r["budget"]).zfill(8), str(r["data"]),
                                            str(r.get("method", "nas")))):
@@ -94,7 +107,7 @@ def _table(rows: list[dict[str, object]]) -> list[str]:
         n_test = {"digits": 449, "mnist1d": 1000}.get(data)
         errors = "" if n_test is None else f"{round((1 - statistics.median(acc)) * n_test)}"
         lines.append(
-            f"| {data} | {budget} | {METHOD_NAMES.get(method, method)} | "
+            f"| {data} | {budget} | {METHOD_NAMES.get(method, method)} | {len(group)} | "
             f"{100 * statistics.median(acc):.2f} % [{100 * min(acc):.2f}, "
             f"{100 * max(acc):.2f}] | {errors} of {n_test} | "
             f"{100 * statistics.median(single):.2f} % | "
@@ -103,28 +116,48 @@ def _table(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def _key(row: dict[str, object]) -> tuple[str, str, str, int]:
+    return (str(row.get("method", "nas")), str(row["data"]), str(row["budget"]),
+            int(row["seed"]))  # type: ignore[call-overload]
+
+
+def _previous(path: Path) -> list[dict[str, object]]:
+    """The rows of an earlier results file, if there is one."""
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def main() -> None:
     """Run every (data, budget, seed), print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="digits,mnist1d")
     parser.add_argument("--budgets", default="120s,600s")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--seed-list", default=None, help="these seeds instead, e.g. 1,2")
     parser.add_argument("--methods", default="nas,optuna",
                         help="nas (defaults of nas search), optuna (the hand-written study)")
     parser.add_argument("--parallel", type=int, default=2)
-    parser.add_argument("--out", default=str(RESULTS / "bench_e2e"))
+    parser.add_argument("--split-per-seed", action="store_true",
+                        help="seed S also draws the data's split S (default: every run on the "
+                             "dataset's default split); results go to bench_e2e_splits")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    out = Path(args.out or RESULTS / ("bench_e2e_splits" if args.split_per_seed else "bench_e2e"))
+    seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
+             else list(range(args.seeds)))
     jobs = [(m, d, b, s) for b in args.budgets.split(",") for d in args.data.split(",")
-            for m in args.methods.split(",") for s in range(args.seeds)]
-    rows: list[dict[str, object]] = []
+            for m in args.methods.split(",") for s in seeds]
+    new: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
-        for row in pool.map(lambda job: METHODS[job[0]](*job[1:], Path(tmp)), jobs):
+        for row in pool.map(lambda job: METHODS[job[0]](
+                *job[1:], Path(tmp), job[3] if args.split_per_seed else 0), jobs):
             print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
-            rows.append(row)
+            new.append(row)
+    # Read only now: another invocation may have written its rows meanwhile.
+    rows = [r for r in _previous(out.with_suffix(".json")) if _key(r) not in set(jobs)] + new
+    split = "seed S on split S" if args.split_per_seed else "one split"
     lines = [f"# `nas search` with defaults vs a hand-written Optuna study: best test accuracy "
-             f"({args.seeds} seeds, one torch thread per run)", "", *_table(rows), ""]
+             f"(median over seeds, {split}, one torch thread per run)", "", *_table(rows), ""]
     print("\n".join(lines))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines))
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1))

@@ -4,9 +4,11 @@ The textbook workflow (Optuna's PyTorch example, adapted to small images and 1-D
 a conv net of 1-4 conv layers (3-wide kernels, ReLU, max-pooling while the map is at least
 4 wide) and 1-2 dense layers with dropout; the optimizer (Adam, RMSprop, SGD with momentum)
 and its learning rate searched by TPE; 15 epochs per trial, reported after each epoch to a
-Hyperband pruner. It sees the same train/validation/test splits as `nas search --seed S`,
-selects on validation accuracy only and reports the best trial's test accuracy. A trial still
-running at the deadline is dropped, so the study spends no more than the budget.
+Hyperband pruner. It sees the same train/validation/test split as `nas search` (the
+dataset's split of `--data-seed`, default 0; `--seed` seeds the study and the models, as it
+seeds the search), selects on validation accuracy only and reports the best trial's test
+accuracy. A trial still running at the deadline is dropped, so the study spends no more than
+the budget.
 
     python benchmarks/optuna_baseline.py --data digits --budget 120 --seed 0
 """
@@ -56,7 +58,8 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
-def run_study(data_name: str, budget_s: float, seed: int) -> dict[str, Any]:
+def run_study(data_name: str, budget_s: float, seed: int, data_seed: int = 0
+              ) -> dict[str, Any]:
     """Run the study for `budget_s` seconds of wall time; its best trial's accuracies."""
     import optuna
 
@@ -66,7 +69,7 @@ def run_study(data_name: str, budget_s: float, seed: int) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = time.monotonic()
     deadline = start + budget_s
-    data = load(data_name, seed=seed)
+    data = load(data_name, seed=data_seed)  # as `nas search --data-seed` loads it
     best: dict[str, Any] = {"val": -1.0}
 
     def objective(trial: optuna.Trial) -> float:
@@ -117,8 +120,9 @@ def main() -> None:
     parser.add_argument("--data", default="digits")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the data's split")
     args = parser.parse_args()
-    print(json.dumps(run_study(args.data, args.budget, args.seed)))
+    print(json.dumps(run_study(args.data, args.budget, args.seed, args.data_seed)))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="folder of torchvision datasets")
     p.add_argument("--download", action="store_true",
                    help="download torchvision datasets if missing (needs internet)")
+    p.add_argument("--data-seed", type=int, default=None,
+                   help="seed of a built-in dataset's train/validation/test split (default 0: "
+                        "the same split whatever --seed is)")
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)
@@ -239,6 +242,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         data_options["root"] = args.data_root
     if args.download:
         data_options["download"] = True
+    if args.data_seed is not None:
+        data_options["seed"] = args.data_seed
     if args.explain:
         return _explain(args, space, budget, trial_budget, overrides, data_options)
     # By name, so the journal records how to load it again on `nas resume`.

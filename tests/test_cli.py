@@ -85,6 +85,21 @@ def test_exported_model_reproduces_test_accuracy(tmp_path, monkeypatch) -> None:
     assert spaces.space_from_json(ckpt["space"]) == spaces.residual_mlp(width=(32, 64))
 
 
+def test_data_seed_picks_the_split_and_is_journaled(tmp_path, monkeypatch) -> None:
+    from nas.data import load
+    from nas.storage import Storage
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--space", "residual-mlp", "--searcher", "random", "--data",
+                 "digits", "--data-seed", "3", "--budget", "1trials", "--trial-budget", "1ep",
+                 "--name", "x", "--no-progress", "--set", "width=32:64"]) == 0
+    with Storage.open(tmp_path / "runs/x.db") as store:
+        data = store.settings["data"]
+    assert data["options"] == {"seed": 3}  # so `nas resume` reloads the same split
+    assert data["sizes"] == load("digits", seed=3).sizes
+    assert load("digits", seed=3).y_test.tolist() != load("digits").y_test.tolist()
+
+
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
@@ -99,6 +114,7 @@ def test_exported_model_reproduces_test_accuracy(tmp_path, monkeypatch) -> None:
         (["search", "--searcher", "bohb", "--option", "eta=1"], "bad options for searcher"),
         (["search", "--searcher", "tpe", "--option", "colour=red"], "bad options"),
         (["search", "--data", "mnist", "--data-root", "{tmp}"], "download"),
+        (["search", "--data-seed", "-1", "--budget", "1trials"], "seed"),
         (["show", "{tmp}/missing.db"], "no search database"),
         (["show", "{tmp}"], "no search database"),
         (["export", "{tmp}/missing.db"], "no search database"),
