@@ -153,7 +153,8 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
             new.append(row)
     # Read only now: another invocation may have written its rows meanwhile.
-    rows = [r for r in _previous(out.with_suffix(".json")) if _key(r) not in set(jobs)] + new
+    ran = set(jobs)
+    rows = [r for r in _previous(out.with_suffix(".json")) if _key(r) not in ran] + new
     split = "seed S on split S" if args.split_per_seed else "one split"
     lines = [f"# `nas search` with defaults vs a hand-written Optuna study: best test accuracy "
              f"(median over seeds, {split}, one torch thread per run)", "", *_table(rows), ""]

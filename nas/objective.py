@@ -152,15 +152,19 @@ class TrainingObjective:
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         }
 
-    def test_accuracy(self, checkpoint: Path) -> float:
-        """Accuracy on the test split of the model stored in `checkpoint`."""
+    def _load(self, checkpoint: Path, device: torch.device) -> torch.nn.Module:
+        """The network stored in a trial's `checkpoint`, on `device`, in eval mode."""
         from spaces import build_model
 
         ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model = build_model(ckpt["config"], self.data.input_shape, self.data.num_classes)
         model.load_state_dict(ckpt["state_dict"])
+        return model.to(device).eval()
+
+    def test_accuracy(self, checkpoint: Path) -> float:
+        """Accuracy on the test split of the model stored in `checkpoint`."""
         device = resolve_device(self.options.device)
-        model.to(device)
+        model = self._load(checkpoint, device)
         _, acc = evaluate(model, self.data.x_test.to(device), self.data.y_test.to(device),
                           batch_size=self.options.eval_batch_size)
         return acc
@@ -168,8 +172,6 @@ class TrainingObjective:
     def ensemble(self, checkpoints: Mapping[int, Path]) -> EnsembleSummary | None:
         """Greedy ensemble selection over `checkpoints` (best first) on the validation split;
         None when there are fewer than two candidates. Test accuracy only once it is chosen."""
-        from spaces import build_model
-
         if len(checkpoints) < 2:
             return None
         device = resolve_device(self.options.device)
@@ -178,10 +180,7 @@ class TrainingObjective:
             splits["test"] = (self.data.x_test, self.data.y_test)
         probs: dict[str, list[torch.Tensor]] = {name: [] for name in splits}
         for path in checkpoints.values():
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            model = build_model(ckpt["config"], self.data.input_shape, self.data.num_classes)
-            model.load_state_dict(ckpt["state_dict"])
-            model.to(device).eval()
+            model = self._load(path, device)
             with torch.no_grad():
                 for name, (x, _) in splits.items():
                     out = [torch.softmax(model(x[i:i + self.options.eval_batch_size]
