@@ -25,8 +25,14 @@ from nas.types import Result, TrialStatus
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
-#: Training-time augmentations: "shift" translates each image or signal by a few positions.
-AUGMENTATIONS = ("none", "shift")
+#: Training-time augmentations: "shift" translates each image or signal by whole positions;
+#: "affine" rotates, scales and translates by fractions of a position (bilinear resampling).
+AUGMENTATIONS = ("none", "shift", "affine")
+#: Bounds of the random "affine" augmentation: rotation (degrees, images only), relative scale,
+#: and translation as a fraction of each side.
+AFFINE_DEGREES = 10.0
+AFFINE_SCALE = 0.1
+AFFINE_TRANSLATE = 1 / 16
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,47 @@ def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return padded[batch[:, None, None], channel[None, :, None], index[0][:, None, :]]
     return padded[batch[:, None, None, None], channel[None, :, None, None],
                   index[0][:, None, :, None], index[1][:, None, None, :]]
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image (N, C, H, W) rotated by up to AFFINE_DEGREES, scaled by up to AFFINE_SCALE and
+    translated by up to AFFINE_TRANSLATE of a side (in the input's frame), a draw per sample;
+    signals (N, C, L) scaled and translated along their length; other shapes unchanged.
+
+    Sub-position moves keep the whole of tiny inputs (8x8, 1x40) that whole-pixel shifts cut
+    off; the resampling fills with zero, the training mean of standardised inputs.
+    """
+    if x.dim() not in (3, 4):
+        return x
+    n = x.shape[0]
+
+    def uniform(*shape: int) -> torch.Tensor:
+        draw = torch.rand(*shape, generator=generator, device=generator.device)
+        return (2 * draw - 1).to(device=x.device, dtype=torch.float32)
+
+    # affine_grid maps output to input coordinates in [-1, 1]: a side is 2 units long.
+    angle = uniform(n) * math.radians(AFFINE_DEGREES) if x.dim() == 4 else torch.zeros(
+        n, device=x.device)
+    inverse_scale = 1 / (1 + uniform(n) * AFFINE_SCALE)
+    shift = uniform(n, 2) * (2 * AFFINE_TRANSLATE)
+    cos, sin = torch.cos(angle) * inverse_scale, torch.sin(angle) * inverse_scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    if x.dim() == 3:  # a signal is an image one row high that moves along its length only
+        theta[:, 1] = torch.tensor([0.0, 1.0, 0.0], device=x.device)
+        images = x.unsqueeze(2)
+    else:
+        images = x
+    grid = nn.functional.affine_grid(theta.to(x.dtype), list(images.shape), align_corners=False)
+    out = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                                    align_corners=False)
+    return out.squeeze(2) if x.dim() == 3 else out
+
+
+_AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    "shift": random_shift,
+    "affine": random_affine,
+}
 
 
 @torch.no_grad()
@@ -358,7 +405,7 @@ def _train(
             perm = resume.perm.to(device)  # stopped mid-epoch: finish the same shuffle
     first_step = step
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    augment = settings.augment == "shift"
+    augment = _AUGMENT.get(settings.augment)
     autocast = _autocast(device, options)
 
     curve: list[dict[str, float]] = []
@@ -382,8 +429,8 @@ def _train(
             b = step % steps_per_epoch
             idx = perm[b * batch_size:(b + 1) * batch_size]
             inputs = x_train[idx]
-            if augment:
-                inputs = random_shift(inputs, generator).contiguous(memory_format=layout)
+            if augment is not None:
+                inputs = augment(inputs, generator).contiguous(memory_format=layout)
             with autocast:
                 loss = loss_fn(net(inputs), y_train[idx])
             optimizer.zero_grad(set_to_none=True)

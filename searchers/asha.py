@@ -29,9 +29,9 @@ class ASHA(SuccessiveHalving):
     """
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
-                 eta: float = 3, seed: int | None = 0) -> None:
+                 eta: float = 3, seed: int | None = 0, include_default: bool = False) -> None:
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
-                         seed=seed)
+                         seed=seed, include_default=include_default)
         #: Budget of each rung, lowest first, ending at max_budget.
         self.budgets: tuple[float, ...] = tuple(r.budget for r in self.layout[0].rungs)
         # Per rung, finished trials as (loss, id) kept sorted: failures (inf) last, ties to the

@@ -72,7 +72,8 @@ class BOHB(Hyperband):
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, random_fraction: float = 1 / 3,
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
-                 min_bandwidth: float = 1e-3, min_points_in_model: int | None = None) -> None:
+                 min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
+                 include_default: bool = False) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
         if not 0 < top_n_percent < 100:
@@ -85,7 +86,8 @@ class BOHB(Hyperband):
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.min_points_in_model = min_points_in_model
-        super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed)
+        super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
+                         include_default=include_default)
 
     def _make_proposer(self) -> KDEProposer:
         return KDEProposer(

@@ -96,22 +96,49 @@ class RandomProposer:
         """Random proposals learn nothing."""
 
 
+class DefaultFirst:
+    """Proposes the space's default configuration once, then whatever `proposer` proposes.
+
+    A space's default is usually a known-good setting: evaluating it first (as Syne Tune's
+    searchers and SMAC's initial designs do) gives every search one sound candidate.
+    """
+
+    def __init__(self, proposer: Any, space: ConfigurationSpace) -> None:
+        self.proposer = proposer
+        self.space = space
+        self.proposed_default = False
+
+    def propose(self, budget: float) -> tuple[dict[str, Any], str]:
+        """The default on the first call, the wrapped proposer's choice after."""
+        if not self.proposed_default:
+            self.proposed_default = True
+            return dict(self.space.get_default_configuration()), "default"
+        return self.proposer.propose(budget)
+
+    def observe(self, config: Mapping[str, Any], budget: float, loss: float) -> None:
+        """Pass the result on to the wrapped proposer."""
+        self.proposer.observe(config, budget, loss)
+
+
 class SuccessiveHalving(Searcher):
     """What the successive-halving family shares: its budget ladder, eta and proposer seam.
 
-    The schedule (subclasses) decides budgets and promotions; `_make_proposer` new configs.
+    The schedule (subclasses) decides budgets and promotions; `_make_proposer` new configs
+    (the space's default first, with `include_default`).
     """
 
     multi_fidelity = True
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
-                 eta: float = 3, seed: int | None = 0) -> None:
+                 eta: float = 3, seed: int | None = 0, include_default: bool = False) -> None:
         super().__init__(space, seed=seed)
         self.min_budget = float(min_budget)
         self.max_budget = float(max_budget)
         self.eta = float(eta)
+        self.include_default = bool(include_default)
         self.layout = hyperband_layout(self.min_budget, self.max_budget, self.eta)
-        self.proposer = self._make_proposer()
+        proposer = self._make_proposer()
+        self.proposer = DefaultFirst(proposer, self.space) if self.include_default else proposer
 
     def _make_proposer(self) -> Any:
         return RandomProposer(self.space)
@@ -119,7 +146,8 @@ class SuccessiveHalving(Searcher):
     @property
     def options(self) -> dict[str, Any]:
         """Settings stored in the journal."""
-        return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta}
+        return {"min_budget": self.min_budget, "max_budget": self.max_budget, "eta": self.eta,
+                "include_default": self.include_default}
 
 
 @register("hyperband")
@@ -130,9 +158,9 @@ class Hyperband(SuccessiveHalving):
     """
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
-                 eta: float = 3, seed: int | None = 0) -> None:
+                 eta: float = 3, seed: int | None = 0, include_default: bool = False) -> None:
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
-                         seed=seed)
+                         seed=seed, include_default=include_default)
         # Brackets in progress, oldest first; several only while trials run in parallel.
         self._runs: list[_BracketRun] = []
         self._brackets_started = 0

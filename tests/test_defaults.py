@@ -8,6 +8,7 @@ from nas.budget import Budget, Unit
 from nas.cli import main
 from nas.defaults import (
     MAX_TRIAL_EPOCHS,
+    MIN_AUGMENTED_EPOCHS,
     MIN_TRIAL_EPOCHS,
     data_kind,
     default_space,
@@ -22,6 +23,10 @@ def _images(n: int = 90) -> nas.Dataset:
     return nas.load_dataset("synthetic", n_samples=n, n_features=36, shape="1x6x6", seed=0)
 
 
+def _signals(n: int = 90) -> nas.Dataset:
+    return nas.load_dataset("synthetic", n_samples=n, n_features=40, shape="1x40", seed=0)
+
+
 def test_data_kind_follows_the_sample_shape() -> None:
     assert data_kind((20,)) == "features"
     assert data_kind((1, 40)) == "signal"
@@ -34,9 +39,12 @@ def test_default_space_by_data_shape() -> None:
     assert "flat feature vectors" in why
     name, space, why = default_space(_images())
     assert name == "residual-conv" and space["warmup"].value == 0.05
-    assert "augment" not in space  # measured to hurt on digits and mnist1d
+    assert space["augment"].value == "affine" and "affine augmentation" in why
+    name, space, why = default_space(_signals())
+    assert name == "residual-conv" and "augment" not in space  # measured to hurt on mnist1d
     name, space, why = default_space(_images(), {"channels": (8, 16), "augment": ["none", "shift"]})
-    assert space["channels"].upper == 16 and "augment" in space and "narrowed by" in why
+    assert space["channels"].upper == 16 and "narrowed by" in why
+    assert list(space["augment"].choices) == ["none", "shift"]  # the user's choice wins
 
 
 def test_tiny_inputs_get_wider_first_stages() -> None:
@@ -62,11 +70,26 @@ def test_tiny_inputs_get_wider_first_stages() -> None:
 ])
 def test_trial_epochs_come_from_the_budget(budget: Budget, epoch_seconds: float | None,
                                            epochs: int) -> None:
-    chosen = plan(_images(), budget, epoch_seconds=epoch_seconds)
+    chosen = plan(_signals(), budget, epoch_seconds=epoch_seconds)
     assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
-    assert chosen.searcher == "bohb" and chosen.searcher_options == {"eta": 3}
+    assert chosen.searcher == "bohb"
+    assert chosen.searcher_options == {"eta": 3, "include_default": True}
     assert epochs % 9 == 0
     assert f"up to {epochs} epochs" in chosen.explain()
+
+
+def test_augmented_candidates_get_longer_trials() -> None:
+    budget = Budget(300, Unit.EPOCHS)  # 9 epochs per trial without augmentation
+    chosen = plan(_images(), budget)
+    assert chosen.trial_budget == Budget(MIN_AUGMENTED_EPOCHS, Unit.EPOCHS)
+    assert "augmented candidates need the longer training" in chosen.explain()
+    # The user's space decides: without augmentation the usual floor holds.
+    plain = plan(_images(), budget, space=spaces.get("residual-conv"))
+    assert plain.trial_budget == Budget(MIN_TRIAL_EPOCHS, Unit.EPOCHS)
+    got = resolve(spaces.get("residual-conv", augment=["none", "affine"]), _images(), "auto",
+                  budget, "auto", None)
+    assert got.trial_budget == Budget(MIN_AUGMENTED_EPOCHS, Unit.EPOCHS)
+    assert got.searcher_options["include_default"] is True
 
 
 def test_resolve_keeps_what_the_user_chose() -> None:

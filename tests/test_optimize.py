@@ -119,4 +119,5 @@ def test_search_with_hyperband_trains_at_rung_budgets(tmp_path) -> None:
     assert result.spent == sum(r.result.epochs for r in result.trials) <= 40
     with Storage.open(tmp_path / "h.db") as store:
         s = store.settings["searcher"]
-    assert s["options"] == {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0}
+    assert s["options"] == {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0,
+                            "include_default": False}

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import nas.trainer as trainer_module
 import spaces
 from nas.data import Dataset
 from nas.errors import UserError
@@ -18,6 +19,7 @@ from nas.trainer import (
     evaluate,
     lr_factor,
     make_optimizer,
+    random_affine,
     random_shift,
     resolve_device,
     train,
@@ -186,16 +188,45 @@ def _translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def test_shift_augmentation_changes_what_the_model_sees() -> None:
+def test_random_affine_moves_each_sample_by_a_small_resampled_amount(monkeypatch) -> None:
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(64, 1, 16, 16)
+    images[:, :, 7:9, 7:9] = 1.0  # a blob at the centre: its centroid tracks the transform
+    out = random_affine(images, g)
+    assert out.shape == images.shape
+    assert torch.equal(random_affine(images, torch.Generator().manual_seed(0)), out)
+    assert len({tuple(o.flatten().tolist()) for o in out}) == 64  # a draw per sample
+    ys, xs = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    mass = out[:, 0].sum((1, 2))
+    centre = torch.stack([(out[:, 0] * ys).sum((1, 2)), (out[:, 0] * xs).sum((1, 2))], 1)
+    moved = (centre / mass[:, None] - 7.5).abs()
+    # Rotation and scaling about the centre keep the blob there; only the translation moves
+    # it, by 1/16 of 16 = 1 position at most before the rotation and scaling (which can
+    # stretch it to 1.1 * sqrt(2) along an axis), and usually by a fraction of one.
+    assert moved.max() <= 1.1 * math.sqrt(2) and (moved % 1 > 0.05).any()
+    assert not torch.equal(out, images)
+    signals = torch.randn(8, 2, 40)
+    assert random_affine(signals, g).shape == signals.shape
+    flat = torch.randn(8, 10)
+    assert random_affine(flat, g) is flat
+    # With every bound at zero the resampling is exact: the transform is the identity.
+    for name in ("AFFINE_DEGREES", "AFFINE_SCALE", "AFFINE_TRANSLATE"):
+        monkeypatch.setattr(trainer_module, name, 0.0)
+    assert torch.allclose(random_affine(images, g), images, atol=1e-6)
+    assert torch.allclose(random_affine(signals, g), signals, atol=1e-6)
+
+
+@pytest.mark.parametrize("augment", ["shift", "affine"])
+def test_augmentation_changes_what_the_model_sees(augment: str) -> None:
     data = _signals(blobs(n=64))
     weights = {}
-    for augment in ("none", "shift", "shift"):
-        settings = TrainSettings(batch_size=16, augment=augment)
+    for name in ("none", augment, augment):
+        settings = TrainSettings(batch_size=16, augment=name)
         out = train(_model_for((1, 8)), data, settings, epochs=1, seed=0)
-        weights.setdefault(augment, []).append(torch.cat([p.flatten()
-                                                          for p in out.model.parameters()]))
-    assert not torch.equal(weights["none"][0], weights["shift"][0])
-    assert torch.equal(*weights["shift"])  # the trainer's generator decides the shifts
+        weights.setdefault(name, []).append(torch.cat([p.flatten()
+                                                       for p in out.model.parameters()]))
+    assert not torch.equal(weights["none"][0], weights[augment][0])
+    assert torch.equal(*weights[augment])  # the trainer's generator decides the draws
 
 
 def _model_for(shape: tuple[int, ...]) -> nn.Module:
@@ -288,7 +319,8 @@ def _signals(data: Dataset) -> Dataset:
 SMALL_DATA = {"warmup": 0.1, "label_smoothing": 0.1, "augment": "shift"}
 
 
-@pytest.mark.parametrize("extra", [{}, SMALL_DATA], ids=["plain", "small-data"])
+@pytest.mark.parametrize("extra", [{}, SMALL_DATA, {"augment": "affine"}],
+                         ids=["plain", "small-data", "affine"])
 @pytest.mark.parametrize("first", [3.0, 2.5])  # an epoch boundary, and mid-epoch
 def test_continuing_equals_training_straight(first: float, extra: dict) -> None:
     from nas.trainer import TrainState

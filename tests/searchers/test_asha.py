@@ -41,7 +41,8 @@ def test_rungs_are_those_of_the_most_exploratory_bracket() -> None:
     assert odd.budgets[-1] == 100
     built = searchers.get("asha", _space(), seed=3, min_budget=1, max_budget=9, eta=2)
     assert isinstance(built, ASHA) and ASHA.multi_fidelity and not ASHA.model_based
-    assert built.options == {"min_budget": 1.0, "max_budget": 9.0, "eta": 2.0}
+    assert built.options == {"min_budget": 1.0, "max_budget": 9.0, "eta": 2.0,
+                             "include_default": False}
 
 
 def test_two_results_promote_nothing_and_a_new_config_comes() -> None:

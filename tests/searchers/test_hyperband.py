@@ -205,3 +205,25 @@ def test_bohb_in_parallel_never_waits_and_continues_only_told_trials() -> None:
         pending.append(t)
         origins.append(t.info["origin"])
     assert {"random", "model", "promoted"} <= set(origins)
+
+
+@pytest.mark.parametrize("name", ["hyperband", "bohb", "asha"])
+def test_include_default_proposes_the_default_configuration_once_first(name: str) -> None:
+    space = _space()
+    default = dict(space.get_default_configuration())
+    runs = {}
+    for include in (True, False):
+        s = searchers.get(name, space, min_budget=1, max_budget=9, seed=3,
+                          include_default=include)
+        trials = []
+        for _ in range(30):
+            trial = s.ask()
+            trials.append(trial)
+            s.tell(trial, Result(loss=_loss(dict(trial.config), trial.budget)))
+        runs[include] = trials
+        assert s.options["include_default"] is include
+    with_default, without = runs[True], runs[False]
+    assert dict(with_default[0].config) == default and with_default[0].budget == 1
+    assert with_default[0].info["origin"] == "default"
+    assert [t.info["origin"] for t in with_default].count("default") == 1
+    assert all(dict(t.config) != default for t in without)
