@@ -38,6 +38,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("warmup", "float", 0.0, low=0.0, high=0.2, optional=True,
           doc="fraction of the lr schedule spent warming up linearly"),
     Param("label_smoothing", "float", 0.0, low=0.0, high=0.2, optional=True),
+    # nas.trainer.AUGMENTATIONS, spelled out: loading an exported model imports no trainer.
     Param("augment", "categorical", "none", choices=("none", "shift", "affine"),
           allowed=("none", "shift", "affine"), optional=True,
           doc="shift: random whole-position translations by up to 1/8 of a side; affine: "
