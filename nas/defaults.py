@@ -23,6 +23,8 @@ DEFAULT_SEARCHER = "bohb"
 ETA = 3
 RUNGS = 3
 #: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many.
+#: A higher cap was measured on digits at 600 s (seeds 0-2, test errors of 449): 63-epoch trials
+#: (20-22 of them) made 3 / 3 / 0 errors against 0 / 4 / 2 with 36 (32-37 trials).
 MIN_TRIAL_EPOCHS = 9
 MAX_TRIAL_EPOCHS = 36
 #: Full-budget trials' worth of epochs one default search should be able to afford.
