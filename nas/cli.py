@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Options whose values may start with "-" ("-5m", "-1"): argparse would take them for options.
-_VALUED = ("--budget", "--trial-budget", "--seed")
+_VALUED = ("--budget", "--trial-budget", "--seed", "--replicas")
 
 
 def _join_values(argv: list[str]) -> list[str]:
@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, default=10, metavar="K",
                    help="keep the K best trials and build a greedy ensemble of them on the "
                         "validation split at the end (0: none; default 10)")
+    p.add_argument("--replicas", default="auto", metavar="N",
+                   help="train the best full-budget configuration N more times with new seeds "
+                        "at the end, for the ensemble; auto: 2 with the default searcher, else 0")
     p.add_argument("--explain", action="store_true",
                    help="print what the defaults (auto) choose and why, then stop")
     p.add_argument("--option", dest="searcher_options", action="append", default=[],
@@ -257,10 +260,20 @@ def _cmd_search(args: argparse.Namespace) -> int:
         progress=not args.no_progress, callbacks=callbacks,
         continue_trials=not args.no_continue,
         dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
+        replicas=_replicas(args.replicas),
         **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0
+
+
+def _replicas(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--replicas is a number or auto, got {value!r}") from None
 
 
 def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: Any,
@@ -279,7 +292,8 @@ def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: An
     if chosen.plan is None:
         print("nothing is automatic: --space, --searcher and --trial-budget were all given")
         return 0
-    auto = {"space": args.space, "searcher": args.searcher, "trials": args.trial_budget}
+    auto = {"space": args.space, "searcher": args.searcher, "trials": args.trial_budget,
+            "replicas": args.replicas if args.searcher == "auto" else None}
     for line in chosen.plan.reasons:
         key = line.split()[0]
         if auto.get(key) == "auto":

@@ -23,21 +23,29 @@ ROUNDS_PER_CANDIDATE = 2
 
 
 def greedy_selection(val_probs: Sequence[torch.Tensor], y_val: torch.Tensor,
-                     rounds: int) -> list[int]:
+                     rounds: int, *, initial: Sequence[int] = ()) -> list[int]:
     """How often each candidate is picked in the best prefix of `rounds` greedy rounds (with
     replacement): the prefix with the fewest validation errors, then lowest cross-entropy.
 
     `val_probs[i]` is candidate i's (n, classes) probabilities on the validation split; ties go
-    to the lower index, so list candidates best first.
+    to the lower index, so list candidates best first. The `initial` candidates are picked
+    once each before the first round (Caruana's initialisation), and stay whatever follows.
     """
     if not val_probs:
         return []
+    if any(not 0 <= i < len(val_probs) for i in initial):
+        raise ValueError(f"initial members {list(initial)} outside 0-{len(val_probs) - 1}")
     counts = [0] * len(val_probs)
     total = torch.zeros_like(val_probs[0], dtype=torch.float64)
     rows = torch.arange(len(y_val))
+    for i in initial:
+        counts[i] += 1
+        total += val_probs[i].double()
     # Later rounds can only add members; the best prefix of the rounds is what is returned.
     best_counts, best_prefix = list(counts), (math.inf, math.inf)
-    for step in range(1, rounds + 1):
+    if initial:
+        best_prefix = _score(total / len(initial), y_val, rows)
+    for step in range(len(initial) + 1, len(initial) + rounds + 1):
         best, best_score = 0, (math.inf, math.inf)
         for i, probs in enumerate(val_probs):
             score = _score((total + probs.double()) / step, y_val, rows)

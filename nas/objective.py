@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,9 +169,11 @@ class TrainingObjective:
                           batch_size=self.options.eval_batch_size)
         return acc
 
-    def ensemble(self, checkpoints: Mapping[int, Path]) -> EnsembleSummary | None:
-        """Greedy ensemble selection over `checkpoints` (best first) on the validation split;
-        None when there are fewer than two candidates. Test accuracy only once it is chosen."""
+    def ensemble(self, checkpoints: Mapping[int, Path], *,
+                 initial: Sequence[int] = ()) -> EnsembleSummary | None:
+        """Greedy ensemble selection over `checkpoints` (best first) on the validation split,
+        starting from the `initial` trials; None when there are fewer than two candidates.
+        Test accuracy only once it is chosen."""
         if len(checkpoints) < 2:
             return None
         device = resolve_device(self.options.device)
@@ -189,7 +191,8 @@ class TrainingObjective:
                     probs[name].append(torch.cat(out))
         ids = list(checkpoints)
         y_val = self.data.y_val.cpu()
-        counts = greedy_selection(probs["val"], y_val, ROUNDS_PER_CANDIDATE * len(ids))
+        counts = greedy_selection(probs["val"], y_val, ROUNDS_PER_CANDIDATE * len(ids),
+                                  initial=[ids.index(i) for i in initial if i in ids])
         total = sum(counts)
         weights = {ids[i]: c / total for i, c in enumerate(counts) if c}
 

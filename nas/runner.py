@@ -24,6 +24,7 @@ from ConfigSpace import ConfigurationSpace
 
 import searchers as searcher_registry
 import spaces
+from nas import replicas as replica_rules
 from nas.budget import Budget, Ledger, Unit, charge
 from nas.data import Dataset
 from nas.data import load as load_dataset
@@ -139,6 +140,7 @@ def search(
     workers: int | None = None,
     scheduler: str | None = None,
     ensemble: int = DEFAULT_ENSEMBLE,
+    replicas: int | str = "auto",
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -153,7 +155,10 @@ def search(
     (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
     Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`). The
     checkpoints of the `ensemble` best trials are kept, and at the end a greedy ensemble of
-    them is chosen on the validation split (`SearchResult.ensemble`, `load_ensemble`).
+    them is chosen on the validation split (`SearchResult.ensemble`, `load_ensemble`). The last
+    of the budget trains `replicas` more copies of the best full-budget configuration with new
+    seeds; the ensemble starts from them (``"auto"``: the default plan's number with the
+    default searcher, else none).
     """
     from nas.defaults import resolve
 
@@ -163,6 +168,8 @@ def search(
     if trial_budget != "auto":
         _check_trial_budget(limit, Budget.parse(trial_budget))
     ensemble = _check_ensemble(ensemble)
+    if replicas != "auto":
+        replicas = _check_replicas(replicas, ensemble)
     options = _trainer_options(trainer_options)
     device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
 
@@ -171,6 +178,8 @@ def search(
     chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
                      device=str(device), space_overrides=dict(space_overrides or {}))
     limit, per_trial, space_name = chosen.budget, chosen.trial_budget, chosen.space_name
+    if replicas == "auto":
+        replicas = chosen.replicas if ensemble >= 2 else 0
     _check_trial_budget(limit, per_trial)
     space_obj = spaces.get(chosen.space, **dict(space_overrides or {})) \
         if isinstance(chosen.space, str) else chosen.space
@@ -200,6 +209,7 @@ def search(
         "dedup": dedup,
         "max_failures": max_failures,
         "ensemble": ensemble,
+        "replicas": replicas,
     }
     if chosen.plan is not None:
         settings["auto"] = list(chosen.plan.reasons)
@@ -208,7 +218,7 @@ def search(
     return _run(path, settings, searcher_obj, objective, Ledger(limit), trial_seq,
                 list(callbacks) + ([default_reporter()] if progress else []),
                 continue_trials=continue_trials, dedup=dedup, max_failures=max_failures,
-                executor=runner, ensemble=ensemble)
+                executor=runner, ensemble=ensemble, replicas=int(replicas))
 
 
 def optimize(
@@ -324,7 +334,8 @@ def resume(
                      dedup=bool(settings.get("dedup")),
                      max_failures=int(settings.get("max_failures", MAX_CONSECUTIVE_FAILURES)),
                      executor=runner, owns_executor=owns,
-                     ensemble=int(settings.get("ensemble", 0)))
+                     ensemble=int(settings.get("ensemble", 0)),
+                     replicas=int(settings.get("replicas", 0)))
         rerun = loop.replay(store.trials())
         return loop.run(rerun)
     finally:
@@ -369,6 +380,14 @@ def _check_ensemble(size: Any) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
         raise UserError(f"ensemble is a number of candidate trials >= 0, got {size!r}")
     return int(size)
+
+
+def _check_replicas(count: Any, ensemble: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise UserError(f"replicas is a number of extra seeds >= 0 or 'auto', got {count!r}")
+    if count and ensemble < 2:
+        raise UserError("replicas join the final ensemble: they need ensemble >= 2")
+    return int(count)
 
 
 def _check_trial_budget(limit: Budget, per_trial: Budget) -> None:
@@ -431,7 +450,8 @@ def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective:
          ledger: Ledger, trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
          *, continue_trials: bool = False, dedup: bool = False,
          max_failures: int = MAX_CONSECUTIVE_FAILURES,
-         executor: tuple[Executor, bool] | None = None, ensemble: int = 0) -> SearchResult:
+         executor: tuple[Executor, bool] | None = None, ensemble: int = 0,
+         replicas: int = 0) -> SearchResult:
     if max_failures < 1:
         raise UserError(f"max_failures must be at least 1, got {max_failures}")
     store = Storage.create(path, settings)
@@ -440,7 +460,7 @@ def _run(path: Path, settings: Mapping[str, Any], searcher: Searcher, objective:
         return _Loop(store, searcher, objective, ledger, trial_seq, callbacks,
                      continue_trials=continue_trials, dedup=dedup,
                      max_failures=max_failures, executor=runner, owns_executor=owns,
-                     ensemble=ensemble).run()
+                     ensemble=ensemble, replicas=replicas).run()
     finally:
         store.close()
 
@@ -472,7 +492,7 @@ class _Loop:
                  callbacks: Sequence[Callback], *, continue_trials: bool = False,
                  dedup: bool = False, max_failures: int = MAX_CONSECUTIVE_FAILURES,
                  executor: Executor | None = None, owns_executor: bool = True,
-                 ensemble: int = 0) -> None:
+                 ensemble: int = 0, replicas: int = 0) -> None:
         self.store = store
         self.searcher = searcher
         self.objective = objective
@@ -499,6 +519,16 @@ class _Loop:
         # The best `ensemble` trials, best first: their checkpoints are the ensemble's candidates.
         self.ensemble = ensemble if training else 0
         self.top: list[TrialRecord] = []
+        # Replicas: once the searcher's share is spent (or it has nothing more), `replicas`
+        # copies of the best full-budget configuration train with new seeds.
+        self.replicas = replicas if self.ensemble >= 2 else 0
+        self.replicating = False
+        self.replica_plan: replica_rules.ReplicaPlan | None = None
+        self.replica_ids: list[int] = []
+        self.lineage: dict[int, float] = {}  # trial id -> seconds its checkpoint took, parents too
+        self.last_id = -1
+        # Why the searcher's phase ended, once it has.
+        self.searcher_done = ""
 
     def run(self, rerun: Sequence[Trial] = ()) -> SearchResult:
         """Run trials until the budget or the searcher is spent; `rerun` go first.
@@ -525,21 +555,29 @@ class _Loop:
                 while not stopped and len(self.running) < executor.workers:
                     stopped = self._cannot_start() or ""
                     if stopped:
+                        stopped = self._replica_summary() or stopped
                         break
-                    trial = queue.popleft() if queue else self._ask()
+                    trial = queue.popleft() if queue else self._next_trial()
                     if trial is None:
                         if not self.running:
-                            stopped = "the searcher has nothing more to propose"
+                            stopped = self._replica_summary() or self.searcher_done
                         break  # a running trial's result may let the searcher go on
                     plan = self._plan(trial)
                     cost = self._planned_cost(trial, plan)
-                    if not self.ledger.can_afford(cost + self._committed()):
+                    if not self.ledger.can_afford(cost + self._committed() + self._reserve()):
                         if self.running:
                             # Running trials may cost less than planned (diverged, truncated).
                             queue.appendleft(trial)
                             break
-                        # Not journaled: it never ran, and replaying the searcher asks it again.
-                        stopped = "too little budget left for the next trial"
+                        # Not journaled: it never ran, and replaying the searcher asks it again
+                        # (in the replicas' phase the searcher is never asked again).
+                        if self.replicas and not self.replicating:
+                            self._end_searcher(
+                                "the rest of the budget is kept for replicas" if self._reserve()
+                                else "too little budget left for the next trial")
+                            continue
+                        stopped = self._replica_summary() \
+                            or "too little budget left for the next trial"
                         break
                     if plan.original is not None:
                         self._start(trial, plan, cost)
@@ -582,7 +620,97 @@ class _Loop:
         trial = self.searcher.ask()
         if trial is not None:
             self.ask_seq[trial.id] = self._next_seq()
+            self.last_id = max(self.last_id, trial.id)
         return trial
+
+    def _next_trial(self) -> Trial | None:
+        """The searcher's next trial, or once its share of the budget is spent, a replica; None
+        to wait for running trials (or when nothing is left to run)."""
+        if not self.replicating:
+            if self.replicas and self._reserve() and self._searcher_share_spent():
+                self._end_searcher("the rest of the budget is kept for replicas")
+            else:
+                trial = self._ask()
+                if trial is not None or self.running:
+                    return trial
+                self._end_searcher("the searcher has nothing more to propose")
+                if not self.replicas:
+                    return None
+        if self.running:
+            return None  # the best configuration may still change
+        return self._replica()
+
+    def _end_searcher(self, why: str) -> None:
+        self.searcher_done = why
+        self.replicating = True
+
+    def _searcher_share_spent(self) -> bool:
+        """Whether what is left after the replicas' reserve is too little for a searcher trial."""
+        room = self.ledger.remaining - self._committed() - self._reserve()
+        if self.ledger.unit is Unit.SECONDS:
+            typical = statistics.median(self.durations) if self.durations else 0.0
+            return room < 0.5 * typical
+        return room <= 0
+
+    def _reserve(self) -> float:
+        """What the searcher's phase leaves to the replicas, in the ledger's unit."""
+        if not self.replicas or self.replicating:
+            return 0.0
+        plan = self._plan_replicas(replica_rules.SHARE * self.ledger.limit.amount)
+        return 0.0 if plan is None else plan.count * plan.cost
+
+    def _plan_replicas(self, room: float) -> replica_rules.ReplicaPlan | None:
+        """Replicas of the best full-budget trial so far, as many as fit in `room`."""
+        target = replica_rules.target(
+            self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
+        if target is None:
+            return None
+        each = replica_rules.cost(target, self.ledger.unit, self._lineage_seconds(target.id),
+                                  self._budget(target.trial))
+        return replica_rules.ReplicaPlan(target.id, replica_rules.fit(self.replicas, room, each),
+                                         each)
+
+    def _lineage_seconds(self, trial_id: int) -> float:
+        """Seconds the trial's model took to train, its parents' training included."""
+        if trial_id not in self.lineage:
+            record = self.store.trial(trial_id)
+            own = record.result.seconds if record.result is not None else 0.0
+            parent = record.trial.parent
+            self.lineage[trial_id] = own + (
+                self._lineage_seconds(self.alias.get(parent, parent)) if parent is not None
+                else 0.0)
+        return self.lineage[trial_id]
+
+    def _replica(self) -> Trial | None:
+        """The next replica to train, None once the planned ones are under way or done."""
+        if self.replica_plan is None:
+            # Fixed once: replicas all repeat one configuration, however many fit.
+            self._tick()
+            plan = self._plan_replicas(self.ledger.remaining)
+            if plan is None:
+                return None
+            self.replica_plan = plan
+        plan = self.replica_plan
+        if len(self.replica_ids) >= plan.count:
+            return None
+        self._tick()
+        if self.ledger.unit is Unit.SECONDS and self.ledger.remaining < plan.cost:
+            return None  # it would be cut short: an undertrained replica only dilutes
+        source = self.store.trial(plan.target).trial
+        self.last_id += 1
+        trial = Trial(id=self.last_id, config=source.config, budget=source.budget,
+                      info={replica_rules.KEY: plan.target, "replicas": plan.count})
+        self.replica_ids.append(trial.id)
+        self.ask_seq[trial.id] = self._next_seq()
+        return trial
+
+    def _replica_summary(self) -> str:
+        """Why the search stopped once it trained replicas ("" when it trained none)."""
+        if not self.replica_ids or self.replica_plan is None:
+            return ""
+        n = len(self.replica_ids)
+        return (f"{self.searcher_done}; then {n} replica{'s' * (n != 1)} of trial "
+                f"{self.replica_plan.target} trained with new seeds")
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -614,7 +742,8 @@ class _Loop:
         """Hand a journaled trial to the executor."""
         trial, parent = running.trial, running.plan.parent
         self._tick()
-        deadline = time.time() + self.ledger.remaining \
+        # A searcher's trial stops where the replicas' reserve starts.
+        deadline = time.time() + self.ledger.remaining - self._reserve() \
             if self.ledger.unit is Unit.SECONDS else None
         seed = int(np.random.SeedSequence(
             self.trial_seq.entropy, spawn_key=(*self.trial_seq.spawn_key, trial.id),
@@ -664,7 +793,7 @@ class _Loop:
             return "budget spent"
         # A time budget: every trial stops at the search's deadline anyway, so this only avoids
         # starting one that would almost surely be cut short.
-        if ledger.unit is Unit.SECONDS and self.durations \
+        if ledger.unit is Unit.SECONDS and self.durations and not self.replicating \
                 and ledger.remaining < 0.5 * statistics.median(self.durations):
             return "too little time left for another trial"
         return None
@@ -674,6 +803,8 @@ class _Loop:
 
     def _plan(self, trial: Trial) -> _Plan:
         """How `trial` will run: reusing an earlier result, continuing a parent, or afresh."""
+        if replica_rules.KEY in trial.info:
+            return _Plan(original=None, parent=None)  # a new seed, trained from scratch
         return _Plan(original=self._duplicate_of(trial), parent=self._parent(trial))
 
     def _planned_cost(self, trial: Trial, plan: _Plan) -> float:
@@ -737,7 +868,10 @@ class _Loop:
     def _learn(self, trial: Trial, result: Result) -> None:
         """Update the loop's memory and the searcher with a finished trial (live or replayed)."""
         reused = result.metrics.get("reused_from")
-        if reused is not None:
+        replica = replica_rules.KEY in trial.info
+        if replica:
+            pass  # not the searcher's: its time and architecture say nothing of the searcher's
+        elif reused is not None:
             self.alias[trial.id] = self.alias.get(int(reused), int(reused))
         else:
             self.durations.append(result.seconds)
@@ -749,7 +883,8 @@ class _Loop:
                 self.best = record
             if self.ensemble and reused is None:
                 self.top = sorted([*self.top, record], key=self._candidate_key)[:self.ensemble]
-        self.searcher.tell(trial, result)
+        if not replica:
+            self.searcher.tell(trial, result)
 
     def _candidate_key(self, record: TrialRecord) -> tuple[float, float, float]:
         """Ensemble candidates: the highest budget first, then the best loss. Low-budget models
@@ -766,7 +901,11 @@ class _Loop:
         running or interrupted when the search stopped are run again.
         """
         events: list[tuple[int, int, TrialRecord]] = []
+        replicas = [r for r in records if replica_rules.is_replica(r)]
         for record in records:
+            self.last_id = max(self.last_id, record.id)
+            if replica_rules.is_replica(record):
+                continue
             events.append((record.ask_order, 0, record))
             usable = record.result is not None and record.status not in (
                 TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
@@ -786,7 +925,25 @@ class _Loop:
             else:
                 assert record.result is not None
                 self._learn(asked.pop(record.id), record.result)
-        self.seq = max((e[0] for e in events), default=-1)
+        # Replicas come after every searcher trial: the search was in their phase.
+        for record in replicas:
+            if not self.replicating:
+                self._end_searcher("the rest of the budget is kept for replicas")
+                target = self.store.trial(int(record.trial.info[replica_rules.KEY]))
+                self.replica_plan = replica_rules.ReplicaPlan(
+                    target.id, int(record.trial.info.get("replicas", len(replicas))),
+                    replica_rules.cost(target, self.ledger.unit,
+                                       self._lineage_seconds(target.id),
+                                       self._budget(target.trial)))
+            self.replica_ids.append(record.id)
+            if record.result is not None and record.status not in (
+                    TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED):
+                self._learn(record.trial, record.result)
+            else:
+                asked[record.id] = record.trial
+        self.seq = max([e[0] for e in events]
+                       + [r.tell_order if r.tell_seq is not None else r.ask_order
+                          for r in replicas], default=-1)
         if self.best is not None:
             self.best = self.store.trial(self.best.id)
         # Files a kill left between writing and journaling belong to nothing.
@@ -805,6 +962,9 @@ class _Loop:
         if self.best is not None:
             ids.add(self.best.id)
         ids |= {r.id for r in self.top}
+        ids |= set(self.replica_ids)
+        if self.replica_plan is not None:
+            ids.add(self.replica_plan.target)
         return {self.alias.get(i, i) for i in ids}
 
     def _write_checkpoint(self, trial_id: int, payload: Mapping[str, Any]) -> Path:
@@ -820,6 +980,14 @@ class _Loop:
             if trial_id not in keep:
                 self.store.remove_checkpoint(trial_id)  # journal first: never a dangling row
                 path.unlink(missing_ok=True)
+
+    def _replica_group(self) -> list[int]:
+        """The replicas' original and the replicas that trained in full (none: empty)."""
+        if self.replica_plan is None:
+            return []
+        done = [self.store.trial(i) for i in self.replica_ids]
+        full = [r.id for r in done if r.status is TrialStatus.OK]
+        return [self.replica_plan.target, *full] if full else []
 
     def _finish(self, stopped: str) -> SearchResult:
         test_accuracy = None
@@ -840,13 +1008,19 @@ class _Loop:
             if best is not None and all(r.id != best.id for r in chosen):
                 chosen.insert(0, best)
             candidates = {r.id: paths[r.id] for r in chosen if r.id in paths}
-            summary_of = self.objective.ensemble(candidates)
+            # Replicas and their original start the ensemble: seeds of one configuration are
+            # interchangeable, so their plain average is not fitted to the validation split.
+            group = self._replica_group()
+            candidates.update({i: paths[i] for i in group if i in paths})
+            summary_of = self.objective.ensemble(candidates, initial=group)
             ensemble = None if summary_of is None else summary_of.to_dict()
         summary = {
             "stopped": stopped,
             "best_trial": None if best is None else best.id,
             "test_accuracy": test_accuracy,
             "ensemble": ensemble,
+            "replicas": None if self.replica_plan is None else {
+                "of": self.replica_plan.target, "trials": list(self.replica_ids)},
             "spent": self.ledger.spent,
             "finished_at": time.time(),
         }

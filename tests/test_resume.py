@@ -46,10 +46,11 @@ def _finished(db: Path) -> int:
         return 0  # the schema is not written yet
 
 
-def _start_and_stop(tmp_path: Path, searcher: str, name: str, sig: int,
-                    after: int = 5) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+def _start_and_stop(tmp_path: Path, searcher: str, name: str, sig: int, after: int = 5,
+                    argv: list[str] | None = None,
+                    ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     db = tmp_path / "runs" / f"{name}.db"
-    proc = subprocess.Popen(_args(searcher, name), cwd=tmp_path, env=_env(), text=True,
+    proc = subprocess.Popen(argv or _args(searcher, name), cwd=tmp_path, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while _finished(db) < after:

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import math
+import signal
+
+import pytest
+import torch
+
+import nas
+import spaces
+from nas import replicas
+from nas.budget import Unit
+from nas.cli import main
+from nas.ensemble import greedy_selection
+from nas.errors import UserError
+from nas.storage import Storage, TrialRecord
+from nas.types import Result, Trial, TrialStatus
+from tests.helpers import blobs
+from tests.test_resume import _env, _outcome, _start_and_stop
+
+
+def _onehot(labels: list[int], classes: int = 2, sure: float = 0.9) -> torch.Tensor:
+    probs = torch.full((len(labels), classes), (1 - sure) / (classes - 1))
+    probs[torch.arange(len(labels)), torch.tensor(labels)] = sure
+    return probs
+
+
+def test_greedy_selection_starts_from_the_initial_members() -> None:
+    y = torch.tensor([0, 0, 1, 1])
+    right, wrong = _onehot([0, 0, 1, 1]), _onehot([1, 1, 0, 0])
+    assert greedy_selection([wrong, right], y, 4) == [0, 1]
+    # Started from the wrong one, it stays in; the right one is added until the vote is right.
+    counts = greedy_selection([wrong, right], y, 4, initial=[0])
+    assert counts[0] == 1 and counts[1] >= 2
+    # No round improves on the initial members: they are the ensemble, one each.
+    assert greedy_selection([right, right.clone()], y, 4, initial=[0, 1]) == [1, 1]
+    with pytest.raises(ValueError, match="outside"):
+        greedy_selection([right], y, 2, initial=[3])
+
+
+def _record(tid: int, loss: float, budget: float | None, *, status: TrialStatus = TrialStatus.OK,
+            info: dict | None = None, metrics: dict | None = None) -> TrialRecord:
+    result = Result(loss=loss, status=status, epochs=1.0, seconds=1.0, metrics=metrics or {})
+    return TrialRecord(Trial(tid, {"x": tid}, budget, info=info or {}), status, result,
+                       0.0, None, None, None)
+
+
+def test_the_target_is_the_best_searcher_trial_trained_in_full() -> None:
+    records = [
+        _record(0, 0.10, 9.0),
+        _record(1, 0.01, 3.0),  # better, but not trained in full
+        _record(2, 0.05, 9.0),
+        _record(3, 0.00, 9.0, status=TrialStatus.TRUNCATED),  # cut short
+        _record(4, 0.00, 9.0, info={replicas.KEY: 2}),  # a replica is never a target
+        _record(5, 0.00, 9.0, metrics={"reused_from": 2}),  # nor a reused result
+    ]
+    chosen = replicas.target(records, lambda r: r.trial.budget == 9.0)
+    assert chosen is not None and chosen.id == 2
+    assert replicas.target(records[1:2], lambda r: r.trial.budget == 9.0) is None
+
+
+def test_replica_cost_and_how_many_fit() -> None:
+    record = _record(0, 0.1, 9.0)
+    assert replicas.cost(record, Unit.SECONDS, 10.0, 9.0) == pytest.approx(
+        10.0 * replicas.TIME_MARGIN)
+    assert replicas.cost(record, Unit.EPOCHS, 10.0, 9.0) == 9.0  # from scratch, not the rest
+    assert replicas.cost(record, Unit.TRIALS, 10.0, 9.0) == 1.0
+    assert replicas.fit(2, 100.0, 30.0) == 2
+    assert replicas.fit(2, 50.0, 30.0) == 1
+    assert replicas.fit(2, 20.0, 30.0) == 0
+    assert replicas.fit(2, 0.0, 0.0) == 2
+
+
+def _space():
+    return spaces.residual_mlp(width=(16, 48), n_blocks=1, lr=(1e-3, 1e-2))
+
+
+def test_the_last_trials_are_replicas_of_the_best_and_start_the_ensemble(tmp_path) -> None:
+    result = nas.search(_space(), blobs(), "random", "8trials", trial_budget="3ep", seed=1,
+                        storage=tmp_path / "r.db", progress=False, ensemble=4, replicas=2)
+    searched = [r for r in result.trials if not replicas.is_replica(r)]
+    copies = [r for r in result.trials if replicas.is_replica(r)]
+    assert len(searched) == 6 and len(copies) == 2  # the reserve: two of the eight trials
+    target = min(searched, key=TrialRecord.rank_key)
+    assert all(r.trial.info[replicas.KEY] == target.id for r in copies)
+    assert all(r.trial.config == target.trial.config and r.trial.parent is None for r in copies)
+    assert [r.id for r in copies] == [max(r.id for r in searched) + 1,
+                                      max(r.id for r in searched) + 2]
+    # New seeds: each replica learnt something else (nothing was reused from the original).
+    losses = {r.result.metrics["val_loss"] for r in [target, *copies]}
+    assert len(losses) == 3 and all(r.result.epochs == 3 for r in copies)
+    weights = {int(k) for k in result.ensemble["weights"]}
+    assert {target.id, *(r.id for r in copies)} <= weights  # the initial members stay in
+    with Storage.open(result.path) as store:
+        summary = store.meta("summary")
+        assert {target.id, *(r.id for r in copies)} <= set(store.checkpoints())
+    assert summary["replicas"] == {"of": target.id, "trials": [r.id for r in copies]}
+    assert "2 replicas of trial" in result.stopped
+    assert result.load_ensemble() is not None
+
+
+def test_an_epoch_budget_keeps_the_replicas_share(tmp_path) -> None:
+    result = nas.search(_space(), blobs(n=120), "hyperband", "60ep", trial_budget="9ep",
+                        seed=0, storage=tmp_path / "hb.db", progress=False, ensemble=4,
+                        replicas=2)
+    copies = [r for r in result.trials if replicas.is_replica(r)]
+    assert len(copies) == 2 and all(r.trial.budget == 9.0 for r in copies)
+    assert all(r.result.epochs == 9.0 for r in copies)  # trained from scratch, in full
+    assert result.spent <= 60.0
+    assert result.stopped.startswith("the rest of the budget is kept for replicas")
+
+
+def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path) -> None:
+    result = nas.search(_space(), blobs(n=600), "random", "12s", trial_budget="4ep", seed=0,
+                        storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
+    copies = [r for r in result.trials if replicas.is_replica(r)]
+    assert copies, result.stopped
+    assert all(r.status is TrialStatus.OK and r.result.epochs == 4 for r in copies)
+    assert result.spent <= 12.0 + 2.0  # what overran is the ensemble's evaluation at most
+
+
+def test_no_replicas_without_asking(tmp_path) -> None:
+    result = nas.search(_space(), blobs(), "random", "5trials", trial_budget="2ep", seed=1,
+                        storage=tmp_path / "n.db", progress=False, ensemble=3)
+    assert len(result.trials) == 5 and not any(replicas.is_replica(r) for r in result.trials)
+    with pytest.raises(UserError, match="need ensemble >= 2"):
+        nas.search(_space(), blobs(), "random", "5trials", storage=tmp_path / "x.db",
+                   progress=False, ensemble=0, replicas=2)
+    with pytest.raises(UserError, match="replicas is a number"):
+        nas.search(_space(), blobs(), "random", "5trials", storage=tmp_path / "y.db",
+                   progress=False, replicas=-1)
+
+
+def test_cli_replicas_mistakes_are_one_line(capsys) -> None:
+    assert main(["search", "--replicas", "two", "--budget", "3trials"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--replicas is a number or auto" in err[0]
+    assert main(["search", "--replicas", "-1", "--budget", "3trials"]) == 2
+    assert "replicas is a number" in capsys.readouterr().err
+
+
+def test_explain_says_replicas_come_with_the_default_searcher(capsys) -> None:
+    assert main(["search", "--data", "synthetic", "--budget", "300ep", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "replicas 2:" in out
+    assert main(["search", "--data", "synthetic", "--budget", "300ep", "--searcher", "tpe",
+                 "--explain"]) == 0
+    assert "replicas" not in capsys.readouterr().out
+
+
+def test_a_search_killed_among_its_replicas_resumes_to_the_same_end(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    args = ["--replicas", "2"]
+    full = subprocess.run(_cli("full", args), cwd=tmp_path, env=_env(), text=True,
+                          capture_output=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    killed = _start_and_stop(tmp_path, "random", "cut", signal.SIGKILL, after=9,
+                             argv=_cli("cut", args))
+    assert killed.returncode == -signal.SIGKILL
+    db = tmp_path / "runs" / "cut.db"
+    with Storage.open(db) as store:
+        assert any(replicas.is_replica(r) for r in store.trials())  # killed in their phase
+    resumed = subprocess.run([sys.executable, "-m", "nas", "resume", str(db), "--no-progress"],
+                             cwd=tmp_path, env=_env(), text=True, capture_output=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    want, got = _outcome(tmp_path / "runs" / "full.db"), _outcome(db)
+    assert got == want
+    assert sum(replicas.KEY in row[0]["info"] for row in got[0]) == 2
+    assert not math.isnan(got[1][1])
+
+
+def _cli(name: str, extra: list[str]) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "nas", "search", "--data", "synthetic", "--searcher", "random",
+            "--budget", "10trials", "--trial-budget", "9ep", "--set", "width=16:32",
+            "--set", "n_blocks=1", "--seed", "3", "--name", name, "--no-progress", *extra]
