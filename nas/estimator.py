@@ -37,7 +37,8 @@ class AutoClassifier:
 
     ``AutoClassifier(space="residual-mlp", searcher="bohb", budget="10m").fit(X, y)``; X is a
     numpy array or torch tensor shaped (n, features) or images (n, H, W) / (n, C, H, W).
-    Predictions come from a greedy ensemble of the `ensemble` best trials (0: the best alone).
+    Predictions come from a greedy ensemble of the `ensemble` best trials (0: the best alone),
+    started from the best configuration and its `replicas` (retrained with new seeds at the end).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class AutoClassifier:
         workers: int | None = None,
         searcher_options: Mapping[str, Any] | None = None,
         ensemble: int = 10,
+        replicas: int = 0,
         progress: bool = True,
     ) -> None:
         self.space = space
@@ -65,6 +67,7 @@ class AutoClassifier:
         self.workers = workers
         self.searcher_options = searcher_options
         self.ensemble = ensemble
+        self.replicas = replicas
         self.progress = progress
         self._check_params()
 
@@ -153,7 +156,7 @@ class AutoClassifier:
             searcher_options=self.searcher_options,
             trainer_options={"device": self.device}, progress=self.progress,
             workers=self.workers, executor="local" if self.workers else "inprocess",
-            ensemble=self.ensemble,
+            ensemble=self.ensemble, replicas=self.replicas,
         )
         if result.best is None:
             raise UserError(f"the search in {result.path} found no usable model "

@@ -40,6 +40,8 @@ from searchers import Searcher
 MAX_CONSECUTIVE_FAILURES = 10
 #: Best trials whose checkpoints a search keeps as candidates of its final ensemble.
 DEFAULT_ENSEMBLE = 10
+#: Why a search's searcher stopped proposing once replicas were due.
+KEPT_FOR_REPLICAS = "the rest of the budget is kept for replicas"
 #: Times a trial whose worker died is run again before it is marked failed.
 MAX_WORKER_RETRIES = 2
 
@@ -573,7 +575,7 @@ class _Loop:
                         # (in the replicas' phase the searcher is never asked again).
                         if self.replicas and not self.replicating:
                             self._end_searcher(
-                                "the rest of the budget is kept for replicas" if self._reserve()
+                                KEPT_FOR_REPLICAS if self._reserve()
                                 else "too little budget left for the next trial")
                             continue
                         stopped = self._replica_summary() \
@@ -628,7 +630,7 @@ class _Loop:
         to wait for running trials (or when nothing is left to run)."""
         if not self.replicating:
             if self.replicas and self._reserve() and self._searcher_share_spent():
-                self._end_searcher("the rest of the budget is kept for replicas")
+                self._end_searcher(KEPT_FOR_REPLICAS)
             else:
                 trial = self._ask()
                 if trial is not None or self.running:
@@ -636,7 +638,7 @@ class _Loop:
                 self._end_searcher("the searcher has nothing more to propose")
                 if not self.replicas:
                     return None
-        if self.running:
+        if any(replica_rules.KEY not in r.trial.info for r in self.running.values()):
             return None  # the best configuration may still change
         return self._replica()
 
@@ -707,7 +709,9 @@ class _Loop:
     def _replica_summary(self) -> str:
         """Why the search stopped once it trained replicas ("" when it trained none)."""
         if not self.replica_ids or self.replica_plan is None:
-            return ""
+            # Kept for replicas, and then none fit (the last trials ran over): say so.
+            return "too little budget left for a replica" \
+                if self.searcher_done == KEPT_FOR_REPLICAS else ""
         n = len(self.replica_ids)
         return (f"{self.searcher_done}; then {n} replica{'s' * (n != 1)} of trial "
                 f"{self.replica_plan.target} trained with new seeds")
@@ -928,7 +932,7 @@ class _Loop:
         # Replicas come after every searcher trial: the search was in their phase.
         for record in replicas:
             if not self.replicating:
-                self._end_searcher("the rest of the budget is kept for replicas")
+                self._end_searcher(KEPT_FOR_REPLICAS)
                 target = self.store.trial(int(record.trial.info[replica_rules.KEY]))
                 self.replica_plan = replica_rules.ReplicaPlan(
                     target.id, int(record.trial.info.get("replicas", len(replicas))),

@@ -178,3 +178,12 @@ def _cli(name: str, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "nas", "search", "--data", "synthetic", "--searcher", "random",
             "--budget", "10trials", "--trial-budget", "9ep", "--set", "width=16:32",
             "--set", "n_blocks=1", "--seed", "3", "--name", name, "--no-progress", *extra]
+
+
+def test_local_workers_train_the_replicas_side_by_side(tmp_path) -> None:
+    result = nas.search(_space(), blobs(), "random", "8trials", trial_budget="6ep", seed=1,
+                        storage=tmp_path / "w.db", progress=False, ensemble=4, replicas=2,
+                        executor="local", workers=2)
+    first, second = [r for r in result.trials if replicas.is_replica(r)]
+    assert second.started_at < first.finished_at  # not one after the other
+    assert len({r.worker for r in (first, second)}) == 2
