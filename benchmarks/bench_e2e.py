@@ -69,6 +69,8 @@ def run_search(data: str, budget: str, seed: int, folder: Path, data_seed: int =
         "ensemble_size": len(ensemble["weights"]) if ensemble else 0,
         "val_accuracy": best.val_accuracy,
         "trials": len(trials), "trial_budget": settings["trial_budget"],
+        "replicas": sum("replica_of" in t.trial.info for t in trials),
+        "stopped": summary.get("stopped", ""),
         "best_config": dict(best.trial.config),
     }
 
@@ -140,6 +142,8 @@ def main() -> None:
                         help="seed S also draws the data's split S (default: every run on the "
                              "dataset's default split); results go to bench_e2e_splits")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="keep the searches' journals in DIR (default: a temporary folder)")
     args = parser.parse_args()
     out = Path(args.out or RESULTS / ("bench_e2e_splits" if args.split_per_seed else "bench_e2e"))
     seeds = ([int(s) for s in args.seed_list.split(",")] if args.seed_list
@@ -148,8 +152,10 @@ def main() -> None:
             for m in args.methods.split(",") for s in seeds]
     new: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for row in pool.map(lambda job: METHODS[job[0]](
-                *job[1:], Path(tmp), job[3] if args.split_per_seed else 0), jobs):
+                *job[1:], folder, job[3] if args.split_per_seed else 0), jobs):
             print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
             new.append(row)
     # Read only now: another invocation may have written its rows meanwhile.

@@ -658,19 +658,23 @@ class _Loop:
         """What the searcher's phase leaves to the replicas, in the ledger's unit."""
         if not self.replicas or self.replicating:
             return 0.0
-        plan = self._plan_replicas(replica_rules.SHARE * self.ledger.limit.amount)
-        return 0.0 if plan is None else plan.count * plan.cost
+        plan = self._plan_replicas(replica_rules.SHARE * self.ledger.limit.amount, padded=True)
+        unit = self.ledger.unit
+        return 0.0 if plan is None else plan.count * replica_rules.padded(plan.cost, unit)
 
-    def _plan_replicas(self, room: float) -> replica_rules.ReplicaPlan | None:
-        """Replicas of the best full-budget trial so far, as many as fit in `room`."""
+    def _plan_replicas(self, room: float, *, padded: bool = False
+                       ) -> replica_rules.ReplicaPlan | None:
+        """Replicas of the best full-budget trial so far, as many as fit in `room` (with the
+        reserve's margin when `padded`)."""
         target = replica_rules.target(
             self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
         if target is None:
             return None
         each = replica_rules.cost(target, self.ledger.unit, self._lineage_seconds(target.id),
                                   self._budget(target.trial))
-        return replica_rules.ReplicaPlan(target.id, replica_rules.fit(self.replicas, room, each),
-                                         each)
+        room_each = replica_rules.padded(each, self.ledger.unit) if padded else each
+        return replica_rules.ReplicaPlan(
+            target.id, replica_rules.fit(self.replicas, room, room_each), each)
 
     def _lineage_seconds(self, trial_id: int) -> float:
         """Seconds the trial's model took to train, its parents' training included."""

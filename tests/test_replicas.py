@@ -61,8 +61,9 @@ def test_the_target_is_the_best_searcher_trial_trained_in_full() -> None:
 
 def test_replica_cost_and_how_many_fit() -> None:
     record = _record(0, 0.1, 9.0)
-    assert replicas.cost(record, Unit.SECONDS, 10.0, 9.0) == pytest.approx(
-        10.0 * replicas.TIME_MARGIN)
+    assert replicas.cost(record, Unit.SECONDS, 10.0, 9.0) == 10.0  # as long as it took
+    assert replicas.padded(10.0, Unit.SECONDS) == pytest.approx(10.0 * replicas.TIME_MARGIN)
+    assert replicas.padded(9.0, Unit.EPOCHS) == 9.0
     assert replicas.cost(record, Unit.EPOCHS, 10.0, 9.0) == 9.0  # from scratch, not the rest
     assert replicas.cost(record, Unit.TRIALS, 10.0, 9.0) == 1.0
     assert replicas.fit(2, 100.0, 30.0) == 2
