@@ -220,7 +220,9 @@ def random_affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     if x.dim() == 3:  # a signal is an image one row high that moves along its length only
-        theta[:, 1] = torch.tensor([0.0, 1.0, 0.0], device=x.device)
+        # Scalar fills, not a tensor from a list: that would be a host-to-device copy per step.
+        theta[:, 1] = 0.0
+        theta[:, 1, 1] = 1.0
         images = x.unsqueeze(2)
     else:
         images = x
@@ -260,6 +262,7 @@ class TrainState:
 
     Holds the optimizer, the step count, the current epoch's shuffle and every random state,
     so that 3 epochs + 6 continued epochs give the same weights as 9 epochs straight.
+    `cuda_rng` is the CUDA generator's state (dropout on a GPU draws from it), None on the CPU.
     """
 
     step: int
@@ -268,19 +271,20 @@ class TrainState:
     shuffle_rng: torch.Tensor
     torch_rng: torch.Tensor
     perm: torch.Tensor | None = None
+    cuda_rng: torch.Tensor | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
         return {"step": self.step, "steps_per_epoch": self.steps_per_epoch,
                 "optimizer": self.optimizer, "shuffle_rng": self.shuffle_rng,
-                "torch_rng": self.torch_rng, "perm": self.perm}
+                "torch_rng": self.torch_rng, "perm": self.perm, "cuda_rng": self.cuda_rng}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainState:
         """Inverse of `to_dict`."""
         return cls(step=int(d["step"]), steps_per_epoch=int(d["steps_per_epoch"]),
                    optimizer=d["optimizer"], shuffle_rng=d["shuffle_rng"],
-                   torch_rng=d["torch_rng"], perm=d.get("perm"))
+                   torch_rng=d["torch_rng"], perm=d.get("perm"), cuda_rng=d.get("cuda_rng"))
 
 
 def train(
@@ -317,6 +321,8 @@ def train(
         torch.manual_seed(seed)
         if resume is not None:
             torch.set_rng_state(resume.torch_rng)
+            if forked and resume.cuda_rng is not None:
+                torch.cuda.set_rng_state(resume.cuda_rng, device)
         return _train(model, data, settings, epochs=epochs, seconds=seconds, deadline=deadline,
                       options=options, device=device, seed=seed, on_epoch=on_epoch,
                       horizon=horizon, resume=resume)
@@ -499,5 +505,6 @@ def _train(
         step=step, steps_per_epoch=steps_per_epoch, optimizer=optimizer.state_dict(),
         shuffle_rng=generator.get_state(), torch_rng=torch.get_rng_state(),
         perm=perm.cpu() if step % steps_per_epoch else None,
+        cuda_rng=torch.cuda.get_rng_state(device) if cuda else None,
     )
     return TrainOutcome(result, model.to(memory_format=torch.contiguous_format), state)
