@@ -643,6 +643,8 @@ class _Loop:
         return self._replica()
 
     def _end_searcher(self, why: str) -> None:
+        if not self.replicating and self.replicas:
+            self.store.set_meta("searcher_done", why)  # a resume among the replicas says it too
         self.searcher_done = why
         self.replicating = True
 
@@ -936,7 +938,8 @@ class _Loop:
         # Replicas come after every searcher trial: the search was in their phase.
         for record in replicas:
             if not self.replicating:
-                self._end_searcher(KEPT_FOR_REPLICAS)
+                self.searcher_done = self.store.meta("searcher_done", KEPT_FOR_REPLICAS)
+                self.replicating = True
                 target = self.store.trial(int(record.trial.info[replica_rules.KEY]))
                 self.replica_plan = replica_rules.ReplicaPlan(
                     target.id, int(record.trial.info.get("replicas", len(replicas))),

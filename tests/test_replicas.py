@@ -169,6 +169,11 @@ def test_a_search_killed_among_its_replicas_resumes_to_the_same_end(tmp_path) ->
     assert resumed.returncode == 0, resumed.stderr
     want, got = _outcome(tmp_path / "runs" / "full.db"), _outcome(db)
     assert got == want
+    stops = []
+    for path in (tmp_path / "runs" / "full.db", db):
+        with Storage.open(path) as store:
+            stops.append(store.meta("summary")["stopped"])
+    assert stops[0] == stops[1] and "2 replicas of trial" in stops[0]
     assert sum(replicas.KEY in row[0]["info"] for row in got[0]) == 2
     assert not math.isnan(got[1][1])
 
