@@ -529,8 +529,9 @@ class _Loop:
         self.replica_ids: list[int] = []
         self.lineage: dict[int, float] = {}  # trial id -> seconds its checkpoint took, parents too
         self.last_id = -1
-        # Why the searcher's phase ended, once it has.
+        # Why the searcher's phase ended, once it has; why no replica was trained, if so.
         self.searcher_done = ""
+        self.replicas_dropped = ""
 
     def run(self, rerun: Sequence[Trial] = ()) -> SearchResult:
         """Run trials until the budget or the searcher is spent; `rerun` go first.
@@ -574,6 +575,11 @@ class _Loop:
                         # Not journaled: it never ran, and replaying the searcher asks it again
                         # (in the replicas' phase the searcher is never asked again).
                         if self.replicas and not self.replicating:
+                            if self._reserve() and not self._replicas_fit():
+                                # The reserve was for a cheaper best; the trial may fit without.
+                                self._drop_replicas()
+                                queue.appendleft(trial)
+                                continue
                             self._end_searcher(
                                 KEPT_FOR_REPLICAS if self._reserve()
                                 else "too little budget left for the next trial")
@@ -640,7 +646,32 @@ class _Loop:
                     return None
         if any(replica_rules.KEY not in r.trial.info for r in self.running.values()):
             return None  # the best configuration may still change
+        if self.replica_plan is None and not self._replicas_fit():
+            self._drop_replicas()
+            if not self.replicating:
+                return self._next_trial()  # the searcher gets the rest of the budget
+            return None
         return self._replica()
+
+    def _replicas_fit(self) -> bool:
+        """Whether at least one replica of the best full-budget trial fits in what is left."""
+        self._tick()
+        plan = self._plan_replicas(self.ledger.remaining - self._committed())
+        return plan is not None and plan.count > 0
+
+    def _drop_replicas(self) -> None:
+        """No replica fits (the best became a costlier configuration, or none trained in full):
+        this search trains none, and a searcher stopped only for them goes on."""
+        target = replica_rules.target(
+            self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
+        self.replicas_dropped = ("no trial trained to the full budget" if target is None else
+                                 f"trial {target.id}'s training does not fit in what is left")
+        self.replicas = 0
+        if self.searcher_done == KEPT_FOR_REPLICAS:
+            # Safe to ask again: no replica was journaled, and the ask that did not fit went
+            # back to the queue, so the journal's asks stay the searcher's asks in order.
+            self.replicating = False
+            self.searcher_done = ""
 
     def _end_searcher(self, why: str) -> None:
         if not self.replicating and self.replicas:
@@ -715,9 +746,7 @@ class _Loop:
     def _replica_summary(self) -> str:
         """Why the search stopped once it trained replicas ("" when it trained none)."""
         if not self.replica_ids or self.replica_plan is None:
-            # Kept for replicas, and then none fit (the last trials ran over): say so.
-            return "too little budget left for a replica" \
-                if self.searcher_done == KEPT_FOR_REPLICAS else ""
+            return ""
         n = len(self.replica_ids)
         return (f"{self.searcher_done}; then {n} replica{'s' * (n != 1)} of trial "
                 f"{self.replica_plan.target} trained with new seeds")
@@ -1001,6 +1030,8 @@ class _Loop:
         return [self.replica_plan.target, *full] if full else []
 
     def _finish(self, stopped: str) -> SearchResult:
+        if self.replicas_dropped:
+            stopped = f"{stopped} (no replicas: {self.replicas_dropped})"
         test_accuracy = None
         ranked = self.store.ranked()
         best = ranked[0] if ranked else None
@@ -1030,8 +1061,9 @@ class _Loop:
             "best_trial": None if best is None else best.id,
             "test_accuracy": test_accuracy,
             "ensemble": ensemble,
-            "replicas": None if self.replica_plan is None else {
-                "of": self.replica_plan.target, "trials": list(self.replica_ids)},
+            "replicas": {"of": self.replica_plan.target, "trials": list(self.replica_ids)}
+            if self.replica_plan is not None
+            else {"dropped": self.replicas_dropped} if self.replicas_dropped else None,
             "spent": self.ledger.spent,
             "finished_at": time.time(),
         }

@@ -120,6 +120,24 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path) -> None:
     assert result.spent <= 12.0 + 2.0  # what overran is the ensemble's evaluation at most
 
 
+def test_when_no_replica_of_a_costlier_new_best_fits_the_searcher_uses_the_reserve(
+        tmp_path, monkeypatch) -> None:
+    # The target is the newest full trial; from trial 8 on, one replica costs 5 of 12 trials.
+    # After trial 8 the reserve (5) is more than is left (3): no replica can run, so the
+    # searcher, stopped for them, gets those 3 trials back instead of leaving them unspent.
+    monkeypatch.setattr(replicas, "target",
+                        lambda records, full: max(records, key=lambda r: r.id, default=None))
+    monkeypatch.setattr(replicas, "cost", lambda record, *a: 5.0 if record.id >= 8 else 1.0)
+    result = nas.search(_space(), blobs(), "random", "12trials", trial_budget="2ep", seed=1,
+                        storage=tmp_path / "d.db", progress=False, ensemble=12, replicas=2)
+    assert len(result.trials) == 12 and not any(replicas.is_replica(r) for r in result.trials)
+    assert result.spent == 12
+    assert "no replicas: trial 8's training does not fit in what is left" in result.stopped
+    with Storage.open(result.path) as store:
+        assert store.meta("summary")["replicas"] == {
+            "dropped": "trial 8's training does not fit in what is left"}
+
+
 def test_no_replicas_without_asking(tmp_path) -> None:
     result = nas.search(_space(), blobs(), "random", "5trials", trial_budget="2ep", seed=1,
                         storage=tmp_path / "n.db", progress=False, ensemble=3)
