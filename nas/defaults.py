@@ -35,6 +35,13 @@ FULL_TRIALS_PER_SEARCH = 30
 #: 5 / 3 / 1, and 3 / 3 / 5 with the default configuration first; 18-epoch trials 4 / 3 / 1;
 #: 27-epoch trials with the default first 2 / 3 / 1 (the default reached 27 epochs each time).
 MIN_AUGMENTED_EPOCHS = 27
+#: That floor holds only while a full trial of the default model takes at most this share of the
+#: budget; else it comes down in steps of 9 (to MIN_TRIAL_EPOCHS). BOHB's first bracket costs
+#: about 2.3 full trials (with continuation) before its first full-budget model, and random
+#: candidates train slower than the default. Measured on digits at 120 s on a machine half as
+#: fast (1.4 s per default epoch; seeds 0-2, test errors of 449): 27-epoch trials 10 / 7 / 2 and
+#: 10 / 2 / 2 in two runs (no trial reached 27 epochs), 18-epoch 2 / 3 / 2, 9-epoch 3 / 3 / 2.
+FULL_TRIAL_SHARE = 1 / 4
 #: Extra seeds of the best full-budget configuration trained at the end (`nas.replicas`), at
 #: most half the budget. Measured offline on the journals of default 600 s digits searches
 #: (seeds 0-2, test errors of 449): the best configuration plus two replicas made 1 / 1 / 1
@@ -146,8 +153,9 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
     default one in sizing the trials.
     """
     space_name, default, space_reason = default_space(data, space_overrides)
-    floor = MIN_AUGMENTED_EPOCHS if augmented(space if space is not None else default) \
+    wanted = MIN_AUGMENTED_EPOCHS if augmented(space if space is not None else default) \
         else MIN_TRIAL_EPOCHS
+    floor = _affordable_floor(wanted, _total_epochs(budget, epoch_seconds))
     epochs = _trial_epochs(budget, epoch_seconds, floor)
     min_epochs = epochs / ETA ** (RUNGS - 1)
     if budget.unit is Unit.SECONDS and epoch_seconds is not None:
@@ -164,7 +172,9 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
         f"trials  up to {epochs:g} epochs: {afford}, aiming at about {FULL_TRIALS_PER_SEARCH} "
         f"full-budget trials' worth (bounded to {floor}-{MAX_TRIAL_EPOCHS}"
         + ("; augmented candidates need the longer training" if floor > MIN_TRIAL_EPOCHS
-           else "") + ")",
+           else "")
+        + (f"; lowered from {wanted} so that a full trial of the default model takes at most "
+           f"{100 * FULL_TRIAL_SHARE:.0f} % of the budget" if floor < wanted else "") + ")",
         f"replicas {REPLICAS}: the best full-budget configuration trains again with {REPLICAS} "
         "new seeds at the end (up to half the budget), and the final ensemble starts from "
         "their average",
@@ -174,16 +184,31 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
                 searcher_options={"eta": ETA, "include_default": True}, reasons=reasons)
 
 
+def _total_epochs(budget: Budget, epoch_seconds: float | None) -> float | None:
+    """Epochs of the default model the budget buys; None when it cannot tell (trials)."""
+    if budget.unit is Unit.EPOCHS:
+        return budget.amount
+    if budget.unit is Unit.SECONDS and epoch_seconds:
+        return budget.amount / epoch_seconds
+    return None
+
+
+def _affordable_floor(floor: int, total: float | None) -> int:
+    """`floor` lowered in steps of ETA ** (RUNGS - 1), not below MIN_TRIAL_EPOCHS, until a full
+    trial of the default model takes at most FULL_TRIAL_SHARE of the `total` epochs."""
+    step = ETA ** (RUNGS - 1)
+    while total is not None and floor > MIN_TRIAL_EPOCHS and floor > FULL_TRIAL_SHARE * total:
+        floor = max(MIN_TRIAL_EPOCHS, floor - step)
+    return floor
+
+
 def _trial_epochs(budget: Budget, epoch_seconds: float | None,
                   floor: int = MIN_TRIAL_EPOCHS) -> int:
     """Epochs of a full trial: the budget's epochs over FULL_TRIALS_PER_SEARCH, rounded to a
     multiple of ETA ** (RUNGS - 1) so that every rung trains whole epochs, within
     `floor`-MAX_TRIAL_EPOCHS."""
-    if budget.unit is Unit.EPOCHS:
-        total = budget.amount
-    elif budget.unit is Unit.SECONDS and epoch_seconds:
-        total = budget.amount / epoch_seconds
-    else:  # a number of trials, or no measurement: the middle of the range
+    total = _total_epochs(budget, epoch_seconds)
+    if total is None:  # a number of trials, or no measurement: the middle of the range
         total = FULL_TRIALS_PER_SEARCH * 27
     step = ETA ** (RUNGS - 1)
     raw = total / FULL_TRIALS_PER_SEARCH

@@ -92,6 +92,21 @@ def test_augmented_candidates_get_longer_trials() -> None:
     assert got.searcher_options["include_default"] is True
 
 
+@pytest.mark.parametrize(("epoch_seconds", "epochs"), [
+    (0.5, 27),   # 240 epochs' worth: a 27-epoch trial is 11 % of it
+    (1.0, 27),   # 120: 23 %
+    (1.4, 18),   # 86: 27 epochs would be 32 %, 18 are 21 %
+    (3.0, 9),    # 40: even 18 would be 45 %
+    (20.0, 9),   # 6: never below the usual floor
+])
+def test_augmented_trials_shrink_when_the_budget_cannot_afford_them(epoch_seconds: float,
+                                                                     epochs: int) -> None:
+    chosen = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=epoch_seconds)
+    assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
+    lowered = "lowered from 27 so that a full trial of the default model takes at most 25 %"
+    assert (lowered in chosen.explain()) == (epochs < MIN_AUGMENTED_EPOCHS)
+
+
 def test_resolve_keeps_what_the_user_chose() -> None:
     space = spaces.residual_mlp(width=16, n_blocks=1)
     got = resolve(space, blobs(), "random", Budget(60, Unit.SECONDS), "5ep", None)
