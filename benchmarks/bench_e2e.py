@@ -18,7 +18,9 @@ each other.
 covers test sets as well as searches; its results go to `results/bench_e2e_splits`.
 
 Rows already in the results file for other (method, data, budget, seed) are kept, so the table
-can be filled by several invocations (a run of a key that is there replaces it).
+can be filled by several invocations (a run of a key that is there replaces it). Each row keeps
+the machine's speed (`machine_speed`, measured at the start of its invocation): a time budget
+buys work in proportion to it, so compare rows of one speed only.
 
 `pytest benchmarks/bench_e2e.py` runs one short search and one short study as smoke tests.
 """
@@ -90,14 +92,37 @@ def run_optuna(data: str, budget: str, seed: int, folder: Path, data_seed: int =
             "best_config": row.pop("best_params")}
 
 
+def machine_speed() -> float:
+    """Training steps/s of a fixed MLP (784-256-256-10, batch 128, Adam) on one thread, in a
+    fresh process: time budgets buy work in proportion to it, so rows from machines of other
+    speeds are not comparable (this kind of machine has measured 290 to 850)."""
+    code = (
+        "import time, torch\n"
+        "torch.set_num_threads(1); torch.manual_seed(0)\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),\n"
+        "    torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))\n"
+        "opt = torch.optim.Adam(m.parameters())\n"
+        "x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))\n"
+        "def step():\n"
+        "    opt.zero_grad(); torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step()\n"
+        "for _ in range(50): step()\n"
+        "t = time.perf_counter()\n"
+        "for _ in range(400): step()\n"
+        "print(400 / (time.perf_counter() - t))\n")
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True, env={**os.environ, **ONE_THREAD})
+    return round(float(done.stdout.strip()))
+
+
 METHODS = {"nas": run_search, "optuna": run_optuna}
 METHOD_NAMES = {"nas": "`nas search` defaults", "optuna": "hand-written Optuna study"}
 
 
 def _table(rows: list[dict[str, object]]) -> list[str]:
     lines = ["| data | budget | method | runs | test accuracy, median [min, max] | "
-             "errors (median) | best trial alone, median | trials (median) | wall s (median) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "errors (median) | best trial alone, median | trials (median) | wall s (median) "
+             "| machine (MLP steps/s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str, str], list[dict[str, object]]] = {}
     for row in sorted(rows, key=lambda r: (str(r["budget"]).zfill(8), str(r["data"]),
                                            str(r.get("method", "nas")))):
@@ -114,8 +139,15 @@ def _table(rows: list[dict[str, object]]) -> list[str]:
             f"{100 * max(acc):.2f}] | {errors} of {n_test} | "
             f"{100 * statistics.median(single):.2f} % | "
             f"{statistics.median([int(r['trials']) for r in group]):g} | "  # type: ignore[call-overload]
-            f"{statistics.median([float(r['wall_s']) for r in group]):.0f} |")  # type: ignore[arg-type]
+            f"{statistics.median([float(r['wall_s']) for r in group]):.0f} | "  # type: ignore[arg-type]
+            f"{_speeds(group)} |")
     return lines
+
+
+def _speeds(group: list[dict[str, object]]) -> str:
+    """The machine speeds the rows were measured at ("?" for rows from before it was kept)."""
+    speeds = sorted({str(r.get("machine_steps_per_s", "?")) for r in group})
+    return ", ".join(speeds)
 
 
 def _key(row: dict[str, object]) -> tuple[str, str, str, int]:
@@ -151,11 +183,14 @@ def main() -> None:
     jobs = [(m, d, b, s) for b in args.budgets.split(",") for d in args.data.split(",")
             for m in args.methods.split(",") for s in seeds]
     new: list[dict[str, object]] = []
+    speed = machine_speed()  # before the runs, on an idle machine
+    print(f"machine: {speed} MLP steps/s on one thread", flush=True)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for row in pool.map(lambda job: METHODS[job[0]](
                 *job[1:], folder, job[3] if args.split_per_seed else 0), jobs):
+            row = {**row, "machine_steps_per_s": speed}
             print(json.dumps({k: v for k, v in row.items() if k != "best_config"}), flush=True)
             new.append(row)
     # Read only now: another invocation may have written its rows meanwhile.
