@@ -22,6 +22,10 @@ SHARE = 0.5
 #: digits); the reserve holds this much more, so that the planned replicas still fit once the
 #: searcher's last trial ran a little over.
 TIME_MARGIN = 1.1
+#: A replica that started may take this many times its estimate, past the search's budget if
+#: it must (as Optuna lets a running trial finish at its timeout): cut short, it would be
+#: wasted. It starts only once its estimate fits, so the budget is overrun only by noise.
+OVERRUN = 2.0
 #: The key of a replica's `Trial.info` naming the trial it repeats.
 KEY = "replica_of"
 

@@ -781,9 +781,14 @@ class _Loop:
         """Hand a journaled trial to the executor."""
         trial, parent = running.trial, running.plan.parent
         self._tick()
-        # A searcher's trial stops where the replicas' reserve starts.
-        deadline = time.time() + self.ledger.remaining - self._reserve() \
-            if self.ledger.unit is Unit.SECONDS else None
+        # A searcher's trial stops where the replicas' reserve starts. A replica starts only when
+        # its estimate fits, and one cut short is of no use: it may run over by that estimate.
+        deadline = None
+        if self.ledger.unit is Unit.SECONDS:
+            room = self.ledger.remaining - self._reserve()
+            if replica_rules.KEY in trial.info and self.replica_plan is not None:
+                room = max(room, replica_rules.OVERRUN * self.replica_plan.cost)
+            deadline = time.time() + room
         seed = int(np.random.SeedSequence(
             self.trial_seq.entropy, spawn_key=(*self.trial_seq.spawn_key, trial.id),
         ).generate_state(1)[0])
