@@ -95,7 +95,8 @@ def run_optuna(data: str, budget: str, seed: int, folder: Path, data_seed: int =
 def machine_speed() -> float:
     """Training steps/s of a fixed MLP (784-256-256-10, batch 128, Adam) on one thread, in a
     fresh process: time budgets buy work in proportion to it, so rows from machines of other
-    speeds are not comparable (this kind of machine has measured 290 to 850)."""
+    speeds are not comparable (209 to 287 on the machine of 2026-12-04; earlier ones
+    were about twice as fast)."""
     code = (
         "import time, torch\n"
         "torch.set_num_threads(1); torch.manual_seed(0)\n"

@@ -662,8 +662,7 @@ class _Loop:
     def _drop_replicas(self) -> None:
         """No replica fits (the best became a costlier configuration, or none trained in full):
         this search trains none, and a searcher stopped only for them goes on."""
-        target = replica_rules.target(
-            self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
+        target = self._replica_target()
         self.replicas_dropped = ("no trial trained to the full budget" if target is None else
                                  f"trial {target.id}'s training does not fit in what is left")
         self.replicas = 0
@@ -699,8 +698,7 @@ class _Loop:
                        ) -> replica_rules.ReplicaPlan | None:
         """Replicas of the best full-budget trial so far, as many as fit in `room` (with the
         reserve's margin when `padded`)."""
-        target = replica_rules.target(
-            self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
+        target = self._replica_target()
         if target is None:
             return None
         each = replica_rules.cost(target, self.ledger.unit, self._lineage_seconds(target.id),
@@ -708,6 +706,11 @@ class _Loop:
         room_each = replica_rules.padded(each, self.ledger.unit) if padded else each
         return replica_rules.ReplicaPlan(
             target.id, replica_rules.fit(self.replicas, room, room_each), each)
+
+    def _replica_target(self) -> TrialRecord | None:
+        """The best searcher trial so far trained to the full budget (what replicas repeat)."""
+        return replica_rules.target(
+            self.top, lambda r: self._budget(r.trial) >= self.objective.max_budget)
 
     def _lineage_seconds(self, trial_id: int) -> float:
         """Seconds the trial's model took to train, its parents' training included."""
@@ -782,7 +785,7 @@ class _Loop:
         trial, parent = running.trial, running.plan.parent
         self._tick()
         # A searcher's trial stops where the replicas' reserve starts. A replica starts only when
-        # its estimate fits, and one cut short is of no use: it may run over by that estimate.
+        # its estimate fits, and one cut short is of no use: it gets OVERRUN times its estimate.
         deadline = None
         if self.ledger.unit is Unit.SECONDS:
             room = self.ledger.remaining - self._reserve()

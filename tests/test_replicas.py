@@ -111,7 +111,20 @@ def test_an_epoch_budget_keeps_the_replicas_share(tmp_path) -> None:
     assert result.stopped.startswith("the rest of the budget is kept for replicas")
 
 
-def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path) -> None:
+def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> None:
+    import time
+
+    from nas.objective import TrainingObjective
+
+    rooms: dict[int, float] = {}  # trial id -> seconds it was given before its deadline
+    original = TrainingObjective.__call__
+
+    def call(self, trial, *, seed, deadline=None, **kw):
+        if deadline is not None:
+            rooms[trial.id] = deadline - time.monotonic()
+        return original(self, trial, seed=seed, deadline=deadline, **kw)
+
+    monkeypatch.setattr(TrainingObjective, "__call__", call)
     # Trials of ~0.4 s: a replica is not cut by the deadline when it runs a little over.
     result = nas.search(_space(), blobs(n=600), "random", "12s", trial_budget="40ep", seed=0,
                         storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
@@ -119,7 +132,9 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path) -> None:
     assert copies, result.stopped
     assert all(r.status is TrialStatus.OK and r.result.epochs == 40 for r in copies)
     target = next(r for r in result.trials if r.id == copies[0].trial.info[replicas.KEY])
-    # What overran is a replica's noise and the ensemble's evaluation at most.
+    # Each replica was given twice its estimate (the original's time), the last one too, though
+    # less than that was left of the budget; what overran is its noise and the ensemble at most.
+    assert all(rooms[r.id] >= replicas.OVERRUN * target.result.seconds - 0.05 for r in copies)
     assert result.spent <= 12.0 + target.result.seconds + 2.0
 
 
