@@ -19,9 +19,9 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 import nas
 from benchmarks.timing import benchmarks_off, interleaved, median_ratio
+from nas.engine.result import SearchResult
 from nas.problems import Problem
 from nas.problems import get as get_problem
-from nas.runner import SearchResult
 from nas.storage import MEMORY
 
 # Threads are set explicitly to 2 (torch's default on this 2-core machine, so what a user gets);

@@ -25,7 +25,8 @@ def floor(data_name: str, split: int, epochs: int = 30, seeds: int = 3) -> dict[
     import spaces
     from nas.data import load
     from nas.defaults import default_space
-    from nas.trainer import TrainSettings, train
+    from nas.trainer import train
+    from spaces.training import TrainSettings
 
     data = load(data_name, seed=split)
     config = dict(default_space(data)[1].get_default_configuration())

@@ -15,7 +15,8 @@ import torch
 
 import spaces
 from nas.data import Dataset, load
-from nas.trainer import TrainerOptions, TrainSettings, resolve_device, train
+from nas.trainer import TrainerOptions, resolve_device, train
+from spaces.training import TrainSettings
 
 EPOCHS = 2
 CASES = {

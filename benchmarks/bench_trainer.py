@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 import spaces
 from benchmarks.timing import benchmarks_off
 from nas.data import Dataset, load
-from nas.trainer import TrainerOptions, TrainSettings, train
+from nas.trainer import TrainerOptions, train
+from spaces.training import TrainSettings
 
 # Run with:  python -m pytest benchmarks -q -p no:cacheprovider -s
 # Not part of the default test run (pyproject: testpaths = ["tests"]).

@@ -2,13 +2,13 @@
 
 The textbook workflow (Optuna's PyTorch example, adapted to small images and 1-D signals):
 a conv net of 1-4 conv layers (3-wide kernels, ReLU, max-pooling while the map is at least
-4 wide) and 1-2 dense layers with dropout; the optimizer (Adam, RMSprop, SGD with momentum)
-and its learning rate searched by TPE; 15 epochs per trial, reported after each epoch to a
-Hyperband pruner. It sees the same train/validation/test split as `nas search` (the
-dataset's split of `--data-seed`, default 0; `--seed` seeds the study and the models, as it
-seeds the search), selects on validation accuracy only and reports the best trial's test
-accuracy. A trial still running at the deadline is dropped, so the study spends no more than
-the budget.
+4 wide) and 1-2 dense layers with dropout (the dense layers alone for flat features); the
+optimizer (Adam, RMSprop, SGD with momentum) and its learning rate searched by TPE; 15 epochs
+per trial, reported after each epoch to a Hyperband pruner. It sees the same
+train/validation/test split as `nas search` (the dataset's split of `--data-seed`, default 0;
+`--seed` seeds the study and the models, as it seeds the search), selects on validation
+accuracy only and reports the best trial's test accuracy. A trial still running at the
+deadline is dropped, so the study spends no more than the budget.
 
     python benchmarks/optuna_baseline.py --data digits --budget 120 --seed 0
 """
@@ -29,12 +29,14 @@ BATCH_SIZE = 64
 
 
 def build_net(trial: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """The trial's conv net for (C, L) signals or (C, H, W) images."""
+    """The trial's conv net for (C, L) signals or (C, H, W) images; for flat (F,) features,
+    its dense layers alone (Optuna's own PyTorch example is such an MLP)."""
     conv, pool = (nn.Conv1d, nn.MaxPool1d) if len(input_shape) == 2 else (nn.Conv2d,
                                                                           nn.MaxPool2d)
     layers: list[nn.Module] = []
     channels, sizes = input_shape[0], list(input_shape[1:])
-    for i in range(trial.suggest_int("n_conv", 1, 4)):
+    n_conv = 0 if len(input_shape) == 1 else trial.suggest_int("n_conv", 1, 4)
+    for i in range(n_conv):
         out = trial.suggest_categorical(f"conv{i}_channels", [16, 32, 64, 128])
         layers += [conv(channels, out, 3, padding=1), nn.ReLU()]
         if min(sizes) >= 4:

@@ -1,8 +1,8 @@
 """Neural architecture search for PyTorch: spaces, searchers, one trainer, an SQLite journal.
 
-Public API: `search`, `Budget`, `Ledger`, `Trial`, `Result`, `TrialStatus`, `Dataset`,
-`load_dataset`, `from_arrays`, `Storage`, `UserError`, `AutoClassifier`. Heavy modules load
-on first use.
+Public API: `search`, `optimize`, `resume`, `Budget`, `Ledger`, `Trial`, `Result`,
+`TrialStatus`, `Dataset`, `load_dataset`, `from_arrays`, `Storage`, `JournalView`, `UserError`,
+`AutoClassifier`. Heavy modules load on first use.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "search": "nas.runner",
-    "optimize": "nas.runner",
-    "resume": "nas.runner",
-    "SearchResult": "nas.runner",
+    "search": "nas.engine.api",
+    "optimize": "nas.engine.api",
+    "resume": "nas.engine.api",
+    "SearchResult": "nas.engine.result",
     "Budget": "nas.budget",
-    "Ledger": "nas.budget",
+    "Ledger": "nas.engine.ledger",
     "Trial": "nas.types",
     "Result": "nas.types",
     "TrialStatus": "nas.types",
@@ -28,7 +28,9 @@ _LAZY = {
     "Storage": "nas.storage",
     "TrainerOptions": "nas.trainer",
     "UserError": "nas.errors",
-    "Callback": "nas.report",
+    "Callback": "nas.engine.callbacks",
+    "JournalView": "nas.journal",
+    "SearchSettings": "nas.journal",
     "AutoClassifier": "nas.estimator",
 }
 _RENAMED = {"load_dataset": "load"}

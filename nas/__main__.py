@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from nas.cli import run
 
-from nas.cli import main
-
-sys.exit(main())
+run()

@@ -15,7 +15,6 @@ import csv
 import importlib
 import json
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from nas.budget import Budget, Unit
+from nas.budget import Budget, Unit, charge
 from nas.errors import UserError
+from nas.journal import JournalView, incumbent_key
 from nas.problems import Problem
 from nas.problems import get as get_registered
 
@@ -106,14 +106,12 @@ def run_one(spec: RunSpec, folder: str) -> tuple[str, bool]:
     A top-level function: workers import it by name.
     """
     import nas
-    from nas.storage import Storage
+    from nas.engine.api import finished
 
     problem = load_problem(spec.problem)
     path = Path(folder) / f"{spec.name}.db"
     if path.exists():
-        with Storage.open(path) as store:
-            state = store.meta("state")
-        if state == "finished":
+        if finished(path):
             return str(path), True
         nas.resume(path, objective=problem.evaluate, progress=False)
         return str(path), False
@@ -204,21 +202,20 @@ def _run_all(specs: Sequence[RunSpec], folder: str, workers: int | None, executo
 def collect_rows(specs: Sequence[RunSpec], folder: Path,
                  problems: Mapping[str, Problem]) -> list[dict[str, Any]]:
     """One row per evaluation, in the order each run told its searcher, with the regret."""
-    from nas.storage import Storage
-
     rows: list[dict[str, Any]] = []
     for spec in specs:
         problem = problems[spec.problem]
-        with Storage.open(folder / f"{spec.name}.db") as store:
-            created = float(store.meta("created_at", 0.0))
-            records = [r for r in store.trials() if r.result is not None]
-        records.sort(key=lambda r: r.tell_order)
+        view = JournalView.load(folder / f"{spec.name}.db")
+        created = view.created_at
+        records = sorted((r for r in view.records if r.result is not None),
+                         key=lambda r: r.tell_order)
         spent = 0.0
         for record in records:
             result = record.result
             assert result is not None
-            budget = float(record.trial.budget or problem.max_budget)
-            spent += result.cost if result.cost is not None else budget
+            budget = view.budget_of(record)
+            # In the problem's own units whatever the run's budget, so runs compare.
+            spent += charge(result, Unit.UNITS)
             rows.append({
                 "problem": spec.problem, "searcher": spec.searcher, "seed": spec.seed,
                 "trial": record.id, "budget": budget,
@@ -246,9 +243,8 @@ def annotate_regret(rows: Sequence[dict[str, Any]], problems: Mapping[str, Probl
     for row in rows:
         key = (row["problem"], row["searcher"], row["seed"])
         incumbent = state.get(key)
-        if row["loss"] is not None and (
-                incumbent is None or row["budget"] > incumbent[0]
-                or (row["budget"] == incumbent[0] and row["loss"] < incumbent[1])):
+        if row["loss"] is not None and (incumbent is None or incumbent_key(
+                row["budget"], row["loss"]) < incumbent_key(incumbent[0], incumbent[1])):
             value = row["true_loss"] if row["true_loss"] is not None else row["loss"]
             state[key] = incumbent = (row["budget"], row["loss"],
                                       value - references[row["problem"]])
@@ -285,6 +281,8 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
         writer.writeheader()
         writer.writerows(rows)
     (out / "results.json").write_text(json.dumps(list(rows), indent=0))
+    from nas.reporting.plots import plot_regret  # matplotlib only once results are written
+
     sections = [f"# nas bench: {', '.join(searchers)} on {', '.join(problems)}", "",
                 f"Total budget per run: {budget}; seeds per cell: "
                 f"{len({r['seed'] for r in rows})}. Regret of the incumbent (best trial at the "
@@ -294,7 +292,8 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
         reference = _reference(mine, problem)
         curves = _curves(mine)
         sections += _problem_section(name, problem, mine, curves, searchers, reference)
-        _plot(out / f"regret-{name.replace(':', '_')}.png", name, problem, curves, searchers)
+        plot_regret(out / f"regret-{name.replace(':', '_')}.png", name, problem.max_budget,
+                    curves, searchers)
     text = "\n".join(sections) + "\n"
     (out / "summary.md").write_text(text)
     return text
@@ -371,44 +370,3 @@ def _wilcoxon(values: np.ndarray, baseline: np.ndarray | None) -> str:
     middle = float(np.median(diff))
     side = "better" if middle < 0 else "worse" if middle > 0 else "even"
     return f"{p:.3g} ({side})"
-
-
-def _plot(path: Path, name: str, problem: Problem,
-          curves: Mapping[tuple[str, int], list[tuple[float, float]]],
-          searchers: Sequence[str]) -> None:
-    """Median regret of the incumbent vs budget spent, log scale, IQR bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    top = max((c[-1][0] for c in curves.values() if c), default=1.0) / problem.max_budget
-    grid = np.linspace(0, top, 200)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for s in searchers:
-        lines = []
-        for (searcher, _), curve in curves.items():
-            if searcher != s or not curve:
-                continue
-            spent = np.array([c[0] for c in curve]) / problem.max_budget
-            regret = np.array([c[1] for c in curve])
-            idx = np.searchsorted(spent, grid, side="right") - 1
-            lines.append(np.where(idx >= 0, regret[np.clip(idx, 0, None)], np.nan))
-        if not lines:
-            continue
-        with warnings.catch_warnings():  # no incumbent yet at the very start of a run
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q25, med, q75 = np.nanpercentile(np.array(lines), [25, 50, 75], axis=0)
-        # A log axis cannot show 0: the optimum itself sits at the floor.
-        floor = 1e-6
-        (line,) = ax.plot(grid, np.maximum(med, floor), label=s)
-        ax.fill_between(grid, np.maximum(q25, floor), np.maximum(q75, floor),
-                        color=line.get_color(), alpha=0.2)
-    ax.set_yscale("log")
-    ax.set_title(f"{name}: median regret, IQR band")
-    ax.set_xlabel("budget spent / max_budget")
-    ax.set_ylabel("regret of the incumbent")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,8 +1,10 @@
-"""Budgets with a unit (epochs, seconds, trials), one parser, one formatter, and the ledger."""
+"""Budgets with a unit (epochs, seconds, trials): one parser, one formatter, and the one rule of
+what a finished trial is charged (`charge`); the ledger that sums it is `nas.engine.ledger`."""
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -113,52 +115,35 @@ def display_amount(amount: float, unit: Unit) -> str:
     return format_amount(amount, unit)
 
 
-class Ledger:
-    """The search's total budget and what has been charged against it."""
-
-    def __init__(self, limit: Budget, *, spent: float = 0.0) -> None:
-        self.limit = limit
-        self.spent = float(spent)
-
-    @property
-    def unit(self) -> Unit:
-        """The unit everything is charged in."""
-        return self.limit.unit
-
-    @property
-    def remaining(self) -> float:
-        """What is left to spend (never negative)."""
-        return max(0.0, self.limit.amount - self.spent)
-
-    @property
-    def exhausted(self) -> bool:
-        """True once nothing is left."""
-        return self.remaining <= 1e-9
-
-    def can_afford(self, cost: float) -> bool:
-        """Whether a trial expected to cost `cost` may start."""
-        return not self.exhausted and cost <= self.remaining + 1e-9
-
-    def charge(self, cost: float) -> None:
-        """Record what a trial actually spent."""
-        if cost < 0 or not math.isfinite(cost):
-            raise ValueError(f"cannot charge {cost!r}")
-        self.spent += cost
-
-    def __str__(self) -> str:
-        return f"{display_amount(self.spent, self.unit)} / {self.limit}"
-
-
 def charge(result: Result, unit: Unit) -> float:
     """What a ledger in `unit` charges for a finished trial's `result` (a reused result: 0).
 
     A time budget's ledger counts wall-clock time, loop overhead included; this is the trial's
     own share of it, its seconds.
     """
-    if "reused_from" in result.metrics:
+    if result.reused_from is not None:
         return 0.0
     if unit is Unit.TRIALS:
         return 1.0
     if unit is Unit.SECONDS:
         return result.seconds
     return result.cost if result.cost is not None else result.epochs
+
+
+def process_started_at() -> float:
+    """When this process started, as a ``time.monotonic()`` value: a command's time budget
+    counts its start-up (importing torch) too. Now, where the system cannot tell."""
+    import time
+
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat") as stat:
+            # Field 22 (after the command name in parentheses): start time in clock ticks
+            # since boot; /proc/uptime: seconds since boot, on the same clock as monotonic.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as uptime:
+            up = float(uptime.read().split()[0])
+        age = up - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - age if 0 <= age < 3600 else now

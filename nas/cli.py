@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from nas import commands
 from nas.errors import UserError
 
 
@@ -28,6 +28,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" in {path}; resume with: nas resume {path}" if path else " in the journal"
         print(f"\nnas: interrupted; finished trials are kept{where}", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The `nas` console script: `main`, then exit without collecting every object first
+    (with torch and scikit-learn loaded that takes seconds, and a time budget counts them)."""
+    import gc
+
+    code = main()
+    gc.freeze()  # exit handlers still run; the collector just skips what exists now
+    sys.exit(code)
 
 
 # Options whose values may start with "-" ("-5m", "-1"): argparse would take them for options.
@@ -68,7 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "Every trial is journaled to an SQLite file (default runs/<name>.db)."))
     p.add_argument("--space", default="auto",
                    help="search space (see `nas spaces`); auto: from the data's shape")
-    p.add_argument("--data", default="digits", help="dataset (see `nas datasets`)")
+    p.add_argument("--data", default="digits",
+                   help="dataset (see `nas datasets`), or a path: a .npz file, a .csv file "
+                        "(with --target) or a folder with one sub-folder of images per class")
+    p.add_argument("--target", metavar="COLUMN",
+                   help="CSV data: the column of class labels (the other columns are features)")
+    p.add_argument("--image-size", metavar="N|HxW",
+                   help="image folder: resize every image to N x N or H x W pixels (needed when "
+                        "the images differ in size)")
     p.add_argument("--searcher", default="auto",
                    help="search algorithm (see `nas searchers`); auto: bohb")
     p.add_argument("--budget", default="10m",
@@ -101,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop after this many failed trials in a row (default 10)")
     p.add_argument("--no-dedup", action="store_true",
                    help="retrain candidates whose architecture was already trained at the budget")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="fit no plain baselines (logistic regression, RBF SVM, k-NN) beside "
+                        "the search")
     _executor_options(p)
     p.add_argument("--data-root", help="folder of torchvision datasets")
     p.add_argument("--download", action="store_true",
@@ -111,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)
-    p.set_defaults(func=_cmd_search)
+    p.set_defaults(func=commands.search)
 
     p = sub.add_parser("resume", help="continue a search that was stopped or killed",
                        description="Continue a search from its journal: finished trials are "
@@ -122,13 +142,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)
-    p.set_defaults(func=_cmd_resume)
+    p.set_defaults(func=commands.resume)
 
     p = sub.add_parser("show", help="summary and top trials of a search",
                        description="Summarise a finished or running search.")
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=int, default=5, help="rows of the table (default 5)")
-    p.set_defaults(func=_cmd_show)
+    p.set_defaults(func=commands.show)
 
     p = sub.add_parser("report", help="write an HTML report with plots",
                        description="Write PNG plots and one self-contained report.html (no "
@@ -138,14 +158,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`, `nas.optimize` or `nas bench`")
     p.add_argument("-o", "--out", default="report", help="output folder (default report)")
     p.add_argument("--top", type=int, default=10, help="rows of the top table (default 10)")
-    p.set_defaults(func=_cmd_report)
+    p.set_defaults(func=commands.report)
 
     p = sub.add_parser("export", help="write the best model to a file",
                        description="Write the best model (weights, config, space) to a file "
                                    "that `spaces.load_model` loads in a fresh process.")
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("-o", "--output", default="best.pt", help="output file (default best.pt)")
-    p.set_defaults(func=_cmd_export)
+    p.set_defaults(func=commands.export)
 
     p = sub.add_parser("spaces", help="list spaces, or print one",
                        description="List the search spaces, or print one (with overrides).")
@@ -153,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="narrow the space before printing it")
     p.add_argument("--json", action="store_true", help="print ConfigSpace JSON")
-    p.set_defaults(func=_cmd_spaces)
+    p.set_defaults(func=commands.spaces)
 
     p = sub.add_parser("bench", help="compare searchers on problems over seeds",
                        description="Run every searcher on every problem for every seed under "
@@ -173,12 +193,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where runs go with --workers > 1 (default local processes)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster")
-    p.set_defaults(func=_cmd_bench)
+    p.set_defaults(func=commands.bench)
 
     p = sub.add_parser("searchers", help="list search algorithms")
-    p.set_defaults(func=_cmd_searchers)
-    p = sub.add_parser("datasets", help="list built-in datasets")
-    p.set_defaults(func=_cmd_datasets)
+    p.set_defaults(func=commands.searchers)
+    p = sub.add_parser("datasets", help="list built-in datasets (a path works too)")
+    p.set_defaults(func=commands.datasets)
     return parser
 
 
@@ -196,235 +216,6 @@ def _tensorboard_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", metavar="DIR",
                    help="also log each trial's learning curve to TensorBoard under DIR "
                         "(needs: pip install 'nas-engine[tensorboard]')")
-
-
-def _callbacks(args: argparse.Namespace) -> list[Any]:
-    """The callbacks the command line asks for (checked before anything slow starts)."""
-    if not args.tensorboard:
-        return []
-    from nas.tensorboard import TensorBoardLogger
-
-    return [TensorBoardLogger(args.tensorboard)]
-
-
-def _executor_args(args: argparse.Namespace) -> dict[str, Any]:
-    name = args.executor or ("dask" if args.scheduler else
-                             "local" if args.workers is not None else "inprocess")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    return {"executor": name, "workers": args.workers, "scheduler": args.scheduler}
-
-
-def _overrides(items: Sequence[str]) -> dict[str, Any]:
-    from spaces import parse_assignment
-
-    return dict(parse_assignment(item) for item in items)
-
-
-def _cmd_search(args: argparse.Namespace) -> int:
-    import spaces
-    from nas.budget import Budget
-    from nas.runner import search
-    from searchers import get_class
-
-    # Check everything the user typed before the slow parts (data, torch) start.
-    budget = Budget.parse(args.budget)
-    trial_budget = "auto" if args.trial_budget == "auto" else Budget.parse(args.trial_budget)
-    if args.searcher != "auto":
-        get_class(args.searcher)
-    overrides = _overrides(args.overrides)
-    space: Any = args.space
-    if args.space != "auto":
-        space = spaces.get(args.space, **overrides)
-        overrides = {}
-    if args.top < 1:
-        raise UserError("--top must be at least 1")
-    callbacks = _callbacks(args)
-    data_options: dict[str, Any] = {}
-    if args.data_root:
-        data_options["root"] = args.data_root
-    if args.download:
-        data_options["download"] = True
-    if args.data_seed is not None:
-        data_options["seed"] = args.data_seed
-    if args.explain:
-        return _explain(args, space, budget, trial_budget, overrides, data_options)
-    # By name, so the journal records how to load it again on `nas resume`.
-    result = search(
-        space, args.data, args.searcher, budget, data_options=data_options,
-        space_overrides=overrides,
-        searcher_options=_overrides(args.searcher_options),
-        trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
-        trainer_options={"device": args.device, "precision": args.precision,
-                         "compile": args.compile},
-        progress=not args.no_progress, callbacks=callbacks,
-        continue_trials=not args.no_continue,
-        dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
-        replicas=_replicas(args.replicas),
-        **_executor_args(args),
-    )
-    _print_summary(result.path, args.top)
-    return 0
-
-
-def _replicas(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--replicas is a number or auto, got {value!r}") from None
-
-
-def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: Any,
-             overrides: dict[str, Any], data_options: dict[str, Any]) -> int:
-    """Print what a search with these arguments would choose for each "auto", and why."""
-    from nas.data import load
-    from nas.defaults import resolve
-    from nas.trainer import resolve_device
-
-    device = resolve_device(args.device)
-    data = load(args.data, **data_options)
-    chosen = resolve(space, data, args.searcher, budget, trial_budget,
-                     _overrides(args.searcher_options), device=str(device),
-                     space_overrides=overrides)
-    print(f"data    {data}")
-    if chosen.plan is None:
-        print("nothing is automatic: --space, --searcher and --trial-budget were all given")
-        return 0
-    auto = {"space": args.space, "searcher": args.searcher, "trials": args.trial_budget,
-            "replicas": args.replicas if args.searcher == "auto" else None}
-    for line in chosen.plan.reasons:
-        key = line.split()[0]
-        if auto.get(key) == "auto":
-            print(line)
-    print(f"budget  {chosen.budget} for the search"
-          + ("" if chosen.budget == budget else f" ({budget} less the timed probe epochs)"))
-    return 0
-
-
-def _print_summary(path: Path, top: int) -> None:
-    from nas.report import summary_text
-    from nas.storage import Storage
-
-    with Storage.open(path) as store:
-        print(summary_text(path, store.settings, store.trials(),
-                           state=store.meta("state", "unknown"), spent=store.meta("spent"),
-                           summary=store.meta("summary"), k=top))
-
-
-def _cmd_resume(args: argparse.Namespace) -> int:
-    from nas.runner import resume
-    from nas.storage import Storage
-
-    callbacks = _callbacks(args)
-    with Storage.open(args.db) as store:
-        finished = store.meta("state") == "finished"
-    if finished:
-        print(f"{args.db} has finished already; nothing to resume")
-    else:
-        resume(args.db, progress=not args.no_progress, callbacks=callbacks,
-               **_executor_args(args))
-    _print_summary(Path(args.db), args.top)
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import time
-
-    from nas.bench import bench
-
-    if args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    start = time.monotonic()
-    done = [0]
-
-    def progress(spec: Any, reused: bool) -> None:
-        done[0] += 1
-        print(f"[{done[0]}] {spec.name}{' (reused)' if reused else ''} "
-              f"{time.monotonic() - start:.0f}s", file=sys.stderr, flush=True)
-
-    result = bench(_names(args.problems), _names(args.searchers), seeds=args.seeds,
-                   budget=args.budget, out=args.out, workers=args.workers,
-                   executor=args.executor, scheduler=args.scheduler, on_run=progress)
-    print(result.summary)
-    print(f"{result.ran} runs done, {result.reused} reused, in {time.monotonic() - start:.0f}s;"
-          f" results in {result.out}/ (summary.md, results.csv, regret-*.png)")
-    return 0
-
-
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from nas.html_report import write_report
-
-    if args.top < 1:
-        raise UserError("--top must be at least 1")
-    print(write_report(args.db, args.out, top_k=args.top))
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    _print_summary(Path(args.db), args.top)
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from nas.export import export
-
-    out = export(args.db, args.output)
-    print(f"wrote {out}  (load it with: spaces.load_model({str(out)!r}))")
-    return 0
-
-
-def _cmd_spaces(args: argparse.Namespace) -> int:
-    import json
-
-    import spaces
-
-    if args.name is None:
-        for name, doc in spaces.available().items():
-            print(f"{name:<16} {doc}")
-        return 0
-    space = spaces.get(args.name, **_overrides(args.overrides))
-    if args.json:
-        print(json.dumps(spaces.space_to_json(space), indent=2))
-    else:
-        print(spaces.describe(space))
-    return 0
-
-
-def _cmd_searchers(args: argparse.Namespace) -> int:
-    import searchers
-    from searchers.registry import ignored_plugins, plugins
-
-    names = searchers.available()
-    width = max(map(len, names))
-    dists = {p.name: p.dist for p in plugins()}
-    for name in names:
-        origin = f" (plugin: {dists[name]})" if name in dists else ""
-        try:
-            cls = searchers.get_class(name)
-        except UserError as exc:  # a broken plugin: say why, and list the others
-            print(f"{name:<{width}} {'unusable':<22} {exc}")
-            continue
-        doc = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
-        kind = ("multi-fidelity" if cls.multi_fidelity else "full budget") + \
-            (", model" if cls.model_based else "")
-        print(f"{name:<{width}} {kind:<22} {doc}{origin}")
-    for plugin in ignored_plugins():
-        print(f"nas: warning: {plugin.error}", file=sys.stderr)
-    return 0
-
-
-def _cmd_datasets(args: argparse.Namespace) -> int:
-    from nas.data import describe
-
-    for name, doc in describe().items():
-        print(f"{name:<14} {doc}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ per-trial budget range. `Plan.explain()` says what was chosen and why (`nas sear
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,36 +18,43 @@ from ConfigSpace import ConfigurationSpace
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 
+# Each constant says why in a line; the measurements behind them, with their commands, are in
+# docs/decisions.md.
 #: The searcher of a default search: Hyperband's schedule with model-based proposals; promoted
 #: trials continue their parent's checkpoint, so a rung costs only its increment.
 DEFAULT_SEARCHER = "bohb"
 #: Successive-halving rate and rungs of the default searcher: max / min budget = ETA ** (RUNGS-1).
 ETA = 3
 RUNGS = 3
-#: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many.
-#: A higher cap was measured on digits at 600 s (seeds 0-2, test errors of 449): 63-epoch trials
-#: (20-22 of them) made 3 / 3 / 0 errors against 0 / 4 / 2 with 36 (32-37 trials).
+#: Bounds of a full trial's epochs: enough to converge on small data, few enough to compare many
+#: (a 63-epoch cap made fewer trials reach the top rung and no better models).
 MIN_TRIAL_EPOCHS = 9
 MAX_TRIAL_EPOCHS = 36
 #: Full-budget trials' worth of epochs one default search should be able to afford.
 FULL_TRIALS_PER_SEARCH = 30
 #: The fewest epochs of a full trial on augmented images: augmentation pays only with longer
-#: training (IMAGE_AUGMENT's measurements: neutral at 9 epochs, a third fewer errors at 30).
-#: Whole default searches on digits at 120 s (seeds 0-2, test errors of 449): 9-epoch trials
-#: 5 / 3 / 1, and 3 / 3 / 5 with the default configuration first; 18-epoch trials 4 / 3 / 1;
-#: 27-epoch trials with the default first 2 / 3 / 1 (the default reached 27 epochs each time).
+#: training.
 MIN_AUGMENTED_EPOCHS = 27
 #: That floor holds only while a full trial of the default model takes at most this share of the
-#: budget; else it comes down in steps of 9 (to MIN_TRIAL_EPOCHS). BOHB's first bracket costs
-#: about 2.3 full trials (with continuation) before its first full-budget model, and random
-#: candidates train slower than the default. Measured on digits at 120 s on a machine half as
-#: fast (1.4 s per default epoch; seeds 0-2, test errors of 449): 27-epoch trials 10 / 7 / 2 and
-#: 10 / 2 / 2 in two runs (no trial reached 27 epochs), 18-epoch 2 / 3 / 2, 9-epoch 3 / 3 / 2.
+#: budget; else it comes down in steps of 9 (on slow machines no trial reached 27 epochs).
 FULL_TRIAL_SHARE = 1 / 4
-#: Extra seeds of the best full-budget configuration trained at the end (`nas.replicas`), at
-#: most half the budget. Measured offline on the journals of default 600 s digits searches
-#: (seeds 0-2, test errors of 449): the best configuration plus two replicas made 1 / 1 / 1
-#: against 0 / 4 / 2 for the searches' own ensembles.
+#: The most of a time budget one full trial of any candidate may take: a larger one is turned
+#: away before it trains (`nas.engine.costs`), as one such model can eat the whole budget.
+MAX_TRIAL_SHARE = 1 / 3
+#: The plain baselines (`nas.baselines`) a search fits on its split get this share of a time
+#: budget, and at most BASELINE_SECONDS of any other: a user's first try, seconds at most.
+BASELINE_SHARE = 0.05
+BASELINE_SECONDS = 20.0
+#: A time budget of which less than this share is left once the process started and loaded
+#: its data trains no network: only the plain baselines are fitted.
+MIN_LEFT_TO_PLAN = 1 / 3
+#: Batches a timing trains before it starts the clock.
+WARMUP_BATCHES = 3
+#: The most of a time budget the timing of the default model may take: on a slow machine two
+#: whole epochs can take longer than the budget, so the probe stops early and extrapolates.
+PROBE_SHARE = 0.1
+#: Extra seeds of the best full-budget configuration trained at the end (`nas.engine.replicas`):
+#: their average fixes most of one model's errors.
 REPLICAS = 2
 
 
@@ -60,6 +69,8 @@ class Plan:
     searcher_options: dict[str, Any] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
     replicas: int = REPLICAS
+    #: Seconds per epoch of the space's default model, as measured (time budgets only).
+    epoch_seconds: float | None = None
 
     def explain(self) -> str:
         """What was chosen and why, one line per choice."""
@@ -71,33 +82,23 @@ def data_kind(input_shape: tuple[int, ...]) -> str:
     return {3: "image", 2: "signal"}.get(len(input_shape), "features")
 
 
-#: What a default space adds to the named space. Measured on digits and mnist1d (3 seeds, 30
-#: epochs, default conv model): random whole-position shifts cost 0.5-1.5 points of test accuracy
-#: on both, so they stay out; label smoothing and a 5 % warm-up were neutral there and are kept
-#: searchable / on, as they help elsewhere and cost nothing.
+#: What a default space adds to the named space: label smoothing searched, a 5 % warm-up (neutral
+#: on digits and mnist1d, helpful elsewhere; whole-position shifts measured worse, so left out).
 AUTO_OVERRIDES: dict[str, dict[str, Any]] = {
     "residual-mlp": {"label_smoothing": (0.0, 0.2)},
     "residual-conv": {"label_smoothing": (0.0, 0.2), "warmup": 0.05},
 }
 
 
-#: Images and signals with at most this many positions (8x8, 1x40, 16x16) are "tiny": they are
-#: cheap per channel, and their first stage gets TINY_CHANNELS instead of the space's 8-64.
+#: Images and signals with at most this many positions (8x8, 1x40, 16x16) are "tiny": cheap per
+#: channel, their first stage gets TINY_CHANNELS instead of the space's 8-64 (wider measured
+#: better on digits and mnist1d, whole searches included).
 TINY_POSITIONS = 256
-#: Measured with the default conv model, 30 epochs, 3 splits (test errors summed over the
-#: splits): digits 8x8 (449 test samples each): 8 channels 19, 16: 7, 32: 7, 64: 4, 128: 6;
-#: mnist1d 1x40 (1,000 each): 16 channels 43, 32: 23, 64: 15. 64 channels cost ~6x the epoch
-#: time of 16, which a time budget pays for with fewer, shorter trials; still, whole searches
-#: (bench_e2e, 3 seeds) did as well or better: 120 s digits 99.33 % median test accuracy wide vs
-#: 99.33 % narrow, mnist1d 99.20 % vs 98.20 %; 600 s mnist1d 99.60 % vs 99.20 %.
 TINY_CHANNELS = (32, 128)
 
-#: The augmentation images get by default. Measured on digits with the default conv model
-#: (64 channels, 6 splits x 3 seeds, test errors summed over the 18 runs / over the 6 ensembles
-#: of 3): "affine" (rotations up to 10 degrees, 10 % scaling, sub-pixel translations) 27 / 4
-#: against 36 / 11 without at 30 epochs, 23 / 5 against 39 / 10 at 60, neutral at 9 (45 / 11
-#: against 44 / 12). On mnist1d signals (stretch and sub-position shift) it doubled the errors
-#: (13-16 against 7-8 of 1,000), so signals get none.
+#: The augmentation images get by default: sub-pixel affine moves (a third fewer errors on digits
+#: at 30 epochs); signals get none (it doubled mnist1d's errors); none either when a full trial
+#: is shorter than MIN_TRIAL_EPOCHS (neutral at 9 epochs, worse at 5).
 IMAGE_AUGMENT = "affine"
 
 
@@ -122,7 +123,7 @@ def default_space(data: Dataset, overrides: dict[str, Any] | None = None
     else:
         why = (f"space   residual-conv: samples are {kind}s ({shape}); label smoothing in "
                "[0, 0.2] searched, 5 % lr warm-up")
-        if kind == "image":
+        if kind == "image" and (overrides or {}).get("augment", IMAGE_AUGMENT) == IMAGE_AUGMENT:
             why += (f", {IMAGE_AUGMENT} augmentation (small rotations, scalings and sub-pixel "
                     "translations measured better on images)")
         if tiny:
@@ -157,6 +158,13 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
         else MIN_TRIAL_EPOCHS
     floor = _affordable_floor(wanted, _total_epochs(budget, epoch_seconds))
     epochs = _trial_epochs(budget, epoch_seconds, floor)
+    if epochs < MIN_TRIAL_EPOCHS and augmented(default) \
+            and "augment" not in (space_overrides or {}):
+        # Trials too short for augmentation to pay, which also costs time per epoch.
+        space_name, default, space_reason = default_space(
+            data, {**(space_overrides or {}), "augment": "none"})
+        space_reason += (f"; no augmentation, as trials of {epochs:g} epochs are too short "
+                         "for it to pay")
     min_epochs = epochs / ETA ** (RUNGS - 1)
     if budget.unit is Unit.SECONDS and epoch_seconds is not None:
         afford = f"{budget.amount:g} s at {epoch_seconds:.2f} s per epoch"
@@ -167,8 +175,9 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
     reasons = (
         space_reason,
         f"searcher {DEFAULT_SEARCHER}: multi-fidelity (eta {ETA}, {RUNGS} rungs of "
-        f"{min_epochs:g}-{epochs:g} epochs) with model-based proposals, the space's default "
-        "configuration first; promoted trials continue their parent's training",
+        f"{min_epochs:g}-{epochs:g} epochs) with model-based proposals; first the space's "
+        f"default configuration trains the full {epochs:g} epochs, so a fully trained model "
+        "is held from the start; promoted trials continue their parent's training",
         f"trials  up to {epochs:g} epochs: {afford}, aiming at about {FULL_TRIALS_PER_SEARCH} "
         f"full-budget trials' worth (bounded to {floor}-{MAX_TRIAL_EPOCHS}"
         + ("; augmented candidates need the longer training" if floor > MIN_TRIAL_EPOCHS
@@ -179,9 +188,84 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
         "new seeds at the end (up to half the budget), and the final ensemble starts from "
         "their average",
     )
+    total = _total_epochs(budget, epoch_seconds)
+    if budget.unit is Unit.SECONDS and total is not None and epochs > total:
+        reasons += (
+            f"warning even one full trial ({epochs:g} epochs of the default model, about "
+            f"{epochs * (epoch_seconds or 0.0):.0f} s) does not fit the {budget.amount:.0f} s "
+            "left: the result will be a partly trained model or a plain baseline; give the "
+            "search more time for a trained network",)
+    if budget.unit is Unit.SECONDS and epoch_seconds is not None:
+        reasons += (
+            f"sizes   a candidate whose full trial would take over {100 * MAX_TRIAL_SHARE:.0f} % "
+            "of the budget (predicted from its FLOPs against the default model's measured "
+            "time) is skipped; the prediction is rescaled whenever trials take over 2x or "
+            "under 1/2 of it, and each rescaling is journaled",)
     return Plan(space_name=space_name, space=default, searcher=DEFAULT_SEARCHER,
                 trial_budget=Budget(float(epochs), Unit.EPOCHS),
-                searcher_options={"eta": ETA, "include_default": True}, reasons=reasons)
+                searcher_options={"eta": ETA, "include_default": True, "full_first": True},
+                reasons=reasons, epoch_seconds=epoch_seconds)
+
+
+#: The hyperparameter that sets a default space's model size, and the smallest lower bound a
+#: narrowed range may reach.
+SIZE_PARAMS = {"residual-conv": ("channels", 4), "residual-mlp": ("width", 8)}
+#: Timings of narrowed models a plan may take (each stops after a share of the budget).
+MAX_SIZE_PROBES = 2
+
+
+def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float,
+                  seconds: float, measure: Callable[[ConfigurationSpace], float]
+                  ) -> tuple[dict[str, Any], float, str]:
+    """Halve the default space's model-size range until MIN_TRIAL_EPOCHS of its default model
+    fit in FULL_TRIAL_SHARE of `seconds`: the overrides, the default model's seconds per epoch
+    and why; unchanged when it fits already.
+
+    FLOPs pick the first range to try; `measure` (a short timing) then decides, as small models
+    pay fixed per-batch costs that FLOPs do not see. At most MAX_SIZE_PROBES timings.
+    """
+    import spaces
+
+    wanted = FULL_TRIAL_SHARE * seconds / MIN_TRIAL_EPOCHS
+    name, space, _ = default_space(data, overrides)
+    param, smallest = SIZE_PARAMS[name]
+    if epoch_seconds <= wanted or param not in space or param in overrides:
+        return overrides, epoch_seconds, ""
+
+    def flops(of: ConfigurationSpace) -> float:
+        return spaces.model_flops(dict(of.get_default_configuration()), data.input_shape,
+                                  data.num_classes)
+
+    reference, hp = flops(space), space[param]
+    low, high, measured = int(hp.lower), int(hp.upper), epoch_seconds
+    for _ in range(MAX_SIZE_PROBES):
+        predicted = measured
+        while predicted > wanted and low // 2 >= smallest:
+            low, high = low // 2, high // 2
+            predicted = epoch_seconds * flops(_narrowed(data, overrides, param, low, high)) \
+                / reference
+        if (low, high) == (int(hp.lower), int(hp.upper)):
+            return overrides, epoch_seconds, ""
+        measured = measure(_narrowed(data, overrides, param, low, high))
+        if measured <= wanted or low // 2 < smallest:
+            break
+    why = (f"sizes   {param} narrowed to {low}-{high} (from {int(hp.lower)}-{int(hp.upper)}): "
+           f"the default model took {epoch_seconds:.2f} s per epoch, so {MIN_TRIAL_EPOCHS} "
+           f"epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of the {seconds:.0f} s left; "
+           f"the narrower one took {measured:.2f} s")
+    return {**overrides, param: (low, high)}, measured, why
+
+
+def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, low: int,
+              high: int) -> ConfigurationSpace:
+    return default_space(data, {**overrides, param: (low, high)})[1]
+
+
+def baseline_seconds(budget: Budget) -> float:
+    """The time cap of a search's plain baselines."""
+    if budget.unit is Unit.SECONDS:
+        return min(BASELINE_SECONDS, BASELINE_SHARE * budget.amount)
+    return BASELINE_SECONDS
 
 
 def _total_epochs(budget: Budget, epoch_seconds: float | None) -> float | None:
@@ -194,11 +278,14 @@ def _total_epochs(budget: Budget, epoch_seconds: float | None) -> float | None:
 
 
 def _affordable_floor(floor: int, total: float | None) -> int:
-    """`floor` lowered in steps of ETA ** (RUNGS - 1), not below MIN_TRIAL_EPOCHS, until a full
-    trial of the default model takes at most FULL_TRIAL_SHARE of the `total` epochs."""
+    """`floor` lowered in steps of ETA ** (RUNGS - 1) until a full trial of the default model
+    takes at most FULL_TRIAL_SHARE of the `total` epochs; below MIN_TRIAL_EPOCHS only when even
+    that does not fit (a short budget on a slow machine), down to one epoch."""
     step = ETA ** (RUNGS - 1)
     while total is not None and floor > MIN_TRIAL_EPOCHS and floor > FULL_TRIAL_SHARE * total:
         floor = max(MIN_TRIAL_EPOCHS, floor - step)
+    if total is not None and floor > FULL_TRIAL_SHARE * total:
+        floor = max(1, min(floor, math.floor(FULL_TRIAL_SHARE * total)))
     return floor
 
 
@@ -207,6 +294,8 @@ def _trial_epochs(budget: Budget, epoch_seconds: float | None,
     """Epochs of a full trial: the budget's epochs over FULL_TRIALS_PER_SEARCH, rounded to a
     multiple of ETA ** (RUNGS - 1) so that every rung trains whole epochs, within
     `floor`-MAX_TRIAL_EPOCHS."""
+    if floor < MIN_TRIAL_EPOCHS:  # the budget affords no more
+        return floor
     total = _total_epochs(budget, epoch_seconds)
     if total is None:  # a number of trials, or no measurement: the middle of the range
         total = FULL_TRIALS_PER_SEARCH * 27
@@ -216,25 +305,33 @@ def _trial_epochs(budget: Budget, epoch_seconds: float | None,
     return int(min(max(epochs, floor), MAX_TRIAL_EPOCHS))
 
 
-def measure_epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str = "cpu") -> float:
-    """Seconds one epoch of `space`'s default model takes on `data` (a two-epoch training run)."""
+def measure_epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str = "cpu",
+                          *, limit: float | None = None) -> float:
+    """Seconds one epoch of `space`'s default model takes on `data`, validation included.
+
+    WARMUP_BATCHES first pay the one-off costs (kernel selection, caches); then one epoch is
+    timed and extrapolated from the batches it trained. Within `limit` seconds, both stop early
+    (each after at least one batch).
+    """
     import time
 
-    import torch
-
-    import spaces
-    from nas.trainer import TrainerOptions, TrainSettings, train
+    from nas.trainer import TrainerOptions, train_config
+    from spaces.training import TrainSettings
 
     config = dict(space.get_default_configuration())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = spaces.build_model(config, data.input_shape, data.num_classes)
-    ends: list[float] = []
-    # Two epochs, timing the second: the first pays one-off costs (kernel selection, caches).
-    train(model, data, TrainSettings.from_config(config), epochs=2, seed=0,
-          options=TrainerOptions(device=device),
-          on_epoch=lambda point: ends.append(time.perf_counter()))
-    return ends[1] - ends[0]
+    options = TrainerOptions(device=device)
+    began = time.monotonic()
+    # A few batches: the first ones after a model is built run several times slower (kernel
+    # selection, allocator growth), and a short timing must not extrapolate them.
+    steps = max(1, len(data.x_train) // TrainSettings.from_config(config).batch_size)
+    warmup = None if limit is None else began + limit / 2
+    train_config(config, data, epochs=min(1.0, WARMUP_BATCHES / steps), seed=0, options=options,
+                 deadline=warmup)
+    deadline = None if limit is None else max(began + limit, time.monotonic())
+    result = train_config(config, data, epochs=1, seed=0, options=options,
+                          deadline=deadline).result
+    evaluation = float(result.metrics.get("eval_seconds", 0.0))
+    return (result.seconds - evaluation) / max(result.epochs, 1e-6) + evaluation
 
 
 @dataclass(frozen=True)
@@ -254,11 +351,13 @@ class Resolved:
 
 def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,
             searcher_options: dict[str, Any] | None, *, device: str = "cpu",
-            space_overrides: dict[str, Any] | None = None) -> Resolved:
+            space_overrides: dict[str, Any] | None = None,
+            started_at: float | None = None) -> Resolved:
     """Replace each "auto" among `space`, `searcher`, `trial_budget` by the default `plan`.
 
-    With an automatic trial budget and a time budget, two epochs of the default model are timed
-    first; that time is taken off the budget, so the whole search still fits in it.
+    With an automatic trial budget and a time budget, the default model is timed first, for at
+    most PROBE_SHARE of what is left of the budget (counted from `started_at`, a
+    ``time.monotonic()``; default now); the plan is sized to what is left after it.
     """
     auto = {k for k, v in (("space", space), ("searcher", searcher),
                            ("trial_budget", trial_budget)) if isinstance(v, str) and v == "auto"}
@@ -270,14 +369,48 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
 
     own = None if "space" in auto else spaces.get(space) if isinstance(space, str) else space
     epoch_seconds = None
+    sizing = budget
+    narrowed = ""
     if "trial_budget" in auto and budget.unit is Unit.SECONDS:
+        import time
+
+        began = time.monotonic() if started_at is None else started_at
         probe_space = default_space(data, space_overrides)[1] if own is None else own
-        epoch_seconds = measure_epoch_seconds(probe_space, data, device)
-        if epoch_seconds < budget.amount:
-            budget = Budget(math.floor((budget.amount - 2 * epoch_seconds) * 10) / 10,
-                            Unit.SECONDS)
-    chosen = plan(data, budget, epoch_seconds=epoch_seconds, space_overrides=space_overrides,
+        left = budget.amount - (time.monotonic() - began)
+        # Every timing together stops within PROBE_SHARE of what was left when planning began.
+        plan_ends = time.monotonic() + PROBE_SHARE * max(left, 0.0)
+
+        def measure(candidate: ConfigurationSpace, share: float = 1.0) -> float:
+            limit = share * max(0.0, plan_ends - time.monotonic())
+            return measure_epoch_seconds(candidate, data, device, limit=limit)
+
+        # Starting and loading the data already took most of the budget: a machine that slow
+        # trains no network in the rest, and timing one would spend it.
+        if left > MIN_LEFT_TO_PLAN * budget.amount:
+            # Most of the planning's time to the model the plan starts from; the rest for a
+            # narrower one, if that one turns out too slow.
+            epoch_seconds = measure(probe_space, 0.6)
+            left = budget.amount - (time.monotonic() - began)
+        else:
+            left = min(left, 0.0)
+        sizing = Budget(max(left, 1e-3), Unit.SECONDS)
+        if own is None and epoch_seconds is not None and left > 0:
+            space_overrides, epoch_seconds, narrowed = _sized_models(
+                data, space_overrides or {}, epoch_seconds, sizing.amount, measure)
+            left = budget.amount - (time.monotonic() - began)
+            sizing = Budget(max(left, 1e-3), Unit.SECONDS)
+    chosen = plan(data, sizing, epoch_seconds=epoch_seconds, space_overrides=space_overrides,
                   space=own)
+    if own is None and epoch_seconds is not None and narrowed:
+        chosen = dataclasses.replace(chosen, reasons=(*chosen.reasons, narrowed))
+    if sizing.amount <= 1e-3:
+        # Nothing left for a network (a slow start: imports, data): the plain baselines,
+        # seconds at most, are all the search can still return.
+        chosen = dataclasses.replace(chosen, reasons=(*chosen.reasons, (
+            f"warning the {budget} budget was spent before the first trial (starting, loading "
+            f"the data and timing the model took {time.monotonic() - began:.1f} s, leaving "
+            f"less than {100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the result "
+            "is the best plain baseline; give the search more time")))
     if "space" in auto:
         space, space_name = chosen.space, chosen.space_name
     per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)

@@ -18,9 +18,8 @@ from ConfigSpace import ConfigurationSpace
 
 from nas.errors import UserError
 
-#: Spaces `space="auto"` picks from: conv cells for images and signals, an MLP for features.
-AUTO_IMAGE_SPACE = "residual-conv"
-AUTO_TABULAR_SPACE = "residual-mlp"
+#: The space whose models take a channel axis first (samples are reshaped for it).
+CONV_SPACE = "residual-conv"
 
 
 # What `fit` sets; reading one earlier is a NotFittedError.
@@ -35,26 +34,27 @@ class NotFittedError(UserError, AttributeError):
 class AutoClassifier:
     """Searches a space for the best classifier of (X, y) within a budget, then predicts with it.
 
-    ``AutoClassifier(space="residual-mlp", searcher="bohb", budget="10m").fit(X, y)``; X is a
-    numpy array or torch tensor shaped (n, features) or images (n, H, W) / (n, C, H, W).
-    Predictions come from a greedy ensemble of the `ensemble` best trials (0: the best alone),
-    started from the best configuration and its `replicas` (retrained with new seeds at the end).
+    ``AutoClassifier(budget="10m").fit(X, y)``; X is a numpy array or torch tensor shaped
+    (n, features) or images (n, H, W) / (n, C, H, W). ``"auto"`` space, searcher, trial budget
+    and replicas are `nas search`'s measured default plan (`nas.defaults`). Predictions come from
+    a greedy ensemble of the `ensemble` best trials (0: the best alone), started from the best
+    configuration and its `replicas` (retrained with new seeds at the end).
     """
 
     def __init__(
         self,
         space: str | ConfigurationSpace = "auto",
-        searcher: str = "bohb",
+        searcher: str = "auto",
         budget: str = "10m",
         *,
-        trial_budget: str = "20ep",
+        trial_budget: str = "auto",
         seed: int = 0,
         storage: str | os.PathLike[str] | None = None,
         device: str = "auto",
         workers: int | None = None,
         searcher_options: Mapping[str, Any] | None = None,
         ensemble: int = 10,
-        replicas: int = 0,
+        replicas: int | str = "auto",
         progress: bool = True,
     ) -> None:
         self.space = space
@@ -110,9 +110,11 @@ class AutoClassifier:
         elif not isinstance(self.space, (str, ConfigurationSpace)):
             raise UserError("space is a registered name, 'auto' or a ConfigurationSpace, "
                             f"got {type(self.space).__name__}")
-        registry.get_class(self.searcher)
+        if self.searcher != "auto":
+            registry.get_class(self.searcher)
         Budget.parse(self.budget)
-        Budget.parse(self.trial_budget)
+        if self.trial_budget != "auto":
+            Budget.parse(self.trial_budget)
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
             raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
@@ -127,13 +129,15 @@ class AutoClassifier:
         `validation_data` = (X_val, y_val) is given. Returns self.
         """
         import nas
+        import spaces
         from nas.data import from_arrays
+        from nas.journal import JournalView
 
         x = self._features(X, "X")
         classes, codes = np.unique(_labels(y, "y"), return_inverse=True)
         if len(classes) < 2:
             raise UserError(f"y holds {len(classes)} distinct class; need at least 2")
-        space = self._resolve_space(x)
+        space = self.space
         layout = _layout(space, x.shape[1:])
         x = x.reshape(len(x), *layout)
         if validation_data is None:
@@ -158,18 +162,20 @@ class AutoClassifier:
             workers=self.workers, executor="local" if self.workers else "inprocess",
             ensemble=self.ensemble, replicas=self.replicas,
         )
-        if result.best is None:
+        if result.best is None and result.baseline_won is None:
             raise UserError(f"the search in {result.path} found no usable model "
                             "(every trial failed); see `nas show " f"{result.path}`")
-        # The greedy ensemble of the best trials when the search built one, else the best trial.
-        model = result.load_ensemble() if result.ensemble else result.load_best_model()
+        # What the search returns: a plain baseline that beat it on validation, else the greedy
+        # ensemble of the best trials, else the best trial.
+        model = result.load_final_model(data)
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.input_shape_ = tuple(int(d) for d in x.shape[1:])
-        self.search_space_ = space if isinstance(space, ConfigurationSpace) else None
-        self.space_name_ = space if isinstance(space, str) else (space.name or "custom")
+        settings = JournalView.load(result.path).settings
+        self.search_space_ = spaces.space_from_json(settings.space)
+        self.space_name_ = settings.space_name or "custom"
         self.search_result_ = result
-        self.best_config_ = dict(result.best.trial.config)
+        self.best_config_ = None if result.best is None else dict(result.best.trial.config)
         self.best_loss_ = result.best_loss
         self.journal_ = Path(result.path)
         self.model_ = model
@@ -234,8 +240,9 @@ class AutoClassifier:
         return pd.DataFrame.from_records(records)
 
     def get_pytorch_model(self) -> torch.nn.Module:
-        """The model `predict` uses, in eval mode, on the CPU, taking raw inputs: the ensemble of
-        the best trials (`nas.ensemble.Ensemble`), or the best trial's model if `ensemble` < 2."""
+        """The model `predict` uses, in eval mode, on the CPU, taking raw inputs: a plain
+        baseline that beat the search on validation (`nas.baselines.BaselineModel`), else the
+        ensemble of the best trials (`nas.ensemble.Ensemble`), else the best trial's model."""
         return self._fitted("model_")
 
     def __getattr__(self, name: str) -> Any:
@@ -253,29 +260,22 @@ class AutoClassifier:
         return self.__dict__[name]
 
     def _features(self, X: Any, what: str) -> torch.Tensor:
-        from nas.data import _as_features
+        from nas.data.arrays import _as_features
 
         return _as_features(X, what)
 
-    def _resolve_space(self, x: torch.Tensor) -> str | ConfigurationSpace:
-        if not (isinstance(self.space, str) and self.space == "auto"):
-            return self.space
-        return auto_space(tuple(x.shape[1:]))
-
-
-def auto_space(sample_shape: tuple[int, ...]) -> str:
-    """The space `space="auto"` picks: conv cells for images (H, W) / (C, H, W) and signals
-    (C, L); the residual MLP for flat feature vectors."""
-    return AUTO_IMAGE_SPACE if len(sample_shape) >= 2 else AUTO_TABULAR_SPACE
-
 
 def _layout(space: str | ConfigurationSpace, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The sample shape the space's models take: conv models want a channel axis first."""
+    """The sample shape the models take: conv models want a channel axis first.
+
+    With ``space="auto"`` a sample of two or more axes is an image ((H, W) gains a channel),
+    which `nas.defaults` then searches with conv cells; a flat one stays features.
+    """
     name = space if isinstance(space, str) else None
     if name is None:
         arch = space.get("architecture")
         name = getattr(arch, "value", None) or getattr(arch, "default_value", None)
-    if name != AUTO_IMAGE_SPACE:
+    if name != CONV_SPACE and not (name == "auto" and len(shape) >= 2):
         return tuple(shape)
     if len(shape) == 1:  # a signal: one channel of length L
         return (1, shape[0])
@@ -310,7 +310,7 @@ def _record(record: Any) -> dict[str, Any]:
 
 def _with_validation(x: torch.Tensor, y: np.ndarray, xv: torch.Tensor, yv: np.ndarray,
                      classes: int) -> Any:
-    from nas.data import _assemble
+    from nas.data.dataset import _assemble
 
     return _assemble("arrays", (x.clone(), y), (xv.clone(), yv), (xv[:1].clone(), yv[:1]),
                      classes)
@@ -319,4 +319,4 @@ def _with_validation(x: torch.Tensor, y: np.ndarray, xv: torch.Tensor, yv: np.nd
 def _without_test(data: Any) -> Any:
     import dataclasses
 
-    return dataclasses.replace(data, x_test=data.x_val, y_test=data.y_val)
+    return dataclasses.replace(data, x_test=data.x_val, y_test=data.y_val, has_test_split=False)

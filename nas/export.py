@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
+from nas.engine.checkpoints import save_atomic
 from nas.errors import UserError
+from nas.journal import JournalView
 from nas.storage import Storage
+from spaces import checkpoint
 
 
 def export(db: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
@@ -16,26 +17,26 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
     """
-    from nas.runner import save_atomic
-
     out = Path(output)
     with Storage.open(db) as store:
-        ranked = store.ranked()
+        view = JournalView.of(store)
         checkpoints = store.checkpoints()
-        settings = store.settings
-        summary = store.meta("summary") or {}
-    if not ranked:
+    best = view.best()
+    if best is None:
         raise UserError(f"{db} has no finished trial to export yet")
-    best = ranked[0]
     if best.id not in checkpoints or not checkpoints[best.id].is_file():
         raise UserError(f"{db}: the checkpoint of best trial {best.id} is missing")
-    payload = torch.load(checkpoints[best.id], map_location="cpu", weights_only=True)
-    payload["space"] = settings.get("space")
-    payload["space_name"] = settings.get("space_name")
-    payload["data"] = settings.get("data", {}).get("name")
+    try:
+        payload = checkpoint.read(checkpoints[best.id])
+    except ValueError as exc:
+        raise UserError(f"{db}: cannot export best trial {best.id}: {exc}") from None
+    settings, summary = view.settings, view.summary
+    payload["space"] = dict(settings.space) or None
+    payload["space_name"] = settings.space_name
+    payload["data"] = None if settings.data is None else settings.data.name
     payload["val_accuracy"] = best.val_accuracy
-    payload["test_accuracy"] = (summary.get("test_accuracy")
-                                if summary.get("best_trial") == best.id else None)
+    payload["test_accuracy"] = (summary.test_accuracy if summary is not None
+                                and summary.best_trial == best.id else None)
     if out.parent and not out.parent.exists():
         raise UserError(f"cannot write {out}: folder {out.parent} does not exist")
     try:

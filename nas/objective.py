@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import io
 import math
 import os
 import socket
@@ -17,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -28,16 +27,30 @@ from nas.errors import UserError
 from nas.trainer import (
     TrainerOptions,
     TrainOutcome,
-    TrainSettings,
     TrainState,
     evaluate,
     resolve_device,
-    train,
+    train_config,
 )
 from nas.types import Result, Trial, TrialStatus
 
-CHECKPOINT_FORMAT = "nas-model/1"
 EpochHook = Callable[[Mapping[str, float]], None]
+
+
+class Objective(Protocol):
+    """What the loop evaluates: a trial in, a `TrainOutcome` out, never an exception."""
+
+    @property
+    def max_budget(self) -> float:
+        """Budget of a full-budget trial."""
+
+    @property
+    def device(self) -> str:
+        """Where trials run."""
+
+    def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
+                 on_epoch: EpochHook | None = None) -> TrainOutcome:
+        """Evaluate one trial."""
 
 
 def release_memory() -> None:
@@ -72,6 +85,18 @@ class TrainingObjective:
             raise UserError("a trial's budget is epochs or seconds, e.g. 20ep or 30s")
 
     @property
+    def has_test_split(self) -> bool:
+        """Whether the data has a test split to report on."""
+        return self.data.has_test_split
+
+    @property
+    def scoring_scale(self) -> float:
+        """What scoring a model at the end costs, in validation passes: validation, and test
+        when there is a test split."""
+        data = self.data
+        return 1.0 + (len(data.x_test) / max(1, len(data.x_val)) if data.has_test_split else 0.0)
+
+    @property
     def can_continue(self) -> bool:
         """Whether a promoted trial can resume its parent (epoch budgets only)."""
         return self.trial_budget.unit is Unit.EPOCHS
@@ -93,38 +118,27 @@ class TrainingObjective:
 
         The parent comes as a path (shared storage) or as the file's bytes (a remote worker).
         """
-        from spaces import build_model  # models are only needed once a trial runs
+        from spaces import checkpoint  # models only once a trial trains
 
-        amount = self.max_budget if trial.budget is None else float(trial.budget)
+        amount = trial.budget_or(self.max_budget)
         by_epochs = self.trial_budget.unit is Unit.EPOCHS
         start = time.monotonic()
         try:
-            settings = TrainSettings.from_config(trial.config)
-            # Model initialisation draws from torch's global generator: fork it so each trial
-            # is seeded by its own seed and the caller's state is left untouched.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = build_model(trial.config, self.data.input_shape, self.data.num_classes)
-            resume = None
-            if parent_checkpoint is not None and by_epochs:
-                source = io.BytesIO(parent_checkpoint) \
-                    if isinstance(parent_checkpoint, bytes) else parent_checkpoint
-                ckpt = torch.load(source, map_location="cpu", weights_only=True)
-                model.load_state_dict(ckpt["state_dict"])
-                resume = TrainState.from_dict(ckpt["train_state"])
-            outcome = train(
-                model, self.data, settings,
+            parent = checkpoint.read(parent_checkpoint) \
+                if parent_checkpoint is not None and by_epochs else None
+            outcome = train_config(
+                trial.config, self.data, seed=seed,
                 epochs=amount if by_epochs else None,
                 seconds=None if by_epochs else amount,
-                deadline=deadline, options=self.options, seed=seed, on_epoch=on_epoch,
+                deadline=deadline, options=self.options, on_epoch=on_epoch,
                 horizon=max(self.horizon or amount, amount) if by_epochs else None,
-                resume=resume,
+                parent=parent,
             )
         except UserError:
             raise
         except torch.OutOfMemoryError:
             # Let go of everything the trial held before the next one starts.
-            model = resume = None
+            parent = None
             release_memory()
             return TrainOutcome(Result.failure(TrialStatus.FAILED, "out of memory",
                                                seconds=time.monotonic() - start))
@@ -138,33 +152,23 @@ class TrainingObjective:
                    state: TrainState | None = None) -> dict[str, Any]:
         """What `spaces.load_model` needs to rebuild the trained model in a fresh process,
         and, with `state`, what a promoted trial needs to continue training it."""
+        from spaces import checkpoint
+
         data = self.data
         extra = {} if state is None else {"train_state": state.to_dict()}
-        return {
-            **extra,
-            "format": CHECKPOINT_FORMAT,
-            "trial_id": trial.id,
-            "config": dict(trial.config),
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "mean": data.mean.detach().cpu(),
-            "std": data.std.detach().cpu(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        }
+        return checkpoint.payload(trial.config, data.input_shape, data.num_classes, data.mean,
+                                  data.std, model, trial_id=trial.id, **extra)
 
-    def _load(self, checkpoint: Path, device: torch.device) -> torch.nn.Module:
-        """The network stored in a trial's `checkpoint`, on `device`, in eval mode."""
-        from spaces import build_model
+    def _load(self, path: Path, device: torch.device) -> torch.nn.Module:
+        """The network stored in a trial's checkpoint at `path`, on `device`, in eval mode."""
+        from spaces import checkpoint
 
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = build_model(ckpt["config"], self.data.input_shape, self.data.num_classes)
-        model.load_state_dict(ckpt["state_dict"])
-        return model.to(device).eval()
+        return checkpoint.network(checkpoint.read(path)).to(device).eval()
 
-    def test_accuracy(self, checkpoint: Path) -> float:
-        """Accuracy on the test split of the model stored in `checkpoint`."""
+    def test_accuracy(self, path: Path) -> float:
+        """Accuracy on the test split of the model stored in the checkpoint at `path`."""
         device = resolve_device(self.options.device)
-        model = self._load(checkpoint, device)
+        model = self._load(path, device)
         _, acc = evaluate(model, self.data.x_test.to(device), self.data.y_test.to(device),
                           batch_size=self.options.eval_batch_size)
         return acc
@@ -237,7 +241,7 @@ class FunctionObjective:
     def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
                  on_epoch: EpochHook | None = None) -> TrainOutcome:
         """Call the function on the trial's configuration and budget."""
-        budget = self.max_budget if trial.budget is None else float(trial.budget)
+        budget = trial.budget_or(self.max_budget)
         kwargs = {"seed": seed} if self.takes_seed else {}
         start = time.monotonic()
         try:
@@ -252,17 +256,25 @@ class FunctionObjective:
 
 
 def _as_result(value: float | Mapping[str, Any], budget: float, seconds: float) -> Result:
+    tiebreak = None
     if isinstance(value, Mapping):
         if "loss" not in value:
             raise ValueError("an objective's dict must hold 'loss'")
-        metrics = {k: v for k, v in value.items() if k not in ("loss", "cost")}
+        metrics = {k: v for k, v in value.items() if k not in _RESERVED}
         loss, cost = float(value["loss"]), float(value.get("cost", budget))
+        if value.get("tiebreak_loss") is not None:
+            tiebreak = float(value["tiebreak_loss"])
     else:
         metrics, loss, cost = {}, float(value), budget
     if not math.isfinite(loss):
         return Result.failure(TrialStatus.DIVERGED, f"the objective returned {loss}",
                               seconds=seconds, cost=cost)
-    return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost)
+    return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost,
+                  tiebreak_loss=tiebreak)
+
+
+#: Keys of an objective's dict that are part of the result, not metrics.
+_RESERVED = ("loss", "cost", "tiebreak_loss")
 
 
 @dataclass(frozen=True)

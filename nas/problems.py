@@ -19,9 +19,11 @@ import numpy as np
 from ConfigSpace import Categorical, ConfigurationSpace, Float
 
 from nas.errors import UserError
+from nas.registry import Registry, loose_name
 
 if TYPE_CHECKING:
     from nas.data import Dataset
+    from nas.types import Trial
 
 __all__ = ["Problem", "available", "get"]
 
@@ -45,6 +47,9 @@ class Problem:
         repr=False
     )
     _true_loss: Callable[[Mapping[str, Any]], float] | None = field(repr=False, default=None)
+    # Left out of the hash: a dict is unhashable, and a problem stays hashable with one.
+    best_config: Mapping[str, Any] | None = field(default=None, hash=False)
+    """A configuration known to reach `optimum`, where one is."""
 
     @property
     def space(self) -> ConfigurationSpace:
@@ -59,6 +64,21 @@ class Problem:
         Deterministic given (config, budget, seed); a budget outside the range is a ValueError.
         """
         return self._evaluate(config, self._check_budget(budget), _check_seed(seed))
+
+    def loss(self, config: Mapping[str, Any], budget: float | None = None) -> float:
+        """The loss of `config` at `budget` clipped into the budget range (None: max_budget).
+
+        Seed 0; a training problem's dict gives its "loss". Clipped, not refused: a searcher
+        under test that asks a budget out of range is caught by the check, not the objective.
+        """
+        lo, hi = self.min_budget, self.max_budget
+        value = self._evaluate(config, hi if budget is None else min(max(float(budget), lo), hi), 0)
+        return float(value["loss"] if isinstance(value, Mapping) else value)
+
+    def __call__(self, trial: Trial) -> float:
+        """`loss` of the trial's config at its budget: a problem is an objective for
+        `nas.testing.run`."""
+        return self.loss(trial.config, trial.budget)
 
     def true_loss(self, config: Mapping[str, Any]) -> float:
         """Noise-free loss at the maximum budget (the expectation for noisy problems)."""
@@ -92,29 +112,18 @@ class Problem:
 
 # ---------------------------------------------------------------- registry
 
-_FACTORIES: dict[str, Callable[[], Problem]] = {}
-
-
-def _register(name: str) -> Callable[[Callable[[], Problem]], Callable[[], Problem]]:
-    def register(factory: Callable[[], Problem]) -> Callable[[], Problem]:
-        _FACTORIES[name] = factory
-        return factory
-
-    return register
+PROBLEMS: Registry[Callable[[], Problem]] = Registry("problem", key=loose_name)
+"""Factories of the problems by name; each call builds a fresh `Problem`."""
 
 
 def available() -> list[str]:
     """Names of the registered problems, sorted."""
-    return sorted(_FACTORIES)
+    return PROBLEMS.available()
 
 
 def get(name: str) -> Problem:
     """The problem registered as `name`; an unknown name is a `UserError`."""
-    key = str(name).strip().lower().replace("_", "-")
-    factory = _FACTORIES.get(key)
-    if factory is None:
-        raise UserError(f"unknown problem {name!r}; available: {', '.join(available())}")
-    return factory()
+    return PROBLEMS.get(name)()
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -190,7 +199,7 @@ def _mf_synthetic(name: str, description: str, function: Callable[[np.ndarray, n
                    _space=space, _evaluate=evaluate, _true_loss=true_loss)
 
 
-@_register("mf-branin")
+@PROBLEMS.register("mf-branin")
 def _mf_branin() -> Problem:
     return _mf_synthetic(
         "mf-branin", "multi-fidelity Branin (Kandasamy et al. 2017), 2 floats, noise-free",
@@ -228,7 +237,7 @@ def _hartmann6(x: np.ndarray, z: np.ndarray) -> float:
     return float(-np.sum(alpha * np.exp(-inner)))
 
 
-@_register("mf-hartmann6")
+@PROBLEMS.register("mf-hartmann6")
 def _mf_hartmann6() -> Problem:
     return _mf_synthetic(
         "mf-hartmann6", "multi-fidelity Hartmann6 (Kandasamy et al. 2017), 6 floats, noise-free",
@@ -271,7 +280,7 @@ def _counting_ones_true_loss(config: Mapping[str, Any]) -> float:
     return -float(_values(config, _CAT_NAMES).sum() + _values(config, _CONT_NAMES).sum())
 
 
-@_register("counting-ones")
+@PROBLEMS.register("counting-ones")
 def _counting_ones() -> Problem:
     return Problem(
         name="counting-ones",
@@ -323,27 +332,19 @@ def _dataset(name: str) -> Dataset:
 def _train_evaluate(dataset: str, config: Mapping[str, Any], budget: float,
                     seed: int) -> dict[str, Any]:
     """Train the model `config` describes on `dataset` for `budget` epochs; loss 1 - val acc."""
-    import torch
-
-    from nas.trainer import TrainerOptions, TrainSettings, train
+    from nas.trainer import TrainerOptions, train_config
     from nas.types import TrialStatus
-    from spaces import build_model
 
-    data = _dataset(dataset)
-    params = dict(config)
-    # Initialisation draws from torch's global generator: fork it so that `seed` alone decides
-    # the weights and the caller's random state is left as it was.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_model(params, data.input_shape, data.num_classes)
-    result = train(model, data, TrainSettings.from_config(params), epochs=budget, seed=seed,
-                   options=TrainerOptions(device="cpu")).result
+    result = train_config(config, _dataset(dataset), epochs=budget, seed=seed,
+                          options=TrainerOptions(device="cpu")).result
     if result.status is TrialStatus.DIVERGED:
         # Worst possible loss; accuracy and validation loss of a diverged model are unknown.
         return {"loss": 1.0, "val_accuracy": None, "val_loss": None, "epochs": result.epochs,
                 "status": result.status.value, "error": result.error}
     return {
         "loss": 1.0 - float(result.metrics["val_accuracy"]),
+        # Validation cross-entropy orders equal accuracies, as in a search.
+        "tiebreak_loss": float(result.metrics["val_loss"]),
         "val_accuracy": float(result.metrics["val_accuracy"]),
         "val_loss": float(result.metrics["val_loss"]),
         "epochs": result.epochs,
@@ -369,7 +370,7 @@ def _training_problem(name: str, description: str, dataset: str,
     )
 
 
-@_register("digits-mlp")
+@PROBLEMS.register("digits-mlp")
 def _digits_mlp() -> Problem:
     return _training_problem(
         "digits-mlp", "residual MLP (width 16-256, 1-4 blocks) on sklearn digits; loss 1 - val acc",
@@ -377,7 +378,7 @@ def _digits_mlp() -> Problem:
     )
 
 
-@_register("digits-conv")
+@PROBLEMS.register("digits-conv")
 def _digits_conv() -> Problem:
     # One stage (8x8 maps throughout) of one or two cells with three searched edges (the cell
     # of a pre-activation basic block and its variants); a third cell node would nearly double
@@ -392,7 +393,7 @@ def _digits_conv() -> Problem:
     )
 
 
-@_register("mnist1d-mlp")
+@PROBLEMS.register("mnist1d-mlp")
 def _mnist1d_mlp() -> Problem:
     return _training_problem(
         "mnist1d-mlp", "residual MLP (width 16-128, 1-3 blocks) on MNIST-1D; loss 1 - val acc",

@@ -11,19 +11,20 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas.errors import UserError
-from nas.types import Result, Trial, TrialStatus
+from nas.records import MetaKey, SearchState, TrialRecord
+from nas.types import Result, Trial, TrialKind, TrialStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version 2 added ask_seq / tell_seq (and worker): the order of asks and tells of an
 # asynchronous search, which a replay must follow. A version-1 journal was sequential: ask k,
-# tell k, ask k + 1.
+# tell k, ask k + 1. Version 3 added a trial's kind and seed, and moved the tie-break and the
+# reuse of a result out of its metrics into typed fields.
 #: A journal that lives in memory only (for throwaway benchmark runs).
 MEMORY = ":memory:"
 
@@ -47,7 +48,9 @@ CREATE TABLE trials (
     device      TEXT,
     ask_seq     INTEGER,             -- position of the ask among all asks and tells
     tell_seq    INTEGER,             -- position of the tell (NULL until told)
-    worker      TEXT                 -- host:pid of the process that ran it
+    worker      TEXT,                -- host:pid of the process that ran it
+    kind        TEXT NOT NULL DEFAULT 'search',  -- nas.types.TrialKind
+    seed        INTEGER              -- the seed its model trained with
 );
 CREATE TABLE checkpoints (
     trial_id    INTEGER PRIMARY KEY REFERENCES trials(id),
@@ -58,54 +61,6 @@ CREATE TABLE checkpoints (
 """
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """A trial as stored: what was asked, where it stands, and its result once finished."""
-
-    trial: Trial
-    status: TrialStatus
-    result: Result | None
-    asked_at: float
-    started_at: float | None
-    finished_at: float | None
-    device: str | None
-    #: Positions of the trial's ask and tell in the search's sequence of events (None when
-    #: unknown: a version-1 journal, or a trial not yet told).
-    ask_seq: int | None = None
-    tell_seq: int | None = None
-    #: ``host:pid`` of the process that ran the trial.
-    worker: str | None = None
-
-    @property
-    def id(self) -> int:
-        """The trial's id."""
-        return self.trial.id
-
-    @property
-    def ask_order(self) -> int:
-        """Position of the ask among the search's events (a version-1 journal: 2 id)."""
-        return 2 * self.id if self.ask_seq is None else self.ask_seq
-
-    @property
-    def tell_order(self) -> int:
-        """Position of the tell (a version-1 journal, sequential: right after its ask)."""
-        return 2 * self.id + 1 if self.tell_seq is None else self.tell_seq
-
-    @property
-    def val_accuracy(self) -> float | None:
-        """Validation accuracy, when the trial reported one."""
-        if self.result is None:
-            return None
-        value = self.result.metrics.get("val_accuracy")
-        return None if value is None else float(value)
-
-    def rank_key(self) -> tuple[float, float]:
-        """Sort key: loss, then validation cross-entropy to break ties between equal accuracies."""
-        if self.result is None or not self.result.ok:
-            return (math.inf, math.inf)
-        return (self.result.loss, float(self.result.metrics.get("val_loss", math.inf)))
-
-
 class Storage:
     """One search's journal in one SQLite file; open it with `create` or `open`."""
 
@@ -114,6 +69,8 @@ class Storage:
         self._db = connection
         self._lock: Any = None
         self._columns = _COLUMNS
+        # An older journal that could not be upgraded (read-only): converted row by row.
+        self._legacy = False
 
     def lock(self) -> None:
         """Claim the journal for this process; refuse if a live search holds it.
@@ -161,10 +118,10 @@ class Storage:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            store._put_meta("schema_version", SCHEMA_VERSION)
-            store._put_meta("settings", dict(settings))
-            store._put_meta("created_at", time.time())
-            store._put_meta("state", "running")
+            store._put_meta(MetaKey.SCHEMA_VERSION, SCHEMA_VERSION)
+            store._put_meta(MetaKey.SETTINGS, dict(settings))
+            store._put_meta(MetaKey.CREATED_AT, time.time())
+            store._put_meta(MetaKey.STATE, SearchState.RUNNING.value)
         return store
 
     @classmethod
@@ -187,20 +144,32 @@ class Storage:
                 "upgrade nas to read it"
             )
         store = cls(path, db)
-        if version < 2:
-            store._upgrade_to_2()
+        if version < SCHEMA_VERSION:
+            store._upgrade(version)
         return store
 
-    def _upgrade_to_2(self) -> None:
-        """Add the event-order columns (NULL: the old journal's sequential order)."""
+    def _upgrade(self, version: int) -> None:
+        """Bring an older journal to this schema; a read-only file is read as it is."""
         try:
             with self._transaction():
-                self._db.execute("ALTER TABLE trials ADD COLUMN ask_seq INTEGER")
-                self._db.execute("ALTER TABLE trials ADD COLUMN tell_seq INTEGER")
-                self._db.execute("ALTER TABLE trials ADD COLUMN worker TEXT")
-                self._put_meta("schema_version", 2)
+                if version < 2:  # the event order: NULL is the old sequential order
+                    for column in ("ask_seq INTEGER", "tell_seq INTEGER", "worker TEXT"):
+                        self._db.execute(f"ALTER TABLE trials ADD COLUMN {column}")
+                self._db.execute("ALTER TABLE trials ADD COLUMN kind TEXT NOT NULL "
+                                 "DEFAULT 'search'")
+                self._db.execute("ALTER TABLE trials ADD COLUMN seed INTEGER")
+                rows = self._db.execute("SELECT id, info, result FROM trials").fetchall()
+                for tid, info, result in rows:
+                    kind, result = _legacy(json.loads(info), result)
+                    self._db.execute("UPDATE trials SET kind = ?, result = ? WHERE id = ?",
+                                     (kind.value, result, tid))
+                self._put_meta(MetaKey.SCHEMA_VERSION, SCHEMA_VERSION)
         except sqlite3.OperationalError:
-            self._columns = _COLUMNS_V1  # a read-only file: read it as it is
+            self._legacy = True
+            if version < 2:
+                self._columns = _COLUMNS_V1
+            else:
+                self._columns = _COLUMNS_V2
 
     def close(self) -> None:
         """Close the connection and let go of the lock."""
@@ -218,8 +187,8 @@ class Storage:
     # -- meta ----------------------------------------------------------------------------------
 
     def meta(self, key: str, default: Any = None) -> Any:
-        """A JSON value stored under `key`."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        """A JSON value stored under `key` (a `MetaKey`)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_key(key),)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
@@ -229,8 +198,9 @@ class Storage:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The settings the search was created with."""
-        return dict(self.meta("settings", {}))
+        """The settings the search was created with, as stored (`nas.journal.SearchSettings`
+        reads them)."""
+        return dict(self.meta(MetaKey.SETTINGS, {}))
 
     # -- trials --------------------------------------------------------------------------------
 
@@ -239,14 +209,17 @@ class Storage:
         with self._transaction():
             # A trial that was running when its search died is run again on resume: it keeps
             # its place among the asks, and its old result goes.
+            asked = trial.asked()
             self._db.execute(
                 "INSERT INTO trials (id, config, budget, parent, info, status, asked_at, "
-                "ask_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "ask_seq, kind, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET "
                 "status = excluded.status, loss = NULL, result = NULL, finished_at = NULL, "
-                "tell_seq = NULL, ask_seq = COALESCE(trials.ask_seq, excluded.ask_seq)",
-                (trial.id, json.dumps(trial.to_dict()["config"]), trial.budget, trial.parent,
-                 json.dumps(trial.to_dict()["info"]), TrialStatus.PENDING.value, time.time(),
-                 seq),
+                "tell_seq = NULL, ask_seq = COALESCE(trials.ask_seq, excluded.ask_seq), "
+                "seed = excluded.seed",
+                (trial.id, json.dumps(asked["config"]), trial.budget, trial.parent,
+                 json.dumps(asked["info"]), TrialStatus.PENDING.value, time.time(),
+                 seq, trial.kind.value, trial.seed),
             )
 
     def start_trial(self, trial_id: int, *, device: str | None = None) -> None:
@@ -273,7 +246,7 @@ class Storage:
                  worker, trial_id),
             )
             if spent is not None:
-                self._put_meta("spent", spent)
+                self._put_meta(MetaKey.SPENT, spent)
             if checkpoint is not None:
                 self._put_checkpoint(trial_id, checkpoint, "weights")
 
@@ -288,12 +261,19 @@ class Storage:
                  TrialStatus.PENDING.value, TrialStatus.RUNNING.value),
             )
             if spent is not None:
-                self._put_meta("spent", spent)
+                self._put_meta(MetaKey.SPENT, spent)
+
+    def finish_search(self, summary: Mapping[str, Any], *, spent: float) -> None:
+        """Store a finished search's summary and final spend, and mark it finished, at once."""
+        with self._transaction():
+            self._put_meta(MetaKey.SUMMARY, dict(summary))
+            self._put_meta(MetaKey.SPENT, spent)
+            self._put_meta(MetaKey.STATE, SearchState.FINISHED.value)
 
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
         rows = self._db.execute(f"SELECT {self._columns} FROM trials ORDER BY id").fetchall()
-        return [_record(row) for row in rows]
+        return [_record(row, legacy=self._legacy) for row in rows]
 
     def trial(self, trial_id: int) -> TrialRecord:
         """One trial by id."""
@@ -301,11 +281,7 @@ class Storage:
                                (trial_id,)).fetchone()
         if row is None:
             raise KeyError(trial_id)
-        return _record(row)
-
-    def ranked(self) -> list[TrialRecord]:
-        """Finished trials with a usable loss, best first."""
-        return ranked(self.trials())
+        return _record(row, legacy=self._legacy)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -350,14 +326,8 @@ class Storage:
 
     def _put_meta(self, key: str, value: Any) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_key(key), json.dumps(value))
         )
-
-
-def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The records with a usable loss, best first (the order of `nas show` and reports)."""
-    return sorted((r for r in records if r.result is not None and r.result.ok),
-                  key=TrialRecord.rank_key)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -369,15 +339,44 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _COLUMNS = ("id, config, budget, parent, info, status, result, asked_at, started_at, "
-            "finished_at, device, ask_seq, tell_seq, worker")
-_COLUMNS_V1 = _COLUMNS.replace("ask_seq, tell_seq, worker", "NULL, NULL, NULL")
+            "finished_at, device, ask_seq, tell_seq, worker, kind, seed")
+_COLUMNS_V2 = _COLUMNS.replace("kind, seed", "'search', NULL")
+_COLUMNS_V1 = _COLUMNS_V2.replace("ask_seq, tell_seq, worker", "NULL, NULL, NULL")
+#: A schema-2 replica's `Trial.info` key naming the trial it repeats.
+_REPLICA_OF = "replica_of"
 
 
-def _record(row: tuple[Any, ...]) -> TrialRecord:
+def _key(key: str) -> str:
+    """A meta key's text (a `MetaKey` is a str enum; str() of one names the member)."""
+    return key.value if isinstance(key, MetaKey) else key
+
+
+def _legacy(info: Mapping[str, Any], result: str | None) -> tuple[TrialKind, str | None]:
+    """A schema-2 row's kind, and its result JSON with the typed fields schema 3 added.
+
+    Schema 2 marked a replica in its info, and kept the reuse of a result and the tie-break
+    (the trainer's validation loss; any objective's ``val_loss``) in the metrics.
+    """
+    kind = TrialKind.REPLICA if _REPLICA_OF in info else TrialKind.SEARCH
+    if result is None:
+        return kind, None
+    data = json.loads(result)
+    metrics = data.get("metrics") or {}
+    if isinstance(metrics.get("val_loss"), (int, float)):
+        data.setdefault("tiebreak_loss", float(metrics["val_loss"]))
+    if metrics.get("reused_from") is not None:
+        data.setdefault("reused_from", int(metrics["reused_from"]))
+    return kind, json.dumps(data)
+
+
+def _record(row: tuple[Any, ...], *, legacy: bool = False) -> TrialRecord:
     (tid, config, budget, parent, info, status, result, asked, started, finished, device,
-     ask_seq, tell_seq, worker) = row
+     ask_seq, tell_seq, worker, kind, seed) = row
+    info = json.loads(info)
+    if legacy:
+        kind, result = _legacy(info, result)
     trial = Trial(id=int(tid), config=json.loads(config), budget=budget, parent=parent,
-                  info=json.loads(info))
+                  info=info, kind=TrialKind(kind), seed=seed)
     return TrialRecord(
         trial=trial,
         status=TrialStatus(status),

@@ -14,68 +14,21 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from nas.augment import AUGMENT
 from nas.data import Dataset
 from nas.errors import UserError
+from nas.optim import lr_factor, make_optimizer
 from nas.types import Result, TrialStatus
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "constant")
-#: Training-time augmentations: "shift" translates each image or signal by whole positions;
-#: "affine" rotates, scales and translates by fractions of a position (bilinear resampling).
-AUGMENTATIONS = ("none", "shift", "affine")
-#: Bounds of the random "affine" augmentation: rotation (degrees, images only), relative scale,
-#: and translation as a fraction of each side.
-AFFINE_DEGREES = 10.0
-AFFINE_SCALE = 0.1
-AFFINE_TRANSLATE = 1 / 16
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The training hyperparameters that belong to a candidate (part of its configuration)."""
-
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    lr_schedule: str = "cosine"
-    #: Fraction of the schedule's horizon spent warming the learning rate up linearly from 0.
-    warmup: float = 0.0
-    label_smoothing: float = 0.0
-    augment: str = "none"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"unknown optimizer {self.optimizer!r}; use one of {OPTIMIZERS}")
-        if self.lr_schedule not in SCHEDULES:
-            raise UserError(f"unknown lr_schedule {self.lr_schedule!r}; use one of {SCHEDULES}")
-        if self.augment not in AUGMENTATIONS:
-            raise UserError(f"unknown augment {self.augment!r}; use one of {AUGMENTATIONS}")
-        if not (self.lr > 0 and self.batch_size >= 1 and self.weight_decay >= 0):
-            raise UserError("lr and batch_size must be positive, weight_decay non-negative")
-        if not (0 <= self.warmup < 1 and 0 <= self.label_smoothing < 1):
-            raise UserError("warmup and label_smoothing must lie in [0, 1)")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
-        """Pick the training settings out of a configuration, defaults for the missing ones."""
-        base = cls()
-        return cls(
-            optimizer=str(config.get("optimizer", base.optimizer)),
-            lr=float(config.get("lr", base.lr)),
-            weight_decay=float(config.get("weight_decay", base.weight_decay)),
-            batch_size=int(config.get("batch_size", base.batch_size)),
-            lr_schedule=str(config.get("lr_schedule", base.lr_schedule)),
-            warmup=float(config.get("warmup", base.warmup)),
-            label_smoothing=float(config.get("label_smoothing", base.label_smoothing)),
-            augment=str(config.get("augment", base.augment)),
-        )
-
+if TYPE_CHECKING:
+    # Imported where used: `spaces` brings ConfigSpace, which a worker of plain functions
+    # does not need.
+    from spaces.training import TrainSettings
 
 @dataclass(frozen=True)
 class TrainerOptions:
@@ -126,116 +79,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"device {name!r} asked for, but MPS is not available here")
     return device
-
-
-# Devices whose fused optimizer kernels torch>=2.5 ships for Adam, AdamW and SGD.
-_FUSED_DEVICES = frozenset({"cpu", "cuda"})
-
-
-def make_optimizer(settings: TrainSettings, params: Any) -> torch.optim.Optimizer:
-    """The optimizer a candidate's settings name (sgd = SGD with Nesterov momentum 0.9).
-
-    On CPU and CUDA the fused implementation is used: one kernel for all parameters instead of
-    a Python loop over them, about 30 % less time per step for Adam on the small models here.
-    """
-    params = list(params)
-    fused = bool(params) and all(p.device.type in _FUSED_DEVICES and p.is_floating_point()
-                                 for p in params)
-    options: dict[str, Any] = {"fused": True} if fused else {}
-    if settings.optimizer == "adam":
-        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay,
-                                **options)
-    if settings.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay,
-                                 **options)
-    return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, nesterov=True,
-                           weight_decay=settings.weight_decay, **options)
-
-
-def lr_factor(schedule: str, progress: float, warmup: float = 0.0) -> float:
-    """Multiplier of the peak learning rate at `progress` in [0, 1] of the schedule's horizon.
-
-    The first `warmup` of the horizon rises linearly from 0; cosine decays over the rest.
-    """
-    progress = min(max(progress, 0.0), 1.0)
-    if progress < warmup:
-        return progress / warmup
-    if schedule == "constant":
-        return 1.0
-    rest = (progress - warmup) / (1.0 - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * rest))
-
-
-def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each sample of a batch of images (N, C, H, W) or signals (N, C, L) translated by its own
-    random offset of up to 1/8 of each side (at least 1), zero-filled; other shapes unchanged.
-
-    Zero is the training mean, as inputs are standardised.
-    """
-    spatial = x.shape[2:]
-    if x.dim() not in (3, 4):
-        return x
-    n, c = x.shape[:2]
-    shifts = [max(1, round(size / 8)) for size in spatial]
-    pad: list[int] = []
-    for s in reversed(shifts):  # F.pad lists the last axis first
-        pad += [s, s]
-    padded = nn.functional.pad(x, pad)
-    # Per sample, the first index of its window in each padded axis.
-    index = [
-        torch.randint(0, 2 * s + 1, (n, 1), generator=generator, device=generator.device)
-        .to(x.device) + torch.arange(size, device=x.device)
-        for s, size in zip(shifts, spatial, strict=True)
-    ]
-    batch = torch.arange(n, device=x.device)
-    channel = torch.arange(c, device=x.device)
-    if x.dim() == 3:
-        return padded[batch[:, None, None], channel[None, :, None], index[0][:, None, :]]
-    return padded[batch[:, None, None, None], channel[None, :, None, None],
-                  index[0][:, None, :, None], index[1][:, None, None, :]]
-
-
-def random_affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image (N, C, H, W) rotated by up to AFFINE_DEGREES, scaled by up to AFFINE_SCALE and
-    translated by up to AFFINE_TRANSLATE of a side (in the input's frame), a draw per sample;
-    signals (N, C, L) scaled and translated along their length; other shapes unchanged.
-
-    Sub-position moves keep the whole of tiny inputs (8x8, 1x40) that whole-pixel shifts cut
-    off; the resampling fills with zero, the training mean of standardised inputs.
-    """
-    if x.dim() not in (3, 4):
-        return x
-    n = x.shape[0]
-
-    def uniform(*shape: int) -> torch.Tensor:
-        draw = torch.rand(*shape, generator=generator, device=generator.device)
-        return (2 * draw - 1).to(device=x.device, dtype=torch.float32)
-
-    # affine_grid maps output to input coordinates in [-1, 1]: a side is 2 units long.
-    angle = uniform(n) * math.radians(AFFINE_DEGREES) if x.dim() == 4 else torch.zeros(
-        n, device=x.device)
-    inverse_scale = 1 / (1 + uniform(n) * AFFINE_SCALE)
-    shift = uniform(n, 2) * (2 * AFFINE_TRANSLATE)
-    cos, sin = torch.cos(angle) * inverse_scale, torch.sin(angle) * inverse_scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    if x.dim() == 3:  # a signal is an image one row high that moves along its length only
-        # Scalar fills, not a tensor from a list: that would be a host-to-device copy per step.
-        theta[:, 1] = 0.0
-        theta[:, 1, 1] = 1.0
-        images = x.unsqueeze(2)
-    else:
-        images = x
-    grid = nn.functional.affine_grid(theta.to(x.dtype), list(images.shape), align_corners=False)
-    out = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
-                                    align_corners=False)
-    return out.squeeze(2) if x.dim() == 3 else out
-
-
-_AUGMENT: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
-    "shift": random_shift,
-    "affine": random_affine,
-}
 
 
 @torch.no_grad()
@@ -328,6 +171,42 @@ def train(
                       horizon=horizon, resume=resume)
 
 
+def train_config(
+    config: Mapping[str, Any],
+    data: Dataset,
+    *,
+    epochs: float | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+    options: TrainerOptions | None = None,
+    deadline: float | None = None,
+    on_epoch: Callable[[Mapping[str, float]], None] | None = None,
+    horizon: float | None = None,
+    parent: Mapping[str, Any] | None = None,
+) -> TrainOutcome:
+    """Build the model `config` describes, initialised by `seed`, and train it on `data`: the
+    one seam from a configuration to a trained model (objectives, problems, the probe).
+
+    `parent` (a model file's contents with its training state) is continued instead of a fresh
+    model; the other arguments are `train`'s.
+    """
+    from spaces import build_model  # models (and ConfigSpace) only once a model is trained
+    from spaces.training import TrainSettings
+
+    settings = TrainSettings.from_config(config)
+    # Initialisation draws from torch's global generator: fork it so `seed` alone decides the
+    # weights and the caller's random state is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(config, data.input_shape, data.num_classes)
+    resume = None
+    if parent is not None:
+        model.load_state_dict(parent["state_dict"])
+        resume = TrainState.from_dict(parent["train_state"])
+    return train(model, data, settings, epochs=epochs, seconds=seconds, deadline=deadline,
+                 options=options, seed=seed, on_epoch=on_epoch, horizon=horizon, resume=resume)
+
+
 # The dataset a worker's trials train on, kept on its accelerator between trials (one at a time).
 _RESIDENT: dict[str, Any] = {}
 
@@ -411,7 +290,7 @@ def _train(
             perm = resume.perm.to(device)  # stopped mid-epoch: finish the same shuffle
     first_step = step
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    augment = _AUGMENT.get(settings.augment)
+    augment = AUGMENT.get(settings.augment)
     autocast = _autocast(device, options)
 
     curve: list[dict[str, float]] = []
@@ -455,8 +334,10 @@ def _train(
         if not math.isfinite(train_loss):
             status = TrialStatus.DIVERGED
             break
+        evaluated_at = time.monotonic()
         with autocast:
             val_loss, val_acc = evaluate(net, x_val, y_val, batch_size=options.eval_batch_size)
+        eval_seconds = time.monotonic() - evaluated_at
         point = {
             "epoch": step / steps_per_epoch,
             "train_loss": train_loss,
@@ -492,6 +373,8 @@ def _train(
         "params": n_params,
         "device": str(device),
         "peak_memory_mb": peak_mb,
+        # One pass over the validation split: what scoring this model costs at the search's end.
+        "eval_seconds": eval_seconds,
     }
     result = Result(
         loss=1.0 - last["val_accuracy"],
@@ -500,6 +383,8 @@ def _train(
         seconds=elapsed,
         metrics=metrics,
         curve=tuple(curve),
+        # Validation cross-entropy breaks ties between equal accuracies.
+        tiebreak_loss=float(last["val_loss"]),
     )
     state = TrainState(
         step=step, steps_per_epoch=steps_per_epoch, optimizer=optimizer.state_dict(),

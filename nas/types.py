@@ -1,4 +1,4 @@
-"""The plain data that crosses every boundary: `Trial`, `Result` and `TrialStatus`."""
+"""The plain data that crosses every boundary: `Trial`, `Result`, `TrialStatus`, `TrialKind`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,20 @@ class TrialStatus(str, Enum):
     DIVERGED = "diverged"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    #: Turned away before training: its full trial would not fit the time budget's share.
+    SKIPPED = "skipped"
 
     @property
     def finished(self) -> bool:
         """True once the trial has a result (successful or not)."""
         return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+
+
+class TrialKind(str, Enum):
+    """Who a trial is for: the searcher (told its result) or the replica phase (never told)."""
+
+    SEARCH = "search"
+    REPLICA = "replica"
 
 
 def plain(value: Any) -> Any:
@@ -43,6 +52,7 @@ class Trial:
 
     `budget` is the trial's fidelity in the search's trial unit (epochs or seconds); None means
     the search's full per-trial budget. `parent` names the trial this one continues, if any.
+    `kind` and `seed` are the engine's: a searcher asks search trials and leaves the seed None.
     """
 
     id: int
@@ -50,9 +60,19 @@ class Trial:
     budget: float | None = None
     parent: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    kind: TrialKind = TrialKind.SEARCH
+    #: The seed its model was trained with, once the engine has chosen it.
+    seed: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable view."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", TrialKind(self.kind))
+
+    def budget_or(self, full: float) -> float:
+        """The trial's budget, or `full` when it is None: the one rule of "budget None"."""
+        return float(full) if self.budget is None else float(self.budget)
+
+    def asked(self) -> dict[str, Any]:
+        """What the searcher decided (id, config, budget, parent, info), JSON-serialisable."""
         return {
             "id": self.id,
             "config": plain(self.config),
@@ -60,6 +80,15 @@ class Trial:
             "parent": self.parent,
             "info": plain(self.info),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable view; `kind` and `seed` only when the engine set them."""
+        out = self.asked()
+        if self.kind is not TrialKind.SEARCH:
+            out["kind"] = self.kind.value
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Trial:
@@ -70,6 +99,8 @@ class Trial:
             budget=d.get("budget"),
             parent=d.get("parent"),
             info=dict(d.get("info") or {}),
+            kind=TrialKind(d.get("kind", TrialKind.SEARCH.value)),
+            seed=d.get("seed"),
         )
 
 
@@ -78,6 +109,9 @@ class Result:
     """What evaluating a trial gave: lower `loss` is better; `epochs`, `seconds`: what it spent.
 
     `cost` is what it spent in the objective's own budget unit, when that is not epochs.
+    `tiebreak_loss` orders results of equal `loss` (the trainer's validation cross-entropy
+    breaks ties between equal accuracies). `reused_from` names the trial whose result this one
+    shares (an identical architecture trained before): it cost nothing.
     """
 
     loss: float
@@ -88,15 +122,24 @@ class Result:
     curve: tuple[Mapping[str, float], ...] = ()
     error: str | None = None
     cost: float | None = None
+    tiebreak_loss: float | None = None
+    reused_from: int | None = None
 
     @property
     def ok(self) -> bool:
         """True when the loss can be compared with other trials' losses."""
         return self.status in (TrialStatus.OK, TrialStatus.TRUNCATED) and math.isfinite(self.loss)
 
+    def rank_key(self) -> tuple[float, float]:
+        """Sort key of results, best first: loss, then the tie-break (unusable results last)."""
+        if not self.ok:
+            return (math.inf, math.inf)
+        tiebreak = self.tiebreak_loss
+        return (self.loss, math.inf if tiebreak is None else float(tiebreak))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable view (infinite losses become None)."""
-        return {
+        out = {
             "loss": self.loss if math.isfinite(self.loss) else None,
             "status": self.status.value,
             "epochs": self.epochs,
@@ -106,11 +149,17 @@ class Result:
             "error": self.error,
             "cost": self.cost,
         }
+        if self.tiebreak_loss is not None:
+            out["tiebreak_loss"] = self.tiebreak_loss
+        if self.reused_from is not None:
+            out["reused_from"] = self.reused_from
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Result:
         """Inverse of `to_dict`."""
         loss = d.get("loss")
+        tiebreak, reused = d.get("tiebreak_loss"), d.get("reused_from")
         return cls(
             loss=math.inf if loss is None else float(loss),
             status=TrialStatus(d.get("status", "ok")),
@@ -120,6 +169,8 @@ class Result:
             curve=tuple(d.get("curve") or ()),
             error=d.get("error"),
             cost=d.get("cost"),
+            tiebreak_loss=None if tiebreak is None else float(tiebreak),
+            reused_from=None if reused is None else int(reused),
         )
 
     @classmethod

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from searchers.asha import ASHA
-from searchers.base import Searcher
-from searchers.bohb import BOHB
-from searchers.hyperband import Bracket, Hyperband, Rung, hyperband_layout
+from searchers.base import ScheduledSearcher, Searcher
+from searchers.bohb import BOHB, AsyncBOHB
+from searchers.hyperband import Hyperband
+from searchers.proposers import Proposal, Proposer
 from searchers.random import RandomSearch
 from searchers.registry import available, get, get_class, register, register_lazy
+from searchers.schedules import Bracket, Rung, hyperband_layout
 from searchers.tpe import TPE
 
 # External baselines (`pip install 'nas-engine[compare]'`): listed only when Optuna is installed
@@ -18,18 +20,22 @@ register_lazy("optuna-tpe-hyperband", "searchers.optuna_adapters:OptunaTPEHyperb
               requires="optuna", extra="compare")
 
 __all__ = [
-    "ASHA",
-    "BOHB",
-    "TPE",
-    "Bracket",
-    "Hyperband",
-    "RandomSearch",
-    "Rung",
-    "Searcher",
-    "available",
-    "get",
-    "get_class",
-    "hyperband_layout",
-    "register",
-    "register_lazy",
+              "ASHA",
+              "BOHB",
+              "TPE",
+              "AsyncBOHB",
+              "Bracket",
+              "Hyperband",
+              "Proposal",
+              "Proposer",
+              "RandomSearch",
+              "Rung",
+              "ScheduledSearcher",
+              "Searcher",
+              "available",
+              "get",
+              "get_class",
+              "hyperband_layout",
+              "register",
+              "register_lazy",
 ]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from ConfigSpace import Configuration, ConfigurationSpace
 
 from nas.types import Result, Trial, plain
+from searchers.proposers import DefaultFirst, Proposer
+from searchers.schedules import Promote, Sample, Schedule
 
 
 class Searcher(ABC):
@@ -62,7 +66,7 @@ class Searcher(ABC):
 
     # -- helpers for subclasses -------------------------------------------------------------
 
-    def _new_trial(self, config: Configuration | dict[str, Any], *, budget: float | None = None,
+    def _new_trial(self, config: Configuration | Mapping[str, Any], *, budget: float | None = None,
                    parent: int | None = None, **info: Any) -> Trial:
         """Wrap a configuration into the next numbered trial and mark it pending."""
         trial = Trial(
@@ -79,3 +83,55 @@ class Searcher(ABC):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}(seed={self.seed!r}{', ' if opts else ''}{opts})"
+
+
+class ScheduledSearcher(Searcher):
+    """A budget schedule composed with a configuration proposer.
+
+    `ask` acts on the schedule's next action (a new configuration from the proposer, a
+    promotion, or nothing); `tell` records the result in both. Subclasses choose the two in
+    `_make_schedule` and `_make_proposer`, which run once the space and generator exist.
+    """
+
+    def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
+                 include_default: bool = False) -> None:
+        super().__init__(space, seed=seed)
+        self.include_default = bool(include_default)
+        self.schedule: Schedule = self._make_schedule()
+        proposer = self._make_proposer()
+        self.proposer: Proposer = DefaultFirst(proposer, self.space) if self.include_default \
+            else proposer
+
+    @abstractmethod
+    def _make_schedule(self) -> Schedule:
+        """The schedule: which budget each trial gets, which trial moves up."""
+
+    @abstractmethod
+    def _make_proposer(self) -> Proposer:
+        """The proposer of new configurations (wrapped in `DefaultFirst` by `include_default`)."""
+
+    def ask(self) -> Trial | None:
+        """The trial the schedule's next action starts; None when it waits or is done."""
+        action = self.schedule.next(self._next_id)
+        if isinstance(action, Promote):
+            return self._new_trial(action.config, budget=action.budget, parent=action.trial_id,
+                                   **action.info, origin="promoted")
+        if isinstance(action, Sample):
+            # The running trials, oldest first: a model may steer away from them (TPE's liar).
+            pending = [t.config for t in self.pending.values()]
+            proposal = self.proposer.propose(action.budget, pending)
+            return self._new_trial(proposal.config, budget=action.budget, **action.info,
+                                   origin=proposal.origin)
+        return None
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        """Record the result in the schedule and show it to the proposer (a failure as inf)."""
+        super().tell(trial, result)
+        loss = result.loss if result.ok else math.inf
+        self.schedule.record(trial.id, trial.config, loss)
+        budget = None if trial.budget is None else float(trial.budget)
+        self.proposer.observe(trial.config, budget, loss)
+
+    def continuable(self) -> set[int]:
+        """What the schedule may still promote."""
+        return self.schedule.continuable()

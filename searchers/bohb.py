@@ -1,71 +1,28 @@
 """BOHB (Falkner, Klein, Hutter, ICML 2018): Hyperband's schedule with new configurations
 proposed by kernel-density models, one per budget, fitted on the largest budget that has enough
-results.
+results; and the same proposer on ASHA's asynchronous schedule.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
-from searchers._vector import SpaceCoder
-from searchers.hyperband import Hyperband
+from searchers.asha import ASHA
+from searchers.encoding import SpaceCoder
+from searchers.hyperband import Hyperband, SuccessiveHalving
+from searchers.proposers import KDEProposer, LargestBudget, Proposer, TopPercentSplit
 from searchers.registry import register
 
 
-class KDEProposer:
-    """BOHB's proposer: per-budget good/bad densities; a `random_fraction` of draws is random."""
+class _BOHBProposals(SuccessiveHalving):
+    """BOHB's proposer settings, for any successive-halving schedule.
 
-    def __init__(self, space: ConfigurationSpace, rng: Any, *, random_fraction: float,
-                 top_n_percent: float, n_samples: int, bandwidth_factor: float,
-                 min_bandwidth: float, min_points_in_model: int | None) -> None:
-        self.space = space
-        self.rng = rng
-        self.coder = SpaceCoder(space)
-        self.random_fraction = random_fraction
-        self.top_n_percent = top_n_percent
-        self.n_samples = n_samples
-        self.bandwidth_factor = bandwidth_factor
-        self.min_bandwidth = min_bandwidth
-        self.min_points = (self.coder.dim + 1) if min_points_in_model is None \
-            else int(min_points_in_model)
-        self.by_budget: dict[float, Observations] = {}
-
-    def observe(self, config: Mapping[str, Any], budget: float, loss: float) -> None:
-        """Add a result to the model of its budget."""
-        obs = self.by_budget.setdefault(budget, Observations(self.coder.dim))
-        obs.add(self.coder.encode(config), loss)
-
-    def propose(self, budget: float) -> tuple[dict[str, Any], str]:
-        """A configuration from the model of the largest budget with enough points."""
-        if self.coder.dim == 0 or self.rng.random() < self.random_fraction:
-            return dict(self.space.sample_configuration()), "random"
-        # The paper asks for N_min + 2 points so that both densities have N_min of their own.
-        usable = [b for b, o in self.by_budget.items() if o.n >= self.min_points + 2]
-        if not usable:
-            return dict(self.space.sample_configuration()), "random"
-        obs = self.by_budget[max(usable)]
-        n_good = max(self.min_points, math.floor(self.top_n_percent * obs.n / 100))
-        n_bad = max(self.min_points, math.floor((100 - self.top_n_percent) * obs.n / 100))
-        good, bad = obs.split(n_good, n_bad)
-        kde = {"min_bandwidth": self.min_bandwidth}
-        l_model = ParzenEstimator(good, self.coder.is_categorical, self.coder.n_choices, **kde)
-        g_model = ParzenEstimator(bad, self.coder.is_categorical, self.coder.n_choices, **kde)
-        for vector in density_ratio_candidates(l_model, g_model, self.n_samples, self.rng,
-                                               bandwidth_factor=self.bandwidth_factor):
-            config = self.coder.decode(vector, self.rng)
-            if config is not None:
-                return config, "model"
-        return dict(self.space.sample_configuration()), "random"
-
-
-@register("bohb")
-class BOHB(Hyperband):
-    """Hyperband whose new configurations come from BOHB's per-budget kernel-density model."""
+    A `random_fraction` of proposals is random; the model splits the results of its budget
+    into the best `top_n_percent` and the rest, each with at least `min_points_in_model`
+    (default: modelled dimensions + 1), and proposes the best of `n_samples` draws.
+    """
 
     model_based = True
 
@@ -73,7 +30,7 @@ class BOHB(Hyperband):
                  eta: float = 3, seed: int | None = 0, random_fraction: float = 1 / 3,
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
-                 include_default: bool = False) -> None:
+                 include_default: bool = False, full_first: bool = False) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
         if not 0 < top_n_percent < 100:
@@ -87,14 +44,17 @@ class BOHB(Hyperband):
         self.min_bandwidth = float(min_bandwidth)
         self.min_points_in_model = min_points_in_model
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
-                         include_default=include_default)
+                         include_default=include_default, full_first=full_first)
 
-    def _make_proposer(self) -> KDEProposer:
+    def _make_proposer(self) -> Proposer:
+        coder = SpaceCoder(self.space)
+        min_points = coder.dim + 1 if self.min_points_in_model is None \
+            else int(self.min_points_in_model)
         return KDEProposer(
-            self.space, self.rng, random_fraction=self.random_fraction,
-            top_n_percent=self.top_n_percent, n_samples=self.n_samples,
-            bandwidth_factor=self.bandwidth_factor, min_bandwidth=self.min_bandwidth,
-            min_points_in_model=self.min_points_in_model,
+            coder, self.rng, models=LargestBudget(min_points),
+            split=TopPercentSplit(self.top_n_percent, min_points), n_candidates=self.n_samples,
+            bandwidth_factor=self.bandwidth_factor, random_fraction=self.random_fraction,
+            min_bandwidth=self.min_bandwidth,
         )
 
     @property
@@ -104,3 +64,13 @@ class BOHB(Hyperband):
                 "top_n_percent": self.top_n_percent, "n_samples": self.n_samples,
                 "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth,
                 "min_points_in_model": self.min_points_in_model}
+
+
+@register("bohb")
+class BOHB(_BOHBProposals, Hyperband):
+    """Hyperband whose new configurations come from BOHB's per-budget kernel-density model."""
+
+
+@register("async-bohb")
+class AsyncBOHB(_BOHBProposals, ASHA):
+    """ASHA whose new configurations come from BOHB's per-budget kernel-density model."""

@@ -38,8 +38,8 @@ from optuna.trial import TrialState
 
 from nas.types import Result, Trial, plain
 from searchers.base import Searcher
-from searchers.hyperband import hyperband_layout
 from searchers.registry import register
+from searchers.schedules import hyperband_layout
 
 __all__ = ["OptunaTPE", "OptunaTPEHyperband"]
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from ConfigSpace import ConfigurationSpace
 
 from nas.errors import UserError
+from nas.registry import load_target
 from searchers.base import Searcher
 
 _REGISTRY: dict[str, type[Searcher]] = {}
@@ -205,15 +206,7 @@ def _load_plugin(plugin: Plugin) -> type[Searcher]:
     if plugin.error is not None:
         raise UserError(plugin.error)
     where = f"{_from(plugin.name, plugin.dist)} ({plugin.target})"
-    module, _, attr = plugin.target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # any import-time failure of third-party code is the plugin's
-        lines = str(exc).strip().splitlines()
-        raise UserError(f"{where} failed to import: {type(exc).__name__}"
-                        f"{': ' + lines[0] if lines else ''}") from None
+    obj: Any = load_target(plugin.target, where)
     if not (isinstance(obj, type) and issubclass(obj, Searcher)):
         what = f"the class {obj.__name__}" if isinstance(obj, type) else \
             f"a {type(obj).__name__}"

@@ -5,21 +5,19 @@ candidates from l, propose the one maximising l(x) / g(x).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from nas.types import Result, Trial
-from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
-from searchers._vector import SpaceCoder
-from searchers.base import Searcher
+from searchers.base import ScheduledSearcher
+from searchers.encoding import SpaceCoder
+from searchers.proposers import GammaSplit, KDEProposer, Proposer, SingleModel
 from searchers.registry import register
+from searchers.schedules import FullBudget, Schedule
 
 
 @register("tpe")
-class TPE(Searcher):
+class TPE(ScheduledSearcher):
     """TPE over any ConfigSpace space; full-budget (every trial at the run's trial budget).
 
     `gamma` is the fraction of trials modelled as good; the first `n_startup` trials are random.
@@ -32,7 +30,6 @@ class TPE(Searcher):
                  gamma: float = 0.15, n_candidates: int = 24, multivariate: bool = True,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
                  min_bandwidth: float = 1e-3, constant_liar: bool = True) -> None:
-        super().__init__(space, seed=seed)
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
         if not 0 < gamma < 1:
@@ -47,8 +44,7 @@ class TPE(Searcher):
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.constant_liar = bool(constant_liar)
-        self.coder = SpaceCoder(self.space)
-        self.observations = Observations(self.coder.dim)
+        super().__init__(space, seed=seed)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -58,36 +54,15 @@ class TPE(Searcher):
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
                 "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar}
 
-    def ask(self) -> Trial:
-        """A random configuration during start-up, then the best of the density-ratio draws."""
-        obs = self.observations
-        if obs.n < self.n_startup or self.coder.dim == 0:
-            return self._new_trial(self.space.sample_configuration(), origin="random")
-        n_good = max(1, math.ceil(self.gamma * obs.n))
-        good, bad = obs.split(n_good)
-        if self.constant_liar and self.pending:
-            # Constant liar, for this ask only: a running trial is one more observation with the
-            # worst loss seen so far, so it joins the bad model and draws move away from it.
-            # Gamma's count stays that of the finished trials: counting the liars too would
-            # pull a mediocre trial into the good model and undo the spread.
-            lies = [self.coder.encode(t.config) for t in self.pending.values()]
-            bad = np.concatenate([bad, np.array(lies)])
-        if len(bad) == 0:
-            bad = good
-        kde = {"multivariate": self.multivariate, "min_bandwidth": self.min_bandwidth,
-               "prior_weight": self.prior_weight, "magic_clip": True}
-        l_model = ParzenEstimator(good, self.coder.is_categorical, self.coder.n_choices, **kde)
-        g_model = ParzenEstimator(bad, self.coder.is_categorical, self.coder.n_choices, **kde)
-        for vector in density_ratio_candidates(l_model, g_model, self.n_candidates, self.rng,
-                                               bandwidth_factor=self.bandwidth_factor):
-            config = self.coder.decode(vector, self.rng)
-            if config is not None:
-                return self._new_trial(config, origin="model")
-        # Every candidate was forbidden: fall back to the space's own (valid) sampler.
-        return self._new_trial(self.space.sample_configuration(), origin="random")
+    def _make_schedule(self) -> Schedule:
+        return FullBudget()
 
-    def tell(self, trial: Trial, result: Result) -> None:
-        """Add the trial to the model (failures count as the worst trials)."""
-        super().tell(trial, result)
-        loss = result.loss if result.ok else math.inf
-        self.observations.add(self.coder.encode(trial.config), loss)
+    def _make_proposer(self) -> Proposer:
+        # Bergstra et al.'s bandwidth floor ("magic clip") keeps TPE's early models broad.
+        return KDEProposer(
+            SpaceCoder(self.space), self.rng, models=SingleModel(self.n_startup),
+            split=GammaSplit(self.gamma), n_candidates=self.n_candidates,
+            bandwidth_factor=self.bandwidth_factor, constant_liar=self.constant_liar,
+            multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
+            prior_weight=self.prior_weight, magic_clip=True,
+        )

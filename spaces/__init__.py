@@ -5,23 +5,26 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.util import change_hp_value
-from torch import nn
 
 from nas.errors import UserError
-from spaces.cells import canonical_digest, cell_graph
-from spaces.conv import build_residual_conv, conv_architecture_hash, residual_conv
-from spaces.mlp import build_residual_mlp, residual_mlp
+from spaces.cells import cell_graph
+from spaces.checkpoint import Standardize, load_model
+from spaces.conv import residual_conv
+from spaces.families import FAMILIES, SpaceFamily, architecture_hash, build_model, model_flops
+from spaces.mlp import residual_mlp
 from spaces.overrides import parse_assignment
+from spaces.training import TrainSettings
 
 __all__ = [
+    "FAMILIES",
+    "SpaceFamily",
     "Standardize",
     "architecture_hash",
     "available",
@@ -30,6 +33,7 @@ __all__ = [
     "describe",
     "get",
     "load_model",
+    "model_flops",
     "parse_assignment",
     "residual_conv",
     "residual_mlp",
@@ -38,36 +42,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class _Family:
-    factory: Callable[..., ConfigurationSpace]
-    builder: Callable[[Mapping[str, Any], tuple[int, ...], int], nn.Module]
-    doc: str
-    # Names what a configuration trains; None: the digest of the whole configuration.
-    hasher: Callable[[Mapping[str, Any]], str] | None = None
-    # An input shape the family builds for, to check a space read from a file or overridden.
-    example_shape: tuple[int, ...] = (8,)
-
-
-_FAMILIES: dict[str, _Family] = {
-    "residual-mlp": _Family(
-        residual_mlp, build_residual_mlp,
-        "residual MLP: 1-8 pre-norm residual blocks over a flattened input",
-    ),
-    "residual-conv": _Family(
-        residual_conv, build_residual_conv,
-        "residual conv cells: 1-3 stages of 1-4 searched DAG cells, for 1-D or 2-D inputs",
-        conv_architecture_hash,
-        example_shape=(1, 16, 16),
-    ),
-}
 # Configurations besides the default that a space from a file or with overrides must build.
 _CHECK_SAMPLES = 8
 
 
 def available() -> dict[str, str]:
-    """Space names and a one-line description of each."""
-    return {name: fam.doc for name, fam in _FAMILIES.items()}
+    """Space names and a one-line description of each (plugins too, not imported)."""
+    return FAMILIES.describe()
 
 
 def get(name: str | os.PathLike[str], **overrides: Any) -> ConfigurationSpace:
@@ -77,12 +58,12 @@ def get(name: str | os.PathLike[str], **overrides: Any) -> ConfigurationSpace:
     """
     if isinstance(name, os.PathLike) or str(name).lower().endswith(".json"):
         return _space_file(Path(name), overrides)
-    try:
-        family = _FAMILIES[name]
-    except (KeyError, TypeError):
+    if not isinstance(name, str) or name not in FAMILIES:
         raise UserError(
-            f"unknown space {name!r}; available: {', '.join(_FAMILIES)} or a .json file"
-        ) from None
+            f"unknown space {name!r}; available: {', '.join(FAMILIES.available())} or a "
+            ".json file"
+        )
+    family = FAMILIES.get(name)
     space = family.factory(**overrides)
     # Overrides may leave values the models or the trainer refuse (dropout=2, lr=0): say so
     # before a search starts, not as a failure of every trial.
@@ -134,12 +115,12 @@ def _space_file(path: Path, overrides: Mapping[str, Any]) -> ConfigurationSpace:
 
 def _unusable(space: ConfigurationSpace) -> str | None:
     """Why a search over `space` could not train its configurations, or None when it can."""
-    known = ", ".join(_FAMILIES)
+    known = ", ".join(FAMILIES.available())
     if "architecture" not in space:
         return f"it has no 'architecture' constant naming the model family ({known})"
     hp = space["architecture"]
     values = list(getattr(hp, "choices", getattr(hp, "sequence", [getattr(hp, "value", None)])))
-    unknown = [v for v in values if v not in _FAMILIES]
+    unknown = [v for v in values if v not in FAMILIES]
     if unknown:
         return f"architecture {unknown[0]!r} is not a known model family ({known})"
     probe = copy.deepcopy(space)  # sampling advances a space's generator; leave the user's be
@@ -152,13 +133,9 @@ def _unusable(space: ConfigurationSpace) -> str | None:
     # Also every choice of every categorical, each set in the default configuration: a value
     # the model code does not know would otherwise only fail the trials that happen to draw it.
     configs += _choice_variants(probe, configs[0])
-    # Training settings are checked where the trainer reads them; imported here only, so that
-    # `load_model` still needs nothing of `nas` beyond its errors.
-    from nas.trainer import TrainSettings
-
     for config in configs:
         values = dict(config)
-        shape = _FAMILIES[values["architecture"]].example_shape
+        shape = FAMILIES.get(values["architecture"]).example_shape
         try:
             TrainSettings.from_config(values)
             # The meta device builds the layers without allocating or initialising weights.
@@ -193,29 +170,6 @@ def _one_line(exc: BaseException, limit: int = 160) -> str:
     if not isinstance(exc, UserError):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def build_model(config: Mapping[str, Any], input_shape: tuple[int, ...],
-                num_classes: int) -> nn.Module:
-    """The model a configuration describes; a pure function of its arguments."""
-    arch = dict(config).get("architecture")
-    if arch not in _FAMILIES:
-        raise UserError(f"configuration names no known architecture (got {arch!r})")
-    return _FAMILIES[arch].builder(dict(config), tuple(int(d) for d in input_shape),
-                                   int(num_classes))
-
-
-def architecture_hash(config: Mapping[str, Any]) -> str:
-    """Hex digest that is equal for configurations that train the same model the same way.
-
-    residual-conv: isomorphic pruned cells, equal macro shape and training settings; any other
-    configuration: its canonical JSON.
-    """
-    values = dict(config)
-    family = _FAMILIES.get(str(values.get("architecture")))
-    if family is not None and family.hasher is not None:
-        return family.hasher(values)
-    return canonical_digest(values)
 
 
 def describe(space: ConfigurationSpace) -> str:
@@ -256,29 +210,3 @@ def space_from_json(data: Mapping[str, Any]) -> ConfigurationSpace:
     return ConfigurationSpace.from_serialized_dict(dict(data))
 
 
-class Standardize(nn.Module):
-    """Subtract the training mean and divide by the training std, so a model takes raw inputs."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean.clone())
-        self.register_buffer("std", std.clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised input."""
-        return (x - self.mean) / self.std
-
-
-def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
-               ) -> nn.Module:
-    """Load a model written by ``nas export``: standardisation + the trained network, in eval mode.
-
-    The file also holds ``config``, ``space``, ``input_shape`` and ``num_classes`` for inspection.
-    """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    net = build_model(ckpt["config"], tuple(ckpt["input_shape"]), int(ckpt["num_classes"]))
-    net.load_state_dict(ckpt["state_dict"])
-    model = nn.Sequential()
-    model.add_module("standardize", Standardize(ckpt["mean"], ckpt["std"]))
-    model.add_module("net", net)
-    return model.eval()

@@ -39,8 +39,9 @@ from spaces.cells import (
     edge_name,
     topological_nodes,
 )
-from spaces.mlp import ACTIVATIONS, TRAINING_PARAMS
+from spaces.mlp import ACTIVATIONS
 from spaces.overrides import Param, apply_overrides
+from spaces.training import TRAINING_PARAMS
 
 ARCHITECTURE = "residual-conv"
 MAX_STAGES = 3

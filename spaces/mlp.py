@@ -12,6 +12,7 @@ from torch import nn
 
 from nas.errors import UserError
 from spaces.overrides import Param, apply_overrides
+from spaces.training import TRAINING_PARAMS
 
 ARCHITECTURE = "residual-mlp"
 MAX_BLOCKS = 8
@@ -23,28 +24,6 @@ NORMS_1D: dict[str, type[nn.Module] | None] = {
     "layernorm": nn.LayerNorm,
     "none": None,
 }
-
-#: Training settings that belong to a candidate; shared by every architecture family.
-TRAINING_PARAMS: tuple[Param, ...] = (
-    Param("optimizer", "categorical", "adamw", choices=("adam", "adamw", "sgd"),
-          allowed=("adam", "adamw", "sgd"), doc="sgd is SGD with Nesterov momentum 0.9"),
-    Param("lr", "float", 1e-3, low=1e-4, high=1e-1, log=True, doc="peak learning rate"),
-    Param("weight_decay", "float", 1e-4, low=1e-6, high=1e-1, log=True),
-    Param("batch_size", "ordinal", 64, choices=(32, 64, 128, 256),
-          allowed=(16, 32, 64, 128, 256, 512, 1024, 2048)),
-    Param("lr_schedule", "categorical", "cosine", choices=("cosine", "constant"),
-          allowed=("cosine", "constant")),
-    # Left out unless asked for (e.g. ``augment=["none", "shift"]``): spaces stay as they were.
-    Param("warmup", "float", 0.0, low=0.0, high=0.2, optional=True,
-          doc="fraction of the lr schedule spent warming up linearly"),
-    Param("label_smoothing", "float", 0.0, low=0.0, high=0.2, optional=True),
-    # nas.trainer.AUGMENTATIONS, spelled out: loading an exported model imports no trainer.
-    Param("augment", "categorical", "none", choices=("none", "shift", "affine"),
-          allowed=("none", "shift", "affine"), optional=True,
-          doc="shift: random whole-position translations by up to 1/8 of a side; affine: "
-              "small random rotations, scalings and sub-position translations"),
-)
-
 
 def _mlp_params() -> list[Param]:
     arch = [

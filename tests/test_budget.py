@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nas.budget import Budget, Ledger, Unit, display_amount, format_amount
+from nas.budget import Budget, Unit, display_amount, format_amount
+from nas.engine.ledger import Ledger
 from nas.errors import UserError
 
 

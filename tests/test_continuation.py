@@ -5,7 +5,7 @@ import torch
 import nas
 import searchers
 import spaces
-from nas.report import Callback
+from nas.engine.callbacks import Callback
 from nas.storage import Storage
 from nas.types import Trial, TrialStatus
 from tests.helpers import blobs
@@ -80,14 +80,14 @@ def test_duplicate_architectures_reuse_the_result_for_free(tmp_path) -> None:
                         storage=tmp_path / "d.db", progress=False)
     trials = result.trials
     for first, again in zip(trials[::2], trials[1::2], strict=False):
-        assert again.result.metrics["reused_from"] == first.id
+        assert again.result.reused_from == first.id
         assert again.result.loss == first.result.loss and again.result.epochs == 0
     # Reused trials are charged nothing, so "6trials" buys 6 trained and 5 reused ones.
     assert result.spent == 6 and len(trials) == 11
 
     plain = nas.search(space, blobs(), _Twice(space, seed=0), "6trials", trial_budget="2ep",
                        storage=tmp_path / "n.db", progress=False, dedup=False)
-    assert all("reused_from" not in r.result.metrics for r in plain.trials)
+    assert all(r.result.reused_from is None for r in plain.trials)
     assert len(plain.trials) == 6
 
 

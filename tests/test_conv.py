@@ -227,7 +227,8 @@ def test_conv_space_needs_shaped_inputs() -> None:
 
 def test_default_config_trains_on_digits() -> None:
     from nas.data import load
-    from nas.trainer import TrainerOptions, TrainSettings, train
+    from nas.trainer import TrainerOptions, train
+    from spaces.training import TrainSettings
 
     config = default_config()
     data = load("digits")

@@ -16,9 +16,10 @@ from torch import nn
 import nas
 import spaces
 from nas.data import Dataset
-from nas.report import Callback
-from nas.trainer import TrainerOptions, TrainSettings, TrainState, train
+from nas.engine.callbacks import Callback
+from nas.trainer import TrainerOptions, TrainState, train
 from nas.types import TrialStatus
+from spaces.training import TrainSettings
 from tests.helpers import blobs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import random
@@ -17,8 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas import data
-from nas.data import Dataset, available, describe, from_arrays, load
+from nas.data import Dataset, available, builtin, describe, from_arrays, load
 from nas.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +55,8 @@ def _rows(x: torch.Tensor, y: torch.Tensor) -> Counter[tuple[bytes, int]]:
 
 
 def test_registry_lists_every_builtin_with_a_description() -> None:
-    names = ["digits", "mnist1d", "synthetic", "mnist", "fashion-mnist", "cifar10"]
+    names = ["digits", "mnist1d", "synthetic", "wine", "breast-cancer", "shapes16", "shapes28",
+             "templates16", "mnist1d-hard", "mnist", "fashion-mnist", "cifar10"]
     assert available() == names
     descriptions = describe()
     assert list(descriptions) == names
@@ -152,7 +153,7 @@ def test_digits_is_deterministic_and_stratified(digits: Dataset) -> None:
 def mnist1d_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path, bool]:
     """Load mnist1d freshly inside an empty working directory; note global RNG side effects."""
     workdir = tmp_path_factory.mktemp("mnist1d_cwd")
-    data._mnist1d_arrays.cache_clear()
+    builtin._mnist1d_arrays.cache_clear()
     py_before, np_before = random.getstate(), np.random.get_state()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
@@ -302,6 +303,19 @@ def test_from_arrays_constant_feature_gets_unit_std() -> None:
     assert ds.std[1] == 1.0
     assert torch.isfinite(ds.x_train).all()
     assert torch.equal(ds.x_train[:, 1], torch.zeros(len(ds.x_train)))
+
+
+def test_having_a_test_split_is_a_field_not_tensor_identity() -> None:
+    ds = from_arrays(np.arange(80.0).reshape(40, 2), np.arange(40) % 2)
+    assert ds.has_test_split
+    # The validation tensors standing in as test data, as AutoClassifier passes them.
+    stand_in = dataclasses.replace(ds, x_test=ds.x_val, y_test=ds.y_val, has_test_split=False)
+    assert not stand_in.has_test_split
+    # The same tensors given as a real test split (a user's choice) still count as one.
+    assert dataclasses.replace(ds, x_test=ds.x_val, y_test=ds.y_val).has_test_split
+    assert not pickle.loads(pickle.dumps(stand_in)).has_test_split  # as sent to workers
+    with pytest.raises(UserError, match="has_test_split must be True or False"):
+        dataclasses.replace(ds, has_test_split="no")
 
 
 def _bad_cases() -> list[tuple[dict[str, Any], str]]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import nas
@@ -10,8 +12,10 @@ from nas.defaults import (
     MAX_TRIAL_EPOCHS,
     MIN_AUGMENTED_EPOCHS,
     MIN_TRIAL_EPOCHS,
+    augmented,
     data_kind,
     default_space,
+    measure_epoch_seconds,
     plan,
     resolve,
 )
@@ -64,7 +68,7 @@ def test_tiny_inputs_get_wider_first_stages() -> None:
     (Budget(300, Unit.EPOCHS), None, 9),          # 300 / 30 = 10 -> a multiple of 9
     (Budget(120, Unit.SECONDS), 0.1, 36),         # 1200 epochs' worth -> 40 -> 36
     (Budget(120, Unit.SECONDS), 0.2, 18),         # 600 -> 20 -> 18
-    (Budget(10, Unit.SECONDS), 1.0, MIN_TRIAL_EPOCHS),
+    (Budget(40, Unit.SECONDS), 1.0, MIN_TRIAL_EPOCHS),  # 40 epochs' worth: 9 are 23 %
     (Budget(3600, Unit.SECONDS), 0.01, MAX_TRIAL_EPOCHS),
     (Budget(50, Unit.TRIALS), None, 27),          # nothing to size by: the middle of the range
 ])
@@ -73,7 +77,8 @@ def test_trial_epochs_come_from_the_budget(budget: Budget, epoch_seconds: float 
     chosen = plan(_signals(), budget, epoch_seconds=epoch_seconds)
     assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
     assert chosen.searcher == "bohb"
-    assert chosen.searcher_options == {"eta": 3, "include_default": True}
+    # The default configuration first, at the full budget: the anytime incumbent.
+    assert chosen.searcher_options == {"eta": 3, "include_default": True, "full_first": True}
     assert epochs % 9 == 0
     assert f"up to {epochs} epochs" in chosen.explain()
 
@@ -97,7 +102,8 @@ def test_augmented_candidates_get_longer_trials() -> None:
     (1.0, 27),   # 120: 23 %
     (1.4, 18),   # 86: 27 epochs would be 32 %, 18 are 21 %
     (3.0, 9),    # 40: even 18 would be 45 %
-    (20.0, 9),   # 6: never below the usual floor
+    (10.0, 3),   # 12: even 9 would be 75 %, so a quarter of what the budget buys
+    (200.0, 1),  # 0.6: never below one epoch
 ])
 def test_augmented_trials_shrink_when_the_budget_cannot_afford_them(epoch_seconds: float,
                                                                      epochs: int) -> None:
@@ -105,6 +111,8 @@ def test_augmented_trials_shrink_when_the_budget_cannot_afford_them(epoch_second
     assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
     lowered = "lowered from 27 so that a full trial of the default model takes at most 25 %"
     assert (lowered in chosen.explain()) == (epochs < MIN_AUGMENTED_EPOCHS)
+    if epochs < MIN_TRIAL_EPOCHS:  # rungs of fractions of an epoch, down from the full trial
+        assert f"rungs of {epochs / 9:g}-{epochs:g} epochs" in chosen.explain()
 
 
 def test_resolve_keeps_what_the_user_chose() -> None:
@@ -114,15 +122,43 @@ def test_resolve_keeps_what_the_user_chose() -> None:
     assert got.trial_budget == Budget(5, Unit.EPOCHS) and got.budget == Budget(60, Unit.SECONDS)
 
 
-def test_resolve_times_a_probe_and_takes_it_off_the_budget() -> None:
+def test_resolve_times_a_probe_and_sizes_the_plan_by_what_is_left() -> None:
+    import time
+
     got = resolve("auto", _images(), "auto", Budget(60, Unit.SECONDS), "auto", {"eta": 2})
     assert got.space_name == "residual-conv" and got.searcher == "bohb"
     assert got.searcher_options["eta"] == 2  # the user's option wins over the plan's
     # The rungs the plan explains: max / 9 to max of the chosen trial budget.
     assert got.searcher_options["min_budget"] == got.trial_budget.amount / 9
-    assert got.budget.unit is Unit.SECONDS and got.budget.amount < 60
+    # The budget stays the user's: the ledger charges the probe's time as it charges trials'.
+    assert got.budget == Budget(60, Unit.SECONDS)
     assert got.trial_budget.unit is Unit.EPOCHS and got.trial_budget.amount % 9 == 0
-    assert got.plan is not None and "s per epoch" in got.plan.explain()
+    assert got.plan is not None and got.plan.epoch_seconds is not None
+    assert "s per epoch" in got.plan.explain()
+    # The sizing sees what is left: 35 of the 60 s gone before it starts leaves under 25 s.
+    late = resolve("auto", _images(), "auto", Budget(60, Unit.SECONDS), "auto", None,
+                   started_at=time.monotonic() - 35)
+    assert late.plan is not None
+    left = float(re.search(r"([0-9.]+) s at [0-9.]+ s per epoch", late.plan.explain())[1])
+    assert 0 < left <= 25.0
+    # Less than a third left once started: nothing is timed, only the baselines will run.
+    slow = resolve("auto", _images(), "auto", Budget(60, Unit.SECONDS), "auto", None,
+                   started_at=time.monotonic() - 45)
+    assert slow.plan is not None and slow.plan.epoch_seconds is None
+    assert "no network trains" in slow.plan.explain()
+    # Nothing left: no probe, and a warning that only the plain baselines remain.
+    spent = resolve("auto", _images(), "auto", Budget(60, Unit.SECONDS), "auto", None,
+                    started_at=time.monotonic() - 61)
+    assert spent.plan is not None and spent.plan.epoch_seconds is None
+    assert "was spent before the first trial" in spent.plan.explain()
+
+
+def test_a_capped_probe_still_measures_an_epoch() -> None:
+    space = default_space(_images())[1]
+    whole = measure_epoch_seconds(space, _images())
+    capped = measure_epoch_seconds(space, _images(), limit=0.0)  # one batch after warming up
+    assert whole > 0 and capped > 0
+    assert 0.2 < capped / whole < 5  # an extrapolation, not the one-off costs of a first batch
 
 
 def test_search_with_defaults_journals_its_reasons(tmp_path) -> None:
@@ -143,8 +179,38 @@ def test_cli_explain_prints_the_choices_and_runs_nothing(tmp_path, monkeypatch,
     assert main(["search", "--data", "mnist1d", "--budget", "300ep", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "residual-conv: samples are signals (1x40)" in out
-    assert "searcher bohb" in out and "up to 9 epochs" in out and "300ep for the search" in out
+    assert "searcher bohb" in out and "up to 9 epochs" in out and "budget  300ep" in out
     assert not (tmp_path / "runs").exists()
     assert main(["search", "--data", "mnist1d", "--searcher", "tpe", "--space", "residual-mlp",
                  "--trial-budget", "3ep", "--explain"]) == 0
     assert "nothing is automatic" in capsys.readouterr().out
+
+
+def test_models_are_narrowed_until_a_full_trial_fits_a_quarter_of_the_budget() -> None:
+    from nas.defaults import _sized_models
+
+    timed: list[tuple[int, int]] = []
+
+    def measure(space) -> float:  # a narrower space's default model: fast enough
+        timed.append((space["channels"].lower, space["channels"].upper))
+        return 0.05
+
+    overrides, seconds, why = _sized_models(_images(), {}, 10.0, 20.0, measure)
+    low, high = overrides["channels"]
+    assert (low, high) == timed[-1] and high < 128 and seconds == 0.05
+    assert f"channels narrowed to {low}-{high}" in why and "took 0.05 s" in why
+    # Fast enough already, or the user's own range: nothing changes and nothing is timed.
+    assert _sized_models(_images(), {}, 0.1, 20.0, measure)[2] == ""
+    assert _sized_models(_images(), {"channels": (8, 16)}, 10.0, 20.0, measure)[0] == \
+        {"channels": (8, 16)}
+    assert len(timed) == 1
+
+
+def test_trials_too_short_for_augmentation_train_without_it() -> None:
+    # 200 s per epoch of 120 s: one epoch per trial, far below the nine where it is neutral.
+    short = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=200.0)
+    assert short.trial_budget.amount < MIN_TRIAL_EPOCHS
+    assert not augmented(short.space)
+    assert "no augmentation" in short.explain()
+    long = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=1.0)
+    assert augmented(long.space) and "no augmentation" not in long.explain()

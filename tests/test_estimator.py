@@ -9,8 +9,10 @@ from sklearn.datasets import load_digits
 
 import spaces
 from nas import AutoClassifier
+from nas.defaults import DEFAULT_SEARCHER, TINY_CHANNELS
 from nas.errors import UserError
-from nas.estimator import NotFittedError, auto_space
+from nas.estimator import NotFittedError, _layout
+from nas.journal import JournalView
 from nas.storage import Storage
 
 
@@ -81,8 +83,13 @@ def test_pytorch_model_is_the_best_and_standardises(fitted: AutoClassifier,
     _, _, xt, _ = digits
     model = fitted.get_pytorch_model()
     assert isinstance(model, torch.nn.Module) and not model.training
+    from nas.baselines import BaselineModel
     from nas.ensemble import Ensemble
-    if fitted.search_result_.ensemble:
+    result = fitted.search_result_
+    if result.baseline_won:  # a plain baseline beat this tiny search on validation
+        assert isinstance(model, BaselineModel)
+        assert model.baseline.name == result.baseline_won["name"]
+    elif result.ensemble:
         assert isinstance(model, Ensemble)
     with torch.no_grad():
         logits = model(torch.from_numpy(xt))  # raw pixel values: standardisation is inside
@@ -151,11 +158,23 @@ def test_search_space_is_printable_and_narrowable() -> None:
         _ = AutoClassifier().search_space
 
 
-def test_auto_space_follows_the_data_shape() -> None:
-    assert auto_space((64,)) == "residual-mlp"
-    assert auto_space((8, 8)) == "residual-conv"
-    assert auto_space((1, 40)) == "residual-conv"
-    assert auto_space((3, 32, 32)) == "residual-conv"
+def test_auto_gets_the_default_plan_of_nas_search(tmp_path, digits: tuple) -> None:
+    # Flat features stay features; a sample of two or more axes is an image.
+    assert _layout("auto", (64,)) == (64,)
+    assert _layout("auto", (8, 8)) == (1, 8, 8)
+    assert _layout("auto", (3, 32, 32)) == (3, 32, 32)
+    assert _layout("residual-mlp", (8, 8)) == (8, 8)
+    x, y, xt, yt = digits
+    clf = AutoClassifier(budget="1ep", storage=tmp_path / "auto.db", progress=False)
+    # A few hundred images: the default plan's wide conv models train slowly on one thread.
+    clf.fit(x[:300].reshape(-1, 8, 8), y[:300], validation_data=(xt.reshape(-1, 8, 8), yt))
+    plan = JournalView.load(tmp_path / "auto.db").settings
+    # The same plan `nas search --budget 1ep` makes: the space, searcher and trials of
+    # nas.defaults, chosen from the data's shape and the budget.
+    assert clf.space_name_ == "residual-conv" and clf.input_shape_ == (1, 8, 8)
+    assert plan.searcher.name == DEFAULT_SEARCHER and plan.auto is not None
+    assert plan.searcher.options["include_default"] is True
+    assert clf.search_space_["channels"].lower == TINY_CHANNELS[0]
 
 
 def test_images_with_the_conv_space(tmp_path, digits: tuple) -> None:

@@ -18,13 +18,9 @@ import spaces
 from nas.budget import charge
 from nas.cli import main
 from nas.errors import UserError
-from nas.html_report import (
-    PLOT_FILES,
-    importance,
-    load_journal,
-    spend_curve,
-    write_report,
-)
+from nas.journal import JournalView, ranked
+from nas.reporting.html import PLOT_FILES, write_report
+from nas.reporting.importance import importance
 from nas.storage import Storage
 from nas.types import TrialStatus
 from tests.helpers import blobs
@@ -112,19 +108,19 @@ def test_multi_fidelity_report_has_every_plot_embedded_and_the_best_trial_first(
     assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page
     assert "hyperband" in page and "bracket" in page
     with Storage.open(hyperband_db) as store:
-        ranked = store.ranked()
+        best = ranked(store.trials())
         counts = {s: sum(r.status is s for r in store.trials()) for s in TrialStatus}
     assert counts[TrialStatus.FAILED] and counts[TrialStatus.DIVERGED]  # the plot marks them
     rows = _top_rows(page)
-    assert rows == [r.id for r in ranked[:7]]
+    assert rows == [r.id for r in best[:7]]
     assert "val acc" not in page.split('<table class="top">')[1].split("</table>")[0]
     assert f"{counts[TrialStatus.FAILED]} failed" in page
 
 
 def test_budget_spent_is_what_the_ledger_charged(hyperband_db, search_db) -> None:
     for db in (hyperband_db, search_db):
-        journal = load_journal(db)
-        curve = spend_curve(journal)
+        journal = JournalView.load(db)
+        curve = journal.spend_curve()
         assert curve[-1][1] == pytest.approx(journal.spent)
         bests = [best for _, _, best in curve]
         assert bests == sorted(bests, reverse=True)  # best so far never gets worse
@@ -132,12 +128,12 @@ def test_budget_spent_is_what_the_ledger_charged(hyperband_db, search_db) -> Non
         told = [r.tell_order for r, _, _ in curve]
         assert told == sorted(told)
     # A function objective does not continue its parent: each trial is charged its budget.
-    journal = load_journal(hyperband_db)
+    journal = JournalView.load(hyperband_db)
     assert {charge(r.result, journal.unit) for r in journal.finished()} == {1.0, 3.0, 9.0}
 
 
 def test_importance_finds_the_hyperparameter_that_matters(random_db, tmp_path) -> None:
-    result = importance(load_journal(random_db))
+    result = importance(JournalView.load(random_db))
     assert result.reason is None and result.n_trials >= 30
     assert result.names[0] == "x" and result.r2 > 0.5
     assert result.mean[0] > 5 * max(result.mean[1:])
@@ -159,12 +155,12 @@ def test_too_few_trials_say_so_instead_of_plotting_noise(search_db, tmp_path) ->
     # A training search: validation accuracy in the table, the data set in the header.
     assert "val acc" in page and "blobs" in page and "tiny" in page
     with Storage.open(search_db) as store:
-        assert _top_rows(page) == [r.id for r in store.ranked()]
+        assert _top_rows(page) == [r.id for r in ranked(store.trials())]
 
 
 def test_a_loss_no_hyperparameter_explains_gets_no_importance(tmp_path) -> None:
     nas.optimize(noise, _space(), "random", "40trials", seed=0, storage=tmp_path / "n.db")
-    result = importance(load_journal(tmp_path / "n.db"))
+    result = importance(JournalView.load(tmp_path / "n.db"))
     assert result.reason is not None and "does not predict" in result.reason
     assert result.r2 is not None and result.r2 <= 0 and not result.names
 

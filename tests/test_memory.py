@@ -7,7 +7,7 @@ import torch
 
 import nas
 import spaces
-from nas.report import Callback
+from nas.engine.callbacks import Callback
 from tests.helpers import blobs
 
 

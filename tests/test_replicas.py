@@ -8,13 +8,15 @@ import torch
 
 import nas
 import spaces
-from nas import replicas
-from nas.budget import Unit
+from nas.budget import Budget
 from nas.cli import main
+from nas.engine import replicas
+from nas.engine.ledger import Ledger
 from nas.ensemble import greedy_selection
 from nas.errors import UserError
-from nas.storage import Storage, TrialRecord
-from nas.types import Result, Trial, TrialStatus
+from nas.journal import TrialRecord
+from nas.storage import Storage
+from nas.types import Result, Trial, TrialKind, TrialStatus
 from tests.helpers import blobs
 from tests.test_resume import _env, _outcome, _start_and_stop
 
@@ -39,10 +41,14 @@ def test_greedy_selection_starts_from_the_initial_members() -> None:
 
 
 def _record(tid: int, loss: float, budget: float | None, *, status: TrialStatus = TrialStatus.OK,
-            info: dict | None = None, metrics: dict | None = None) -> TrialRecord:
-    result = Result(loss=loss, status=status, epochs=1.0, seconds=1.0, metrics=metrics or {})
-    return TrialRecord(Trial(tid, {"x": tid}, budget, info=info or {}), status, result,
+            kind: TrialKind = TrialKind.SEARCH, reused_from: int | None = None) -> TrialRecord:
+    result = Result(loss=loss, status=status, epochs=1.0, seconds=1.0, reused_from=reused_from)
+    return TrialRecord(Trial(tid, {"x": tid}, budget, kind=kind), status, result,
                        0.0, None, None, None)
+
+
+def _is_replica(record: TrialRecord) -> bool:
+    return record.kind is TrialKind.REPLICA
 
 
 def test_the_target_is_the_best_searcher_trial_trained_in_full() -> None:
@@ -51,8 +57,8 @@ def test_the_target_is_the_best_searcher_trial_trained_in_full() -> None:
         _record(1, 0.01, 3.0),  # better, but not trained in full
         _record(2, 0.05, 9.0),
         _record(3, 0.00, 9.0, status=TrialStatus.TRUNCATED),  # cut short
-        _record(4, 0.00, 9.0, info={replicas.KEY: 2}),  # a replica is never a target
-        _record(5, 0.00, 9.0, metrics={"reused_from": 2}),  # nor a reused result
+        _record(4, 0.00, 9.0, kind=TrialKind.REPLICA),  # a replica is never a target
+        _record(5, 0.00, 9.0, reused_from=2),  # nor a reused result
     ]
     chosen = replicas.target(records, lambda r: r.trial.budget == 9.0)
     assert chosen is not None and chosen.id == 2
@@ -60,12 +66,13 @@ def test_the_target_is_the_best_searcher_trial_trained_in_full() -> None:
 
 
 def test_replica_cost_and_how_many_fit() -> None:
-    record = _record(0, 0.1, 9.0)
-    assert replicas.cost(record, Unit.SECONDS, 10.0, 9.0) == 10.0  # as long as it took
-    assert replicas.padded(10.0, Unit.SECONDS) == pytest.approx(10.0 * replicas.TIME_MARGIN)
-    assert replicas.padded(9.0, Unit.EPOCHS) == 9.0
-    assert replicas.cost(record, Unit.EPOCHS, 10.0, 9.0) == 9.0  # from scratch, not the rest
-    assert replicas.cost(record, Unit.TRIALS, 10.0, 9.0) == 1.0
+    timed, epochs, trials = (Ledger.for_budget(Budget.parse(b)) for b in ("1m", "90ep", "9trials"))
+    assert timed.retrain_cost(10.0, 9.0) == 10.0  # as long as its lineage took
+    margin = replicas.TIME_MARGIN
+    assert timed.padded(10.0, margin) == pytest.approx(10.0 * margin)
+    assert epochs.padded(9.0, margin) == 9.0
+    assert epochs.retrain_cost(10.0, 9.0) == 9.0  # from scratch, not the rest
+    assert trials.retrain_cost(10.0, 9.0) == 1.0
     assert replicas.fit(2, 100.0, 30.0) == 2
     assert replicas.fit(2, 50.0, 30.0) == 1
     assert replicas.fit(2, 20.0, 30.0) == 0
@@ -79,11 +86,11 @@ def _space():
 def test_the_last_trials_are_replicas_of_the_best_and_start_the_ensemble(tmp_path) -> None:
     result = nas.search(_space(), blobs(), "random", "8trials", trial_budget="3ep", seed=1,
                         storage=tmp_path / "r.db", progress=False, ensemble=4, replicas=2)
-    searched = [r for r in result.trials if not replicas.is_replica(r)]
-    copies = [r for r in result.trials if replicas.is_replica(r)]
+    searched = [r for r in result.trials if not _is_replica(r)]
+    copies = [r for r in result.trials if _is_replica(r)]
     assert len(searched) == 6 and len(copies) == 2  # the reserve: two of the eight trials
     target = min(searched, key=TrialRecord.rank_key)
-    assert all(r.trial.info[replicas.KEY] == target.id for r in copies)
+    assert all(r.trial.info["replica_of"] == target.id for r in copies)
     assert all(r.trial.config == target.trial.config and r.trial.parent is None for r in copies)
     assert [r.id for r in copies] == [max(r.id for r in searched) + 1,
                                       max(r.id for r in searched) + 2]
@@ -104,7 +111,7 @@ def test_an_epoch_budget_keeps_the_replicas_share(tmp_path) -> None:
     result = nas.search(_space(), blobs(n=120), "hyperband", "60ep", trial_budget="9ep",
                         seed=0, storage=tmp_path / "hb.db", progress=False, ensemble=4,
                         replicas=2)
-    copies = [r for r in result.trials if replicas.is_replica(r)]
+    copies = [r for r in result.trials if _is_replica(r)]
     assert len(copies) == 2 and all(r.trial.budget == 9.0 for r in copies)
     assert all(r.result.epochs == 9.0 for r in copies)  # trained from scratch, in full
     assert result.spent <= 60.0
@@ -128,10 +135,10 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> N
     # Trials of ~0.4 s: a replica is not cut by the deadline when it runs a little over.
     result = nas.search(_space(), blobs(n=600), "random", "12s", trial_budget="40ep", seed=0,
                         storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
-    copies = [r for r in result.trials if replicas.is_replica(r)]
+    copies = [r for r in result.trials if _is_replica(r)]
     assert copies, result.stopped
     assert all(r.status is TrialStatus.OK and r.result.epochs == 40 for r in copies)
-    target = next(r for r in result.trials if r.id == copies[0].trial.info[replicas.KEY])
+    target = next(r for r in result.trials if r.id == copies[0].trial.info["replica_of"])
     # Each replica was given twice its estimate (the original's time), the last one too, though
     # less than that was left of the budget; what overran is its noise and the ensemble at most.
     assert all(rooms[r.id] >= replicas.OVERRUN * target.result.seconds - 0.05 for r in copies)
@@ -145,10 +152,11 @@ def test_when_no_replica_of_a_costlier_new_best_fits_the_searcher_uses_the_reser
     # searcher, stopped for them, gets those 3 trials back instead of leaving them unspent.
     monkeypatch.setattr(replicas, "target",
                         lambda records, full: max(records, key=lambda r: r.id, default=None))
-    monkeypatch.setattr(replicas, "cost", lambda record, *a: 5.0 if record.id >= 8 else 1.0)
+    monkeypatch.setattr(replicas.ReplicaPhase, "cost_of",
+                        lambda self, record: 5.0 if record.id >= 8 else 1.0)
     result = nas.search(_space(), blobs(), "random", "12trials", trial_budget="2ep", seed=1,
                         storage=tmp_path / "d.db", progress=False, ensemble=12, replicas=2)
-    assert len(result.trials) == 12 and not any(replicas.is_replica(r) for r in result.trials)
+    assert len(result.trials) == 12 and not any(_is_replica(r) for r in result.trials)
     assert result.spent == 12
     assert "no replicas: trial 8's training does not fit in what is left" in result.stopped
     with Storage.open(result.path) as store:
@@ -159,7 +167,7 @@ def test_when_no_replica_of_a_costlier_new_best_fits_the_searcher_uses_the_reser
 def test_no_replicas_without_asking(tmp_path) -> None:
     result = nas.search(_space(), blobs(), "random", "5trials", trial_budget="2ep", seed=1,
                         storage=tmp_path / "n.db", progress=False, ensemble=3)
-    assert len(result.trials) == 5 and not any(replicas.is_replica(r) for r in result.trials)
+    assert len(result.trials) == 5 and not any(_is_replica(r) for r in result.trials)
     with pytest.raises(UserError, match="need ensemble >= 2"):
         nas.search(_space(), blobs(), "random", "5trials", storage=tmp_path / "x.db",
                    progress=False, ensemble=0, replicas=2)
@@ -198,7 +206,7 @@ def test_a_search_killed_among_its_replicas_resumes_to_the_same_end(tmp_path) ->
     assert killed.returncode == -signal.SIGKILL
     db = tmp_path / "runs" / "cut.db"
     with Storage.open(db) as store:
-        assert any(replicas.is_replica(r) for r in store.trials())  # killed in their phase
+        assert any(_is_replica(r) for r in store.trials())  # killed in their phase
     resumed = subprocess.run([sys.executable, "-m", "nas", "resume", str(db), "--no-progress"],
                              cwd=tmp_path, env=_env(), text=True, capture_output=True,
                              timeout=300)
@@ -210,7 +218,7 @@ def test_a_search_killed_among_its_replicas_resumes_to_the_same_end(tmp_path) ->
         with Storage.open(path) as store:
             stops.append(store.meta("summary")["stopped"])
     assert stops[0] == stops[1] and "2 replicas of trial" in stops[0]
-    assert sum(replicas.KEY in row[0]["info"] for row in got[0]) == 2
+    assert sum("replica_of" in row[0]["info"] for row in got[0]) == 2
     assert not math.isnan(got[1][1])
 
 
@@ -226,6 +234,6 @@ def test_local_workers_train_the_replicas_side_by_side(tmp_path) -> None:
     result = nas.search(_space(), blobs(), "random", "8trials", trial_budget="6ep", seed=1,
                         storage=tmp_path / "w.db", progress=False, ensemble=4, replicas=2,
                         executor="local", workers=2)
-    first, second = [r for r in result.trials if replicas.is_replica(r)]
+    first, second = [r for r in result.trials if _is_replica(r)]
     assert second.started_at < first.finished_at  # not one after the other
     assert len({r.worker for r in (first, second)}) == 2

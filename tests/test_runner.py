@@ -9,8 +9,9 @@ import torch
 import nas
 import searchers
 import spaces
+from nas.engine.callbacks import Callback
 from nas.errors import UserError
-from nas.report import Callback
+from nas.journal import ranked
 from nas.storage import Storage
 from nas.trainer import evaluate
 from nas.types import TrialStatus
@@ -35,7 +36,7 @@ def test_trials_budget_journals_every_trial_and_keeps_one_checkpoint(tmp_path) -
         assert all(r.status is TrialStatus.OK and r.result.epochs == 2 for r in records)
         assert store.meta("state") == "finished" and store.meta("spent") == 4
         summary = store.meta("summary")
-        assert summary["best_trial"] == result.best.id == store.ranked()[0].id
+        assert summary["best_trial"] == result.best.id == ranked(store.trials())[0].id
         assert summary["test_accuracy"] == result.test_accuracy
         checkpoints = store.checkpoints()
     assert list(checkpoints) == [result.best.id]
@@ -171,7 +172,7 @@ def test_evaluate_matches_stored_val_accuracy(tmp_path) -> None:
 
 
 def test_the_stop_message_names_the_likely_cause() -> None:
-    from nas.runner import likely_cause
+    from nas.engine.failures import likely_cause
     from nas.types import Result
 
     diverged = [Result.failure(TrialStatus.DIVERGED, f"training loss became nan ({i})")
@@ -191,3 +192,20 @@ def test_max_failures_is_configurable(tmp_path) -> None:
     with pytest.raises(UserError, match="max_failures"):
         nas.search(space, blobs(), "random", "2trials", storage=tmp_path / "g.db",
                    progress=False, max_failures=0)
+
+
+def test_the_searcher_is_told_the_trial_it_asked_and_the_journal_keeps_its_seed(tmp_path) -> None:
+    told = []
+
+    class Strict(searchers.RandomSearch):
+        def tell(self, trial, result):
+            # The seed is the engine's: the searcher gets back exactly what it asked.
+            told.append(trial == self.pending[trial.id])
+            super().tell(trial, result)
+
+    space = spaces.residual_mlp(width=(16, 32), n_blocks=1)
+    result = nas.search(space, blobs(), Strict(space, seed=0), "3trials", trial_budget="1ep",
+                        storage=tmp_path / "s.db", progress=False)
+    assert told == [True, True, True]
+    seeds = [r.trial.seed for r in result.trials]
+    assert all(isinstance(s, int) for s in seeds) and len(set(seeds)) == 3

@@ -146,3 +146,75 @@ def test_describe_lists_every_hyperparameter() -> None:
     for name in space:
         assert name in text
     assert "block2_mult | n_blocks > 1" in text
+
+
+_PLUGIN_SPACE = '''
+import math
+
+from ConfigSpace import ConfigurationSpace, Constant, Integer
+from torch import nn
+
+import spaces
+
+
+def space(**overrides):
+    s = ConfigurationSpace(name="two-layer")
+    s.add([Constant("architecture", "two-layer"), Integer("width", (4, 16))])
+    return s
+
+
+def build(config, input_shape, num_classes):
+    hidden = int(config["width"])
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.ReLU(),
+                         nn.Linear(hidden, num_classes))
+
+
+FAMILY = spaces.SpaceFamily(space, build, "two linear layers, from a plugin")
+'''
+
+
+def test_a_distribution_adds_a_space_through_an_entry_point(tmp_path, monkeypatch) -> None:
+    import importlib.metadata
+    import sys
+    from types import SimpleNamespace
+
+    import nas
+    from tests.helpers import blobs
+
+    (tmp_path / "two_layer_plugin.py").write_text(_PLUGIN_SPACE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = SimpleNamespace(name="two-layer", value="two_layer_plugin:FAMILY",
+                            group="nas.spaces", dist=SimpleNamespace(name="two-layer-dist"))
+    real = importlib.metadata.entry_points  # torch finds its own plugins (triton) through it
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get(
+        "group") == "nas.spaces" else real(**kw))
+    # A fresh view of the registry: discovery is read once per process.
+    for attr in ("_entries", "_docs"):
+        monkeypatch.setattr(spaces.FAMILIES, attr, dict(getattr(spaces.FAMILIES, attr)))
+    monkeypatch.setattr(spaces.FAMILIES, "_plugins", None)
+    monkeypatch.delitem(sys.modules, "two_layer_plugin", raising=False)
+
+    assert "two-layer" in spaces.available() and "two_layer_plugin" not in sys.modules
+    space = spaces.get("two-layer")
+    assert space["width"].upper == 16
+    result = nas.search(space, blobs(), "random", "2trials", trial_budget="1ep", seed=0,
+                        storage=tmp_path / "p.db", progress=False, ensemble=0)
+    assert [r.trial.config["architecture"] for r in result.trials] == ["two-layer"] * 2
+    assert result.best is not None and result.load_best_model() is not None
+
+
+def test_an_entry_point_that_is_no_space_family_is_one_line(tmp_path, monkeypatch) -> None:
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    (tmp_path / "not_a_family.py").write_text("FAMILY = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = SimpleNamespace(name="broken", value="not_a_family:FAMILY", group="nas.spaces",
+                            dist=SimpleNamespace(name="broken-dist"))
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get(
+        "group") == "nas.spaces" else real(**kw))
+    monkeypatch.setattr(spaces.FAMILIES, "_plugins", None)
+    with pytest.raises(UserError, match=r"not a spaces\.SpaceFamily") as err:
+        spaces.get("broken")
+    assert "\n" not in str(err.value) and "broken-dist" in str(err.value)

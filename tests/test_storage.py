@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from nas.errors import UserError
+from nas.journal import ranked
 from nas.storage import SCHEMA_VERSION, Storage
 from nas.types import Result, Trial, TrialStatus
 
@@ -39,18 +40,20 @@ def test_trial_lifecycle_is_committed_at_each_step(tmp_path) -> None:
     store.close()
 
 
-def test_ranked_orders_by_loss_then_val_loss_and_skips_failures(tmp_path) -> None:
+def test_ranked_orders_by_loss_then_the_typed_tiebreak_and_skips_failures(tmp_path) -> None:
     store = _store(tmp_path)
     results = [
-        Result(loss=0.2, metrics={"val_loss": 0.5}),
-        Result(loss=0.1, metrics={"val_loss": 0.9}),
-        Result(loss=0.1, metrics={"val_loss": 0.4}),
+        Result(loss=0.2, tiebreak_loss=0.5),
+        Result(loss=0.1, tiebreak_loss=0.9),
+        Result(loss=0.1, tiebreak_loss=0.4),
         Result.failure(TrialStatus.FAILED, "boom"),
+        # A metric is only reported: its name means nothing to the ranking.
+        Result(loss=0.1, metrics={"val_loss": 0.0}),
     ]
     for i, r in enumerate(results):
         store.add_trial(Trial(id=i, config={}))
         store.finish_trial(i, r)
-    assert [r.id for r in store.ranked()] == [2, 1, 0]
+    assert [r.id for r in ranked(store.trials())] == [2, 1, 4, 0]
     assert store.trials()[3].result.error == "boom"
     store.close()
 

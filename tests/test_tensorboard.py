@@ -5,14 +5,15 @@ from pathlib import Path
 import pytest
 
 import nas
-import nas.tensorboard
+import nas.reporting.tensorboard
 import spaces
-from nas.budget import Budget, Ledger
+from nas.budget import Budget
 from nas.cli import main
+from nas.engine.callbacks import Callback
+from nas.engine.ledger import Ledger
 from nas.errors import UserError
-from nas.report import Callback
+from nas.reporting.tensorboard import TensorBoardLogger
 from nas.storage import Storage
-from nas.tensorboard import TensorBoardLogger
 from nas.types import Result, Trial
 from tests.helpers import blobs
 
@@ -114,7 +115,7 @@ def test_cli_search_and_resume_take_tensorboard(tmp_path) -> None:
 
 def test_without_tensorboard_the_flag_fails_at_start_in_one_line(tmp_path, monkeypatch,
                                                                   capsys) -> None:
-    monkeypatch.setattr(nas.tensorboard, "tensorboard_available", lambda: False)
+    monkeypatch.setattr(nas.reporting.tensorboard, "tensorboard_available", lambda: False)
     with pytest.raises(UserError, match=r"pip install 'nas-engine\[tensorboard\]'"):
         TensorBoardLogger(tmp_path / "tb")
     for args in (["search", "--data", "digits", "--budget", "2trials", "--db",

@@ -9,22 +9,20 @@ import pytest
 import torch
 from torch import nn
 
-import nas.trainer as trainer_module
+import nas.augment as augment_module
 import spaces
+from nas.augment import random_affine, random_shift
 from nas.data import Dataset
 from nas.errors import UserError
+from nas.optim import lr_factor, make_optimizer
 from nas.trainer import (
     TrainerOptions,
-    TrainSettings,
     evaluate,
-    lr_factor,
-    make_optimizer,
-    random_affine,
-    random_shift,
     resolve_device,
     train,
 )
 from nas.types import TrialStatus
+from spaces.training import TrainSettings
 from tests.helpers import blobs
 
 
@@ -211,7 +209,7 @@ def test_random_affine_moves_each_sample_by_a_small_resampled_amount(monkeypatch
     assert random_affine(flat, g) is flat
     # With every bound at zero the resampling is exact: the transform is the identity.
     for name in ("AFFINE_DEGREES", "AFFINE_SCALE", "AFFINE_TRANSLATE"):
-        monkeypatch.setattr(trainer_module, name, 0.0)
+        monkeypatch.setattr(augment_module, name, 0.0)
     assert torch.allclose(random_affine(images, g), images, atol=1e-6)
     assert torch.allclose(random_affine(signals, g), signals, atol=1e-6)
 

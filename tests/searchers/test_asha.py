@@ -190,3 +190,49 @@ def test_asynchronous_run_follows_the_promotion_rule(seed: int) -> None:
             rung_of[t.id] = k + 1
         pending.append(t)
     assert promoted[2], "the run never promoted to the top rung"
+
+
+# -- async-bohb: ASHA's schedule, BOHB's proposer ----------------------------------------------
+
+
+def test_async_bohb_is_registered_with_bohbs_options() -> None:
+    cls = searchers.get_class("async-bohb")
+    assert cls is searchers.AsyncBOHB and issubclass(cls, ASHA)
+    assert cls.multi_fidelity and cls.model_based
+    built = searchers.get("async-bohb", _space(), seed=3, min_budget=1, max_budget=9)
+    assert built.options == searchers.BOHB(_space(), min_budget=1, max_budget=9).options
+    assert built.budgets == (1, 3, 9)
+
+
+def _drive(s: ASHA, n: int, seed: int) -> list[Trial]:
+    rng = np.random.default_rng(seed)
+    pending: list[Trial] = []
+    asked = []
+    for _ in range(n):
+        if len(pending) == 4:
+            t = pending.pop(int(rng.integers(len(pending))))
+            s.tell(t, _ok((t.config["x"] - 0.3) ** 2 + 1 / t.budget))
+        t = s.ask()
+        asked.append(t)
+        pending.append(t)
+    return asked
+
+
+def test_async_bohb_with_only_random_proposals_asks_what_asha_asks() -> None:
+    # The random fraction draws from the searcher's generator, the random samples come from the
+    # space's: with every proposal random, the schedule and the samples are ASHA's own.
+    asha = _drive(_asha(seed=5), 120, seed=0)
+    bohb = _drive(searchers.AsyncBOHB(_space(), min_budget=1, max_budget=27, eta=3, seed=5,
+                                      random_fraction=1.0), 120, seed=0)
+    assert [t.to_dict() for t in bohb] == [t.to_dict() for t in asha]
+
+
+def test_async_bohb_models_new_configurations_and_promotes_like_asha() -> None:
+    s = searchers.AsyncBOHB(_space(), min_budget=1, max_budget=27, eta=3, seed=0,
+                            random_fraction=0.0)
+    asked = _drive(s, 150, seed=1)
+    origins = [t.info["origin"] for t in asked]
+    assert {"random", "model", "promoted"} == set(origins)
+    assert all((t.parent is None) == (t.info["origin"] != "promoted") for t in asked)
+    assert all(t.budget == 1 for t in asked if t.parent is None)
+    assert max(t.budget for t in asked) == 27

@@ -8,7 +8,7 @@ from ConfigSpace import Categorical, ConfigurationSpace, Float
 
 import searchers
 from nas.types import Result, TrialStatus
-from searchers import BOHB, Hyperband, hyperband_layout
+from searchers import BOHB, Hyperband
 
 
 def _space() -> ConfigurationSpace:
@@ -20,34 +20,6 @@ def _space() -> ConfigurationSpace:
 def _loss(config: dict, budget: float) -> float:
     return (config["x"] - 0.3) ** 2 + (config["y"] - 0.7) ** 2 + 0.1 * (config["c"] == "b") \
         + 1.0 / budget
-
-
-def test_layout_matches_the_hyperband_paper() -> None:
-    layout = hyperband_layout(1, 81, 3)
-    table = [[(r.budget, r.n_configs) for r in b.rungs] for b in layout]
-    assert table == [
-        [(1, 81), (3, 27), (9, 9), (27, 3), (81, 1)],
-        [(3, 34), (9, 11), (27, 3), (81, 1)],
-        [(9, 15), (27, 5), (81, 1)],
-        [(27, 8), (81, 2)],
-        [(81, 5)],
-    ]
-    assert [b.index for b in layout] == [4, 3, 2, 1, 0]
-    assert layout[0].cost == 405
-
-
-def test_layout_with_a_range_that_is_not_a_power_of_eta() -> None:
-    layout = hyperband_layout(2, 100, 3)  # s_max = 3: budgets 100/27 .. 100
-    assert len(layout) == 4
-    assert layout[0].rungs[0].budget == pytest.approx(100 / 27)
-    assert all(r.budget >= 2 for b in layout for r in b.rungs)
-    assert hyperband_layout(5, 5, 3)[0].rungs[0].n_configs == 1
-
-
-@pytest.mark.parametrize("args", [(0, 10, 3), (10, 5, 3), (1, 10, 1)])
-def test_layout_rejects_bad_arguments(args) -> None:
-    with pytest.raises(ValueError):
-        hyperband_layout(*args)
 
 
 def test_successive_halving_promotes_the_best_with_parents() -> None:
@@ -99,7 +71,8 @@ def test_brackets_cycle_through_the_layout() -> None:
 def test_bohb_fits_the_largest_budget_with_enough_points() -> None:
     bohb = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=0, random_fraction=0.0)
     proposer = bohb.proposer
-    assert proposer.min_points == 4  # d + 1 with d = 3 modelled dims
+    assert proposer.models.min_points == 4  # d + 1 with d = 3 modelled dims
+    assert proposer.split.min_points == 4
     origins = []
     for _ in range(80):
         t = bohb.ask()
@@ -108,7 +81,7 @@ def test_bohb_fits_the_largest_budget_with_enough_points() -> None:
     assert "model" in origins
     first_model = origins.index("model")
     assert all(o in ("random", "promoted") for o in origins[:first_model])
-    counts = {b: o.n for b, o in proposer.by_budget.items()}
+    counts = {b: o.n for b, o in proposer.observations.items()}
     assert counts[1.0] >= 6  # the model needs N_min + 2 = 6 points before it is used
 
 

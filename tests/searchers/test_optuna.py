@@ -151,7 +151,7 @@ def test_optuna_tpe_hyperband_beats_random_on_mf_branin() -> None:
 @pytest.mark.parametrize("cls", ADAPTERS)
 def test_conditional_parameters_are_suggested_only_when_active(cls) -> None:
     problem = testing.mixed_problem()
-    searcher = _make(cls, problem.space(), seed=2)
+    searcher = _make(cls, problem.space, seed=2)
     pairs = testing.run(searcher, problem, 60, in_flight=2)
     told = {t.info["optuna_trial"]: t for t, _ in pairs}
     by_number = {ot.number: ot for ot in searcher.study.trials}
@@ -242,7 +242,7 @@ def test_hyperband_rungs_and_steps() -> None:
 
 def test_hyperband_prunes_and_continues() -> None:
     problem = testing.continuous_problem()
-    searcher = _make(OptunaTPEHyperband, problem.space(), seed=0)
+    searcher = _make(OptunaTPEHyperband, problem.space, seed=0)
     told: set[int] = set()
     asked: dict[int, Trial] = {}
     pending: list[Trial] = []
@@ -293,7 +293,7 @@ def test_hyperband_failed_trial_is_not_continued() -> None:
 
 def _asks(cls: type, seed: int) -> list[dict]:
     problem = testing.mixed_problem()
-    pairs = testing.run(_make(cls, problem.space(), seed=seed), problem, 30, in_flight=3,
+    pairs = testing.run(_make(cls, problem.space, seed=seed), problem, 30, in_flight=3,
                         fail_every=5, tell_order_seed=1)
     return [t.to_dict() for t, _ in pairs]
 
@@ -309,7 +309,7 @@ def test_same_asks_whatever_the_hash_seed() -> None:
     code = ("import json; from nas import testing; import searchers; "
             "p = testing.mixed_problem(); out = []\n"
             "for name in ('optuna-tpe', 'optuna-tpe-hyperband'):\n"
-            "    s = testing.make_searcher(searchers.get_class(name), p.space(), seed=5)\n"
+            "    s = testing.make_searcher(searchers.get_class(name), p.space, seed=5)\n"
             "    out.append([t.to_dict() for t, _ in testing.run(s, p, 25, in_flight=3)])\n"
             "print(json.dumps(out))")
     outputs = []
@@ -352,7 +352,7 @@ def test_optuna_logs_nothing_and_its_level_is_restored(recwarn) -> None:
     try:
         problem = testing.mixed_problem()
         for cls in ADAPTERS:
-            testing.run(_make(cls, problem.space(), seed=0), problem, 20, fail_every=4)
+            testing.run(_make(cls, problem.space, seed=0), problem, 20, fail_every=4)
     finally:
         logger.removeHandler(handler)
     assert handler.records == []

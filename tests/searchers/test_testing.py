@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from ConfigSpace import Configuration, ConfigurationSpace
 
 import nas.testing as conformance
+from nas.problems import Problem
 from nas.types import Result, Trial
 from searchers import RandomSearch, Searcher
 
@@ -189,7 +191,7 @@ def test_run_tells_in_a_seeded_random_completion_order() -> None:
     problem = conformance.continuous_problem()
     orders = []
     for seed in (5, 5, 6, None):
-        searcher = RandomSearch(problem.space(), seed=0)
+        searcher = RandomSearch(problem.space, seed=0)
         pairs = conformance.run(searcher, problem, 20, in_flight=4, tell_order_seed=seed)
         orders.append([t.id for t, _ in pairs])
     assert orders[0] == orders[1] != orders[2]
@@ -199,10 +201,26 @@ def test_run_tells_in_a_seeded_random_completion_order() -> None:
 
 def test_an_endless_loop_on_the_tiny_space_fails_instead_of_hanging(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conformance, "TINY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(conformance.checks, "TINY_TIMEOUT_S", 0.5)
     conformance.check_valid_configs(SearchesUntilUnseen)
     with pytest.raises(AssertionError, match=r"did not finish within 0\.5 s"):
         conformance.check_tiny_space(SearchesUntilUnseen)
+
+
+def test_a_check_that_hangs_fails_after_check_timeout_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Sleeps(RandomSearch):
+        name = "sleeps"
+
+        def ask(self) -> Trial:
+            time.sleep(60)
+            return super().ask()
+
+    monkeypatch.setattr(conformance.watchdog, "CHECK_TIMEOUT_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(AssertionError, match=r"check_seeds_differ\(sleeps\) did not finish "
+                                             r"within 0\.5 s"):
+        conformance.check_seeds_differ(Sleeps)
+    assert time.monotonic() - start < 10
 
 
 def test_random_search_claiming_a_model_fails_check_beats_random() -> None:
@@ -226,22 +244,26 @@ def test_checks_follow_capabilities_and_ids_name_both() -> None:
                                   conformance.continuous_problem])
 def test_problems_know_their_optimum(make: Any) -> None:
     problem = make()
-    space = problem.space()
-    assert problem.space() is not space
+    assert isinstance(problem, Problem)  # one Problem class for benchmarks and the suite
+    space = problem.space
+    assert problem.space is not space
     Configuration(space, values=dict(problem.best_config)).check_valid_configuration()
-    assert problem.f(problem.best_config) == problem.optimum
+    assert problem.true_loss(problem.best_config) == problem.optimum
     samples = [dict(c) for c in space.sample_configuration(50)]
-    assert min(problem.f(c) for c in samples) >= problem.optimum
+    assert min(problem.true_loss(c) for c in samples) >= problem.optimum
     config = samples[0]
-    assert problem.loss(config, conformance.MAX_BUDGET) == problem.f(config)
-    assert problem.loss(config, None) == problem.f(config)
+    assert problem.loss(config, conformance.MAX_BUDGET) == problem.true_loss(config)
+    assert problem.loss(config, None) == problem.true_loss(config)
     low = problem.loss(config, conformance.MIN_BUDGET)
-    assert low > problem.f(config) and low == problem.loss(dict(config), 1.0)
+    assert low > problem.true_loss(config) and low == problem.loss(dict(config), 1.0)
+    # Out-of-range budgets are clipped: the checks, not the objective, catch such a searcher.
+    assert problem.loss(config, 2 * conformance.MAX_BUDGET) == problem.true_loss(config)
+    assert problem.loss(config, 0.5) == low
 
 
 def test_run_keeps_trials_in_flight_and_counts_budget() -> None:
     problem = conformance.continuous_problem()
-    searcher = conformance.make_searcher(OverBudget, problem.space(), seed=0)
+    searcher = conformance.make_searcher(OverBudget, problem.space, seed=0)
     pairs = conformance.run(searcher, problem, total_budget=40, in_flight=3, fail_every=2)
     assert sum(t.budget for t, _ in pairs) <= 40
     assert [t.budget for t, _ in pairs] == [1.0, 3.0, 9.0, 27.0]

@@ -32,8 +32,8 @@ def _spread_of_parallel_asks(seed: int, constant_liar: bool) -> float:
         t = tpe.ask()
         tpe.tell(t, Result(loss=_bowl(t.config)))
     asked = [tpe.ask() for _ in range(4)]  # none told: all four run at once
-    assert tpe.observations.n == 20  # the liars were for those asks only
-    vectors = [tpe.coder.encode(t.config) for t in asked]
+    assert tpe.proposer.observations[None].n == 20  # the liars were for those asks only
+    vectors = [tpe.proposer.coder.encode(t.config) for t in asked]
     return float(np.mean([np.linalg.norm(a - b) for a, b in itertools.combinations(vectors, 2)]))
 
 
@@ -51,7 +51,7 @@ def test_constant_liar_leaves_sequential_asks_unchanged(seed: int) -> None:
     problem = conformance.mixed_problem()
     runs = []
     for constant_liar in (True, False):
-        tpe = TPE(problem.space(), seed=seed, constant_liar=constant_liar)
+        tpe = TPE(problem.space, seed=seed, constant_liar=constant_liar)
         assert tpe.options["constant_liar"] is constant_liar
         pairs = conformance.run(tpe, problem, 40, fail_every=6)
         runs.append([t.to_dict() for t, _ in pairs])
@@ -63,5 +63,5 @@ def test_constant_liar_is_on_by_default_and_told_trials_leave_no_trace() -> None
     assert tpe.constant_liar and tpe.options["constant_liar"] is True
     pairs = conformance.run(tpe, _bowl_objective, 30, in_flight=4, tell_order_seed=0)
     assert len(pairs) == 30 and not tpe.pending
-    assert tpe.observations.n == 30
+    assert tpe.proposer.observations[None].n == 30
     assert "model" in {t.info["origin"] for t, _ in pairs}

@@ -1,11 +1,7 @@
-"""Where trials run: in this process, in local worker processes, or on a Dask cluster.
+"""Trials in worker processes on this machine: one per GPU, or an equal share of the cores.
 
-The runner only sees `share`, `submit` and `concurrent.futures.Future`s, and stays the only
-writer of the journal: workers compute and send results back. A worker that dies mid-task
-makes its future raise `WorkerLost`; the runner decides whether to run the task again.
-
-This module imports neither torch nor dask at import time: a spawned worker sets its thread
-count and visible GPU before torch is first imported.
+Each worker is a spawned process that sets its thread count and visible GPU before torch is
+first imported; values shared by every task (the data) are sent to each worker once.
 """
 
 from __future__ import annotations
@@ -19,80 +15,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 from nas.errors import UserError
+from nas.executors.base import WorkerLost, _Shared, cpu_count
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
-
-
-class WorkerLost(RuntimeError):
-    """The worker running a task died (killed process, lost Dask worker) before answering."""
-
-
-class Executor(Protocol):
-    """What the runner needs from an executor."""
-
-    name: str
-    #: True when tasks run in the calling process (callbacks may then see every epoch).
-    in_process: bool
-    #: True when workers see the driver's files, so checkpoints can travel by path.
-    shared_filesystem: bool
-
-    @property
-    def workers(self) -> int:
-        """How many tasks may run at once."""
-
-    def start(self) -> None:
-        """Start workers (idempotent)."""
-
-    def share(self, value: Any) -> Any:
-        """A handle for `value`, sent to each worker once and passed as a task argument."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn(*args, **kwargs)`` on a worker."""
-
-    def close(self) -> None:
-        """Stop the workers; running tasks are abandoned."""
-
-
-class InProcessExecutor:
-    """Runs each submitted call at once, in this process (the sequential default)."""
-
-    name = "inprocess"
-    in_process = True
-    shared_filesystem = True
-    workers = 1
-
-    def start(self) -> None:
-        """Nothing to start."""
-
-    def share(self, value: Any) -> Any:
-        """The value itself: nothing crosses a process boundary."""
-        return value
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run `fn` now and return a finished future holding its value or exception."""
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt and SystemExit stop the search, not just the trial
-            future.set_exception(exc)
-        return future
-
-    def close(self) -> None:
-        """Nothing to stop."""
-
-
-def cpu_count() -> int:
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _dumps(value: Any) -> bytes:
@@ -102,13 +31,6 @@ def _dumps(value: Any) -> bytes:
     except ImportError:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-@dataclass(frozen=True)
-class _Shared:
-    """Stands in a task's arguments for a value each worker holds already."""
-
-    key: int
 
 
 @dataclass
@@ -413,196 +335,3 @@ def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
             conn.send_bytes(data)
         except OSError:
             return
-
-
-class DaskExecutor:
-    """Trials as Dask tasks, on a running cluster (`scheduler`) or a LocalCluster of `workers`.
-
-    With ``gpu=True`` each task asks for one ``GPU`` resource (start workers with
-    ``dask worker --resources GPU=1``). Shared values are scattered to every worker once.
-    """
-
-    name = "dask"
-    in_process = False
-
-    def __init__(self, *, scheduler: str | None = None, workers: int | None = None,
-                 gpu: bool = False, shared_filesystem: bool | None = None,
-                 threads: int | None = None) -> None:
-        if scheduler is not None and workers is not None:
-            raise UserError("give either --scheduler (a running cluster) or --workers "
-                            "(a local one), not both")
-        if workers is not None and (isinstance(workers, bool) or int(workers) != workers
-                                    or workers < 1):
-            raise UserError(f"--workers must be a whole number >= 1, got {workers!r}")
-        self.scheduler = scheduler
-        self.n_workers = int(workers) if workers is not None else (
-            None if scheduler else cpu_count())
-        self.gpu = bool(gpu)
-        # A local cluster shares this machine's disk; a remote one is not assumed to.
-        self.shared_filesystem = scheduler is None if shared_filesystem is None \
-            else bool(shared_filesystem)
-        self.threads = threads if threads is not None else (
-            max(1, cpu_count() // self.n_workers) if self.n_workers else None)
-        self.client: Any = None
-        self.cluster: Any = None
-        self._scattered: dict[int, tuple[Any, Any]] = {}
-
-    resources_key: ClassVar[str] = "GPU"
-
-    def start(self) -> None:
-        """Connect to the scheduler, or start the local cluster."""
-        if self.client is not None:
-            return
-        try:
-            import dask
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise UserError("the dask executor needs Dask: pip install 'nas-engine[distributed]'"
-                            ) from None
-        if self.scheduler is not None:
-            try:
-                self.client = Client(self.scheduler, timeout=30)
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise UserError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
-                                ) from None
-            return
-        # Our own cluster: a task whose worker dies comes straight back to the runner, which
-        # counts its retries (a remote scheduler applies its own allowed-failures first).
-        # Dask's housekeeping (a stack-sampling profiler at 100 Hz, event-loop ticks at 50 Hz,
-        # system and memory monitors) competes for the GIL and the cores with the training loop;
-        # on a small machine trials ran ~30 % slower with the defaults.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                              "distributed.worker.profile.enabled": False,
-                              "distributed.admin.tick.interval": "1s",
-                              "distributed.admin.system-monitor.interval": "5s"}):
-            resources = {self.resources_key: 1} if self.gpu else None
-            self.cluster = LocalCluster(
-                n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                scheduler_port=0, dashboard_address=None, resources=resources, memory_limit=0,
-                env={"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)},
-            )
-        self.client = Client(self.cluster)
-        # Every worker up before anything is scattered: data broadcast to one worker alone
-        # would be lost with it.
-        self.wait_for_workers(self.n_workers or 1)
-
-    @property
-    def workers(self) -> int:
-        """Tasks that may run at once: GPUs advertised (with ``gpu``) or worker threads."""
-        if self.client is None:
-            return self.n_workers or 1
-        info = self.client.scheduler_info().get("workers", {})
-        if self.gpu:
-            total = sum(int(w.get("resources", {}).get(self.resources_key, 0))
-                        for w in info.values())
-        else:
-            total = sum(int(w.get("nthreads", 1)) for w in info.values())
-        return max(1, total)
-
-    def wait_for_workers(self, n: int = 1, timeout: float = 60.0) -> None:
-        """Block until `n` workers joined (a fresh cluster has none for a moment)."""
-        self.start()
-        try:
-            self.client.wait_for_workers(n, timeout=timeout)
-        except TimeoutError:
-            raise UserError(f"no Dask worker joined {self.scheduler or 'the local cluster'} "
-                            f"within {timeout:g}s") from None
-
-    def share(self, value: Any) -> _Shared:
-        """A handle of `value`, scattered to every worker once (again if every copy is lost)."""
-        self.start()
-        key = id(value)
-        if key not in self._scattered:
-            self._scattered[key] = (value, self.client.scatter(value, broadcast=True,
-                                                               hash=False))
-        return _Shared(key)
-
-    def _resolve(self, value: Any) -> Any:
-        """The Dask future behind a handle; scattered anew when the workers holding it died."""
-        if not isinstance(value, _Shared):
-            return value
-        original, future = self._scattered[value.key]
-        if future.status != "finished":
-            future = self.client.scatter(original, broadcast=True, hash=False)
-            self._scattered[value.key] = (original, future)
-        return future
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn(*args, **kwargs)`` as a Dask task; a lost worker raises `WorkerLost`."""
-        from distributed import KilledWorker
-
-        self.start()
-        done: Future[Any] = Future()
-        done.set_running_or_notify_cancel()
-        resources = {self.resources_key: 1} if self.gpu else None
-        args = tuple(self._resolve(a) for a in args)
-        kwargs = {k: self._resolve(v) for k, v in kwargs.items()}
-        task = self.client.submit(_dask_call, self.threads, fn, *args, pure=False,
-                                  resources=resources, **kwargs)
-
-        def settle(f: Any) -> None:
-            try:
-                done.set_result(f.result())
-            except KilledWorker as exc:
-                done.set_exception(WorkerLost(f"Dask worker lost while running the trial: {exc}"))
-            except BaseException as exc:
-                # Cancelled by the scheduler: its inputs died with their workers.
-                lost = f.status == "cancelled"
-                done.set_exception(WorkerLost("the Dask task was cancelled (its data was "
-                                              "lost with a worker)") if lost else exc)
-
-        task.add_done_callback(settle)
-        done.dask_future = task  # type: ignore[attr-defined]
-        return done
-
-    def close(self) -> None:
-        """Disconnect; a local cluster is shut down."""
-        client, cluster = self.client, self.cluster
-        self.client = self.cluster = None
-        self._scattered.clear()
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close(timeout=10)
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=10)
-
-    def __enter__(self) -> DaskExecutor:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _dask_call(threads: int | None, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """A task on a Dask worker: give torch its share of the cores, then run `fn`."""
-    if threads:
-        import torch
-
-        # Every time: OpenMP keeps the setting per thread, and Dask may run a task on a new one.
-        torch.set_num_threads(int(threads))
-    return fn(*args, **kwargs)
-
-
-EXECUTORS: dict[str, Callable[..., Executor]] = {
-    "inprocess": lambda **_: InProcessExecutor(),
-    "local": lambda *, workers=None, gpus=None, **_: LocalExecutor(workers, gpus=gpus),
-    "dask": lambda *, workers=None, scheduler=None, gpus=None, **_: DaskExecutor(
-        scheduler=scheduler, workers=workers, gpu=bool(gpus)),
-}
-
-
-def make_executor(name: str = "inprocess", *, workers: int | None = None,
-                  scheduler: str | None = None, gpus: Sequence[int] | None = None) -> Executor:
-    """The executor called `name` (inprocess, local, dask), from the command line's options."""
-    if scheduler is not None and name != "dask":
-        raise UserError("--scheduler needs --executor dask")
-    if name == "inprocess" and workers not in (None, 1):
-        name = "local"  # --workers N alone means N local worker processes
-    try:
-        factory = EXECUTORS[name]
-    except KeyError:
-        raise UserError(f"unknown executor {name!r}; available: {', '.join(EXECUTORS)}"
-                        ) from None
-    return factory(workers=workers, scheduler=scheduler, gpus=gpus)

@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.budget import Ledger
+from nas.engine.callbacks import Callback
+from nas.engine.ledger import Ledger
 from nas.errors import UserError
-from nas.report import Callback, format_config
+from nas.journal import telling_order
+from nas.reporting.console import format_config
 from nas.types import Result, Trial
 
 if TYPE_CHECKING:
-    from nas.runner import SearchResult
-    from nas.storage import TrialRecord
+    from nas.engine.result import SearchResult
+    from nas.journal import TrialRecord
 
 INSTALL_HINT = "pip install 'nas-engine[tensorboard]'"
 #: Curve entries that are the x axis or bookkeeping, not a scalar to plot.
@@ -47,16 +49,15 @@ class TensorBoardLogger(Callback):
 
     def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
         """Go on counting after the trials a resumed journal already holds."""
-        from nas.storage import Storage
+        from nas.journal import JournalView
 
         self._told, self._best = 0, math.inf
         if Path(path).is_file():
-            with Storage.open(path) as store:
-                for record in store.trials():
-                    if record.tell_seq is not None and record.result is not None:
-                        self._told += 1
-                        if record.result.ok:
-                            self._best = min(self._best, record.result.loss)
+            for record in telling_order(JournalView.load(path).records):
+                if record.tell_seq is not None:
+                    self._told += 1
+                    if record.result is not None and record.result.ok:
+                        self._best = min(self._best, record.result.loss)
 
     def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
                      ledger: Ledger) -> None:

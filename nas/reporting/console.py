@@ -1,4 +1,5 @@
-"""What a person sees: the live progress display, and the tables of `nas search` / `nas show`."""
+"""What a person sees in a terminal: the live progress display, and the tables of
+`nas search` / `nas show`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from nas.budget import Ledger, Unit, display_amount
+from nas.budget import Unit, display_amount
+from nas.engine.callbacks import Callback
+from nas.engine.ledger import Ledger
+from nas.journal import JournalView, ranked
 from nas.types import Result, Trial
 
 if TYPE_CHECKING:
-    from nas.runner import SearchResult
-    from nas.storage import TrialRecord
+    from nas.engine.costs import Replan
+    from nas.engine.result import SearchResult
+    from nas.journal import TrialRecord
 
 # Short names and a fixed order keep a configuration readable on one line.
 _SHORT = {
@@ -24,26 +29,6 @@ _SHORT = {
 _ORDER = ["n_blocks", "width", "mults", "n_stages", "n_cells", "channels", "channel_growth",
           "stage2_channels", "stage3_channels", "n_nodes", "activation", "norm", "dropout",
           "optimizer", "lr", "weight_decay", "batch_size", "lr_schedule"]
-
-
-class Callback:
-    """Hooks the runner calls as a search proceeds; all do nothing by default."""
-
-    def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
-        """The journal exists and the first trial is about to be asked."""
-
-    def on_trial_start(self, trial: Trial) -> None:
-        """A trial is about to run."""
-
-    def on_epoch(self, trial: Trial, point: Mapping[str, float]) -> None:
-        """A trial finished an epoch (`point` is one entry of its learning curve)."""
-
-    def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
-                     ledger: Ledger) -> None:
-        """A trial's result is journaled and charged."""
-
-    def on_search_end(self, result: SearchResult | None) -> None:
-        """The search finished (`result`) or was interrupted (None)."""
 
 
 def format_config(config: Mapping[str, Any], *, width: int | None = None) -> str:
@@ -87,6 +72,9 @@ class ProgressBar(Callback):
         from tqdm import tqdm
 
         self._unit = ledger.unit
+        for line in settings.get("auto") or ():
+            if str(line).startswith("warning"):
+                print(line, file=self.stream or sys.stderr, flush=True)
         self._bar = tqdm(
             total=ledger.limit.amount, file=self.stream or sys.stderr, dynamic_ncols=True,
             # tqdm puts ", " before the postfix: it reads "[00:12], training blocks=2 ...".
@@ -94,6 +82,10 @@ class ProgressBar(Callback):
             + " [{elapsed}]{postfix}",
         )
         self._describe()
+
+    def on_replan(self, replan: Replan) -> None:
+        """Say that the plan changed, and why."""
+        self._bar.write(f"replan   at {replan.spent:.1f} s: {replan.reason}")
 
     def on_trial_start(self, trial: Trial) -> None:
         """Show the configuration that is now training."""
@@ -155,15 +147,12 @@ def default_reporter() -> Callback:
 
 def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
     """The k best trials as an aligned text table."""
-    from nas.storage import TrialRecord as _TR
-
-    ranked = sorted([r for r in records if r.result is not None and r.result.ok],
-                    key=_TR.rank_key)[:k]
-    if not ranked:
+    best = ranked(records)[:k]
+    if not best:
         return "no finished trial yet"
     header = ["rank", "trial", "val acc", "val loss", "epochs", "seconds", "params", "config"]
     rows = []
-    for rank, r in enumerate(ranked, start=1):
+    for rank, r in enumerate(best, start=1):
         assert r.result is not None
         m = r.result.metrics
         rows.append([
@@ -186,40 +175,57 @@ def _count(n: Any) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 1e3 else str(n))
 
 
-def summary_text(path: Path, settings: Mapping[str, Any], records: Sequence[TrialRecord],
-                 *, state: str, spent: float | None, summary: Mapping[str, Any] | None,
-                 k: int = 5) -> str:
+def summary_text(view: JournalView, *, k: int = 5) -> str:
     """The report of `nas show` and of the end of `nas search`."""
     from collections import Counter
 
-    from nas.budget import Budget
-
-    limit = Budget.parse(settings["budget"])
+    settings, records, summary = view.settings, view.records, view.summary
     counts = Counter(r.status.value for r in records)
     status_text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
-    searcher = settings.get("searcher", {})
+    limit = view.limit
+    data = None if settings.data is None else settings.data.name
     lines = [
-        f"search   {settings.get('name', path.stem)}  ({state})",
-        f"space    {settings.get('space_name')}   data {settings.get('data', {}).get('name')}   "
-        f"searcher {searcher.get('name')}   seed {settings.get('seed')}",
-        f"budget   {display_amount(spent or 0.0, limit.unit)} spent of {limit}"
-        f"   (each trial {settings.get('trial_budget')})",
+        f"search   {settings.name or view.path.stem}  ({view.state})",
+        f"space    {settings.space_name}   data {data}   searcher {settings.searcher.name}"
+        f"   seed {settings.seed}",
+        f"budget   {display_amount(view.spent or 0.0, view.unit)} spent of {limit}"
+        f"   (each trial {settings.trial_budget})",
         f"trials   {len(records)}: {status_text}",
     ]
-    if summary and summary.get("stopped"):
-        lines.append(f"stopped  {summary['stopped']}")
+    if summary is not None and summary.stopped:
+        lines.append(f"stopped  {summary.stopped}")
     lines += ["", top_table(records, k=k)]
-    if summary and summary.get("best_trial") is not None:
-        best = next((r for r in records if r.id == summary["best_trial"]), None)
+    if summary is not None and summary.best_trial is not None:
+        best = next((r for r in records if r.id == summary.best_trial), None)
         lines.append("")
         lines.append(
-            f"best     trial {summary['best_trial']}: val acc {_pct(best and best.val_accuracy)}, "
-            f"test acc {_pct(summary.get('test_accuracy'))}"
+            f"best     trial {summary.best_trial}: val acc {_pct(best and best.val_accuracy)}, "
+            f"test acc {_pct(summary.test_accuracy)}"
         )
-    ensemble = (summary or {}).get("ensemble")
+    ensemble = None if summary is None else summary.ensemble
     if ensemble:
         members = ", ".join(f"{k} ({w:.0%})" for k, w in ensemble["weights"].items())
         lines.append(f"ensemble of trials {members}: val acc {_pct(ensemble['val_accuracy'])}, "
                      f"test acc {_pct(ensemble['test_accuracy'])}")
-    lines.append(f"journal  {path}")
+    lines += _baseline_lines(view)
+    lines.append(f"journal  {view.path}")
     return "\n".join(lines)
+
+
+def _baseline_lines(view: JournalView) -> list[str]:
+    """The plain baselines beside the search's result, and which one won, if one did."""
+    lines = []
+    fitted = [b for b in view.baselines if b.get("val_accuracy") is not None]
+    if fitted:
+        lines.append("baseline " + "; ".join(
+            f"{b['name']} val acc {_pct(b['val_accuracy'])}, test acc "
+            f"{_pct(b.get('test_accuracy'))} ({b.get('seconds', 0.0):.1f} s)" for b in fitted))
+    won = None if view.summary is None else view.summary.baseline_won
+    if won is not None:
+        lines.append(f"result   the {won['name']} baseline: it beat the search's model on "
+                     f"validation ({_pct(won['val_accuracy'])} against "
+                     f"{_pct(won.get('search_val_accuracy'))}), so it is what the search "
+                     "returns (SearchResult.load_final_model)")
+    for replan in view.replans:
+        lines.append(f"replan   at {replan['spent']:.1f} s: {replan['reason']}")
+    return lines

@@ -1,0 +1,448 @@
+"""`search`, `optimize` and `resume`: check what the user gave, write the settings, run the loop.
+
+`search` runs the loop over trained models, `optimize` over any Python function; `resume`
+rebuilds either from its journal alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from ConfigSpace import ConfigurationSpace
+
+import searchers as searcher_registry
+import spaces
+from nas.budget import Budget, Unit
+from nas.data import Dataset
+from nas.data import load as load_dataset
+from nas.data.files import source as data_source
+from nas.engine.callbacks import Callback
+from nas.engine.costs import CostModel, CostPlan, Replan
+from nas.engine.ledger import Ledger
+from nas.engine.loop import Loop
+from nas.engine.result import SearchResult
+from nas.engine.seeds import seed_sequences
+from nas.errors import UserError
+from nas.executors import Executor, make_executor
+from nas.executors.threads import ThreadChoice, choose_threads, torch_threads
+from nas.journal import (
+    MAX_CONSECUTIVE_FAILURES,
+    DataSpec,
+    JournalView,
+    MetaKey,
+    RunKind,
+    SearcherSpec,
+    SearchSettings,
+    SearchState,
+)
+from nas.objective import FunctionObjective, Objective, TrainingObjective
+from nas.storage import Storage
+from nas.trainer import TrainerOptions, resolve_device
+from nas.types import plain
+from searchers import Searcher
+
+if TYPE_CHECKING:
+    from nas.defaults import Plan
+
+#: Best trials whose checkpoints a search keeps as candidates of its final ensemble.
+DEFAULT_ENSEMBLE = 10
+
+
+def search(
+    space: ConfigurationSpace | str = "auto",
+    data: Dataset | str | os.PathLike[str] = "digits",
+    searcher: Searcher | str = "auto",
+    budget: Budget | str = "10m",
+    *,
+    trial_budget: Budget | str = "auto",
+    space_overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    storage: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    trainer_options: TrainerOptions | Mapping[str, Any] | None = None,
+    data_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    continue_trials: bool = True,
+    dedup: bool = True,
+    max_failures: int = MAX_CONSECUTIVE_FAILURES,
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    ensemble: int = DEFAULT_ENSEMBLE,
+    replicas: int | str = "auto",
+    baselines: bool = True,
+    started_at: float | None = None,
+) -> SearchResult:
+    """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
+
+    `space`, `data` and `searcher` are objects or registered names (`data` may also be the path
+    of a .npz file, a .csv file with ``data_options={"target": COLUMN}``, or a folder of
+    images with one sub-folder per class: see `nas.data.files`); `budget` is the total
+    (``"10m"``, ``"300ep"``, ``"50trials"``), `trial_budget` what one full candidate trains for.
+    ``"auto"`` (the default) space, searcher and trial budget are chosen from the data's shape
+    and size and the budget (`nas.defaults`); `space_overrides` narrow a space given by name.
+    A multi-fidelity searcher given by name runs from `trial_budget` / 9 up to `trial_budget`;
+    a promoted trial continues its parent's checkpoint (unless `continue_trials` is False).
+    With `dedup`, a candidate whose architecture hash was already trained at the same budget
+    reuses that result and is charged nothing. `executor` runs trials in this process
+    (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
+    Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`). The
+    checkpoints of the `ensemble` best trials are kept, and at the end a greedy ensemble of
+    them is chosen on the validation split (`SearchResult.ensemble`, `load_ensemble`). The last
+    of the budget trains `replicas` more copies of the best full-budget configuration with new
+    seeds; the ensemble starts from them (``"auto"``: the default plan's number with the
+    default searcher, else none). With `baselines`, the plain models a user would try first
+    (`nas.baselines`: logistic regression, RBF SVM, k-NN) are fitted on the same split within a
+    few seconds of the budget; one that beats the search's model on validation becomes the
+    result (`SearchResult.baseline_won`). A time budget is wall-clock time from `started_at` (a
+    ``time.monotonic()``; default: this call), loading the data, planning and the final
+    scoring included.
+    """
+    from nas.defaults import baseline_seconds, resolve
+
+    started_at = time.monotonic() if started_at is None else started_at
+
+    limit = Budget.parse(budget)
+    if limit.unit is Unit.UNITS:
+        raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
+    if trial_budget != "auto":
+        _check_trial_budget(limit, Budget.parse(trial_budget))
+    ensemble = _check_ensemble(ensemble)
+    if replicas != "auto":
+        replicas = _check_replicas(replicas, ensemble)
+    _check_max_failures(max_failures)
+    options = _trainer_options(trainer_options)
+    device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
+
+    if isinstance(data, (str, os.PathLike)):
+        dataset = load_dataset(data, **dict(data_options or {}))
+        # A path is journaled absolute, with a fingerprint: resume reloads the same contents.
+        data_name, stored_options = data_source(data, data_options) \
+            or (dataset.name, dict(data_options or {}))
+    else:
+        dataset, data_name, stored_options = data, data.name, dict(data_options or {})
+    # Planning, trials and the final scoring all run with the threads measured fastest here
+    # (on a busy machine one thread can be many times faster than two).
+    threads = choose_threads() if device.type == "cpu" else None
+    with torch_threads(threads.threads if threads else torch.get_num_threads()):
+        # "auto" space, searcher or trial budget: chosen from the data and the budget.
+        chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
+                         device=str(device), space_overrides=dict(space_overrides or {}),
+                         started_at=started_at)
+        limit, per_trial = chosen.budget, chosen.trial_budget
+        if replicas == "auto":
+            replicas = chosen.replicas if ensemble >= 2 else 0
+        _check_trial_budget(limit, per_trial)
+        space_obj = spaces.get(chosen.space, **dict(space_overrides or {})) \
+            if isinstance(chosen.space, str) else chosen.space
+        searcher_obj, trial_seq = _make_searcher(
+            chosen.searcher, space_obj, seed, chosen.searcher_options,
+            min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
+        )
+        objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
+        # A space that cannot fit the data is the user's mistake: say so before any journal exists.
+        with torch.device("meta"):
+            spaces.build_model(dict(space_obj.get_default_configuration()), dataset.input_shape,
+                               dataset.num_classes)
+        run_name = name or f"{chosen.space_name}-{dataset.name}-{searcher_obj.name}-{_stamp()}"
+        settings = SearchSettings(
+            name=run_name, kind=RunKind.SEARCH, space_name=chosen.space_name,
+            space=spaces.space_to_json(space_obj), searcher=_spec(searcher_obj), seed=seed,
+            budget=str(limit), trial_budget=str(per_trial),
+            data=DataSpec(data_name, stored_options, dataset.sizes),
+            trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
+            max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
+            auto=None if chosen.plan is None else tuple(chosen.plan.reasons))
+        costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
+        return _run(storage, settings, searcher_obj, objective, trial_seq,
+                    _callbacks(callbacks, progress),
+                    _executor(executor, workers, scheduler, options.device, threads),
+                    since=started_at, costs=costs,
+                    baseline_cap=baseline_seconds(limit) if baselines else None)
+
+
+def optimize(
+    objective: Callable[..., float | Mapping[str, Any]],
+    space: ConfigurationSpace,
+    searcher: Searcher | str = "random",
+    budget: Budget | str | float = "100trials",
+    *,
+    min_budget: float | None = None,
+    max_budget: float | None = None,
+    seed: int = 0,
+    storage: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> SearchResult:
+    """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
+
+    `budget` is the total: ``"50trials"``, a time (``"10m"``) or a number of the objective's own
+    budget units (``2000`` or ``"2000u"``: the sum of the trials' budgets). Multi-fidelity
+    searchers run between `min_budget` and `max_budget`; full-budget trials get `max_budget`
+    (default 1). `storage` defaults to ``runs/<name>.db``; ``":memory:"`` keeps nothing.
+    With another `executor` than ``"inprocess"`` the objective must be picklable (defined at
+    module level) and runs in worker processes. A dict result holds ``loss`` and may hold
+    ``cost`` (budget spent) and ``tiebreak_loss`` (orders equal losses); the rest are metrics.
+    """
+    if not callable(objective):
+        raise UserError("objective must be a function objective(config, budget)")
+    limit = Budget.parse(budget)
+    if limit.unit is Unit.EPOCHS:
+        limit = Budget(limit.amount, Unit.UNITS)  # epochs are the objective's own units here
+    top = 1.0 if max_budget is None else float(max_budget)
+    low = top if min_budget is None else float(min_budget)
+    if not 0 < low <= top:
+        raise UserError(f"need 0 < min_budget <= max_budget, got {low} and {top}")
+    searcher_obj, trial_seq = _make_searcher(searcher, space, seed, searcher_options,
+                                             min_budget=low, max_budget=top)
+    label = getattr(objective, "__qualname__", type(objective).__name__)
+    run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
+    settings = SearchSettings(
+        name=run_name, kind=RunKind.OPTIMIZE,
+        objective=f"{getattr(objective, '__module__', '?')}.{label}",
+        space_name=space.name or "custom", space=spaces.space_to_json(space),
+        searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
+        max_budget=top)
+    return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
+                _callbacks(callbacks, progress), _executor(executor, workers, scheduler, "cpu"))
+
+
+def resume(
+    path: str | os.PathLike[str],
+    *,
+    data: Dataset | None = None,
+    objective: Callable[..., float | Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    executor: Executor | str = "inprocess",
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> SearchResult:
+    """Continue a search that stopped (killed, interrupted, crashed) from its journal.
+
+    Finished trials are kept, the searcher is rebuilt by replaying them, trials that were
+    running are run again and the ledger goes on from what was spent. A search whose data
+    was given as arrays needs `data` again; an `optimize` run needs its `objective`.
+    Any executor may continue it, whichever ran it before.
+    """
+    store = Storage.open(path)
+    try:
+        store.lock()
+        view = JournalView.of(store)
+        if view.finished_search:
+            return SearchResult.of(view)
+        settings = view.settings
+        space = spaces.space_from_json(settings.space)
+        s = settings.searcher
+        searcher = searcher_registry.get(s.name, space, seed=s.seed, **s.options)
+        _, trial_seq = seed_sequences(settings.seed)
+        obj = _objective_of(settings, store.path, data, objective, searcher)
+        limit = settings.limit
+        if limit is None:
+            raise UserError(f"{store.path} records no budget that can be read: it is not a "
+                            "search journal, or it was damaged")
+        device = (settings.trainer or {}).get("device", "cpu")
+        runner, owns = _executor(executor, workers, scheduler, device)
+        loop = Loop(store, searcher, obj, Ledger.for_budget(limit, spent=float(view.spent or 0)),
+                    trial_seq, _callbacks(callbacks, progress), runner, owns_executor=owns,
+                    settings=settings, costs=_resumed_costs(store, obj))
+        rerun = loop.replay(view.records)
+        return loop.run(rerun)
+    finally:
+        store.close()
+
+
+def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
+                  objective: Callable[..., Any] | None, searcher: Searcher) -> Objective:
+    """The objective a journal was run with, rebuilt from its settings."""
+    if settings.kind is RunKind.OPTIMIZE:
+        if objective is None:
+            raise UserError(f"{path} is an optimize run: resume it from Python with "
+                            "nas.resume(path, objective=your_function)")
+        return FunctionObjective(objective, settings.full_budget)
+    if data is None:
+        spec = settings.data
+        try:
+            if spec is None:
+                raise UserError("the journal names no data")
+            data = load_dataset(spec.name, **dict(spec.options))
+        except UserError as exc:
+            raise UserError(f"cannot reload the data of {path}: {exc}; restore it, or pass "
+                            "the data from Python: nas.resume(path, data=...)") from None
+    return TrainingObjective(data, Budget.parse(settings.trial_budget or ""),
+                             TrainerOptions(**dict(settings.trainer or {})),
+                             horizon=_horizon(searcher))
+
+
+def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searcher: Searcher,
+         objective: Objective, trial_seq: np.random.SeedSequence, callbacks: list[Callback],
+         executor: tuple[Executor, bool], *, since: float | None = None,
+         costs: CostModel | None = None, baseline_cap: float | None = None) -> SearchResult:
+    path = Path(storage) if storage is not None else Path("runs") / f"{settings.name}.db"
+    store = Storage.create(path, settings.to_dict())
+    try:
+        runner, owns = executor
+        limit = settings.limit
+        assert limit is not None
+        if costs is not None:
+            store.set_meta(MetaKey.COST_PLAN, costs.plan.to_dict())
+        if baseline_cap is not None and isinstance(objective, TrainingObjective):
+            from nas.baselines import fit_baselines
+
+            fitted = fit_baselines(objective.data, seconds=baseline_cap, seed=settings.seed)
+            # With the cap: a baseline that wins is fitted again exactly from these settings.
+            store.set_meta(MetaKey.BASELINES, [{**b.to_dict(), "cap": baseline_cap}
+                                               for b in fitted])
+        return Loop(store, searcher, objective, Ledger.for_budget(limit, since=since), trial_seq,
+                    callbacks, runner, owns_executor=owns, settings=settings,
+                    costs=costs).run()
+    finally:
+        store.close()
+
+
+def _cost_model(plan: Plan | None, space: ConfigurationSpace, data: Dataset, per_trial: Budget,
+                limit: Budget) -> CostModel | None:
+    """The default plan's cost model of a time budget (`nas.engine.costs`), else None."""
+    if plan is None or plan.epoch_seconds is None or limit.unit is not Unit.SECONDS \
+            or per_trial.unit is not Unit.EPOCHS:
+        return None
+    from nas.defaults import MAX_TRIAL_SHARE
+
+    reference = plain(dict(space.get_default_configuration()))
+    return _costs(CostPlan(reference, plan.epoch_seconds, per_trial.amount, limit.amount,
+                           MAX_TRIAL_SHARE), data)
+
+
+def _costs(plan: CostPlan, data: Dataset) -> CostModel:
+    """The cost model of `plan` for models of `data`'s shape."""
+    return CostModel(plan, lambda config: spaces.model_flops(config, data.input_shape,
+                                                             data.num_classes),
+                     spaces.architecture_hash)
+
+
+def _resumed_costs(store: Storage, objective: Objective) -> CostModel | None:
+    """The cost model a search journaled, at the scale of its last re-plan."""
+    journaled = store.meta(MetaKey.COST_PLAN)
+    if journaled is None or not isinstance(objective, TrainingObjective):
+        return None
+    costs = _costs(CostPlan.from_dict(journaled), objective.data)
+    costs.resume([Replan.from_dict(r) for r in store.meta(MetaKey.REPLANS, [])])
+    return costs
+
+
+def finished(path: str | os.PathLike[str]) -> bool:
+    """Whether the search journaled at `path` has finished."""
+    with Storage.open(path) as store:
+        return store.meta(MetaKey.STATE) == SearchState.FINISHED.value
+
+
+def _callbacks(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:
+    if not progress:
+        return list(callbacks)
+    from nas.reporting.console import default_reporter
+
+    return [*callbacks, default_reporter()]
+
+
+def _stamp() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _spec(searcher: Searcher) -> SearcherSpec:
+    return SearcherSpec(searcher.name, searcher.options, searcher.seed)
+
+
+def _horizon(searcher: Searcher) -> float | None:
+    """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
+    return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
+
+
+def _check_ensemble(size: Any) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise UserError(f"ensemble is a number of candidate trials >= 0, got {size!r}")
+    return int(size)
+
+
+def _check_replicas(count: Any, ensemble: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise UserError(f"replicas is a number of extra seeds >= 0 or 'auto', got {count!r}")
+    if count and ensemble < 2:
+        raise UserError("replicas join the final ensemble: they need ensemble >= 2")
+    return int(count)
+
+
+def _check_max_failures(count: int) -> None:
+    if count < 1:
+        raise UserError(f"max_failures must be at least 1, got {count}")
+
+
+def _check_trial_budget(limit: Budget, per_trial: Budget) -> None:
+    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
+        raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
+    if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
+        raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
+
+
+def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
+                   options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
+                   ) -> tuple[Searcher, np.random.SeedSequence]:
+    """The searcher (built from its name if need be) and the seed sequence of the trials."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
+    searcher_seq, trial_seq = seed_sequences(int(seed))
+    if not isinstance(searcher, str):
+        if options:
+            raise UserError("searcher_options apply only when the searcher is given by name")
+        return searcher, trial_seq
+    opts = dict(options or {})
+    if searcher_registry.get_class(searcher).multi_fidelity:
+        opts.setdefault("min_budget", min_budget)
+        opts.setdefault("max_budget", max_budget)
+    built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
+                                  **opts)
+    return built, trial_seq
+
+
+def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> TrainerOptions:
+    if value is None:
+        return TrainerOptions()
+    if isinstance(value, TrainerOptions):
+        return value
+    try:
+        return TrainerOptions(**value)
+    except TypeError as exc:
+        raise UserError(f"bad trainer option: {exc}") from None
+
+
+def _executor(executor: Executor | str, workers: int | None, scheduler: str | None,
+              device: str, threads: ThreadChoice | None = None) -> tuple[Executor, bool]:
+    """The executor to run trials on, and whether the search owns it (and so closes it).
+
+    Local workers on CUDA default to one per GPU, each pinned to its own; Dask trials then ask
+    for one ``GPU`` resource each.
+    """
+    if not isinstance(executor, str):
+        if workers is not None or scheduler is not None:
+            raise UserError("workers and scheduler apply only when the executor is given by name")
+        return executor, False
+    # Whatever the name: "inprocess" with workers becomes local workers inside make_executor.
+    gpus: list[int] | None = None
+    if device in ("auto", "cuda") and resolve_device(device).type == "cuda":
+        gpus = list(range(torch.cuda.device_count()))
+    chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason}
+    return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus,
+                         **chosen), True

@@ -1,0 +1,56 @@
+"""A search's checkpoints on disk: written atomically, journaled, and dropped once unused.
+
+The file format itself (what a model file holds, its version, the one `torch.load`) belongs to
+`spaces.checkpoint`, so an exported model loads with torch and `spaces` alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas.storage import Storage
+
+
+def save_atomic(payload: Mapping[str, Any], path: Path) -> None:
+    """Write a torch file so a reader never sees half of it (write aside, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(dict(payload), tmp)
+    os.replace(tmp, path)
+
+
+class Checkpoints:
+    """The checkpoint folder beside a journal; the journal's rows say which file is whose."""
+
+    def __init__(self, store: Storage) -> None:
+        self.store = store
+
+    def paths(self) -> dict[int, Path]:
+        """Trial id -> its checkpoint file."""
+        return self.store.checkpoints()
+
+    def write(self, trial_id: int, payload: Mapping[str, Any]) -> Path:
+        """Write a trial's checkpoint file (its row goes in with the trial's result)."""
+        folder = self.store.checkpoint_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"trial-{trial_id}.pt"
+        save_atomic(payload, path)
+        return path
+
+    def drop_unused(self, keep: set[int]) -> None:
+        """Delete checkpoints nothing can use any more, so disk stays bounded."""
+        for trial_id, path in self.paths().items():
+            if trial_id not in keep:
+                self.store.remove_checkpoint(trial_id)  # journal first: never a dangling row
+                path.unlink(missing_ok=True)
+
+    def remove_orphans(self) -> None:
+        """Delete files a kill left between writing and journaling: they belong to nothing."""
+        known = {p.name for p in self.paths().values()}
+        for orphan in self.store.checkpoint_dir.glob("*.pt*"):
+            if orphan.name not in known:
+                orphan.unlink(missing_ok=True)

@@ -1,0 +1,74 @@
+"""What a search has learned from its finished trials: the best so far, how long a trial takes,
+the ensemble's candidates and the reuse rules; the searcher is told through it. A resume
+rebuilds it by replaying the journal."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from nas.engine.ensemble import Candidates
+from nas.engine.phases import Phases
+from nas.engine.reuse import Reuse
+from nas.journal import TrialRecord, events
+from nas.types import Result, Trial, TrialKind, TrialStatus
+
+
+class Memory:
+    """The search's knowledge of its finished trials, live or replayed."""
+
+    def __init__(self, phases: Phases, reuse: Reuse, candidates: Candidates) -> None:
+        self.phases = phases
+        self.reuse = reuse
+        self.candidates = candidates
+        self.best: TrialRecord | None = None
+        self.durations: list[float] = []
+
+    def typical(self) -> float | None:
+        """A searcher trial's typical duration, once one finished."""
+        return statistics.median(self.durations) if self.durations else None
+
+    def learn(self, trial: Trial, result: Result) -> None:
+        """Take in a finished trial; a searcher's trial is told to the searcher."""
+        if trial.kind is TrialKind.SEARCH:
+            self.reuse.learn(trial, result)
+            if result.reused_from is None and result.status is not TrialStatus.SKIPPED:
+                self.durations.append(result.seconds)
+        if result.ok:
+            record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
+            if self.best is None or record.rank_key() < self.best.rank_key():
+                self.best = record
+            if result.reused_from is None:
+                self.candidates.consider(record)
+        # A replica is not the searcher's: its time and architecture say nothing of it.
+        if trial.kind is TrialKind.SEARCH:
+            self.phases.tell(trial, result)
+
+    def replay(self, records: Sequence[TrialRecord], path: Path,
+               searcher_done: str) -> list[Trial]:
+        """Learn the journal's `records` again; return the trials to run again.
+
+        The journal's asks and tells are replayed in the order they happened: the searcher must
+        ask the same thing at each ask and is told each stored result. Replicas come after every
+        searcher trial (`searcher_done` says why its phase ended). Trials that were running or
+        interrupted are run again.
+        """
+        searched = [r for r in records if r.kind is TrialKind.SEARCH]
+        replicas = [r for r in records if r.kind is TrialKind.REPLICA]
+        asked: dict[int, Trial] = {}
+        for kind, record in events(searched):
+            if kind == "ask":
+                asked[record.id] = self.phases.replay_ask(record, path)
+            else:
+                assert record.result is not None
+                self.learn(asked.pop(record.id), record.result)
+        for record in replicas:
+            self.phases.replicas.restore(record, searcher_done, len(replicas))
+            if record.told:
+                assert record.result is not None
+                self.learn(record.trial, record.result)
+            else:
+                asked[record.id] = record.trial
+        self.phases.resume_at(records)
+        return [asked[i] for i in sorted(asked)]

@@ -1,0 +1,144 @@
+"""Which trial comes next: the searcher's, until its share of the budget is spent or it has
+nothing more to propose, then the replicas'. Also numbers the search's asks and tells, the
+order a resume replays."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from enum import Enum
+from pathlib import Path
+
+from nas.engine.replicas import KEPT_FOR_REPLICAS, ReplicaPhase
+from nas.errors import UserError
+from nas.journal import TrialRecord, events
+from nas.types import Result, Trial, TrialKind
+from searchers import Searcher
+
+#: Why a search stops when the next trial does not fit in what is left.
+NO_ROOM = "too little budget left for the next trial"
+
+
+class Decision(Enum):
+    """What to do with a trial that does not fit in what is left of the budget."""
+
+    WAIT = "wait"  # running trials may cost less than planned: try it again when one ends
+    RETRY = "retry"  # the replicas' reserve was given back: try it again now
+    DROP = "drop"  # the searcher's phase ended: never run it (a replay asks it again)
+    STOP = "stop"  # nothing else will fit: the search stops
+
+
+class Phases:
+    """The searcher's phase, then the replicas' phase; the loop asks `next_trial`.
+
+    `on_searcher_done(why)` records why the searcher's phase ended when replicas follow (so a
+    resume among the replicas says it too).
+    """
+
+    def __init__(self, searcher: Searcher, replicas: ReplicaPhase, *,
+                 on_searcher_done: Callable[[str], None]) -> None:
+        self.searcher = searcher
+        self.replicas = replicas
+        self._on_searcher_done = on_searcher_done
+        # Position of the latest ask or tell, and of the asks not yet journaled.
+        self.seq = -1
+        self._ask_seq: dict[int, int] = {}
+        self.last_id = -1
+
+    @property
+    def done(self) -> str:
+        """Why the searcher's phase ended ("" while it goes on)."""
+        return self.replicas.searcher_done
+
+    def next_seq(self) -> int:
+        """The position of the next ask or tell among the search's events."""
+        self.seq += 1
+        return self.seq
+
+    def take_seq(self, trial_id: int) -> int | None:
+        """The position of a trial's ask (None: a trial run again, which keeps its own)."""
+        return self._ask_seq.pop(trial_id, None)
+
+    def continuable(self) -> set[int]:
+        """Trials a later trial of the searcher may continue."""
+        return set(self.searcher.continuable())
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        """Tell the searcher, with the trial as it asked it (the seed is the loop's)."""
+        self.searcher.tell(dataclasses.replace(trial, seed=None), result)
+
+    def next_trial(self, committed: float, typical: float | None, *, running: bool,
+                   searcher_running: bool) -> Trial | None:
+        """The searcher's next trial, or once its share of the budget is spent, a replica; None
+        to wait for running trials (or when nothing is left to run)."""
+        replicas = self.replicas
+        if not replicas.active:
+            if replicas.wanted and replicas.reserve() and replicas.searcher_share_spent(
+                    committed, typical):
+                self._end_searcher(KEPT_FOR_REPLICAS)
+            else:
+                trial = self._ask()
+                if trial is not None or running:
+                    return trial
+                self._end_searcher("the searcher has nothing more to propose")
+                if not replicas.wanted:
+                    return None
+        if searcher_running:
+            return None  # the best configuration may still change
+        if replicas.plan is None and not replicas.fits(committed):
+            replicas.drop()
+            if not replicas.active:  # the searcher gets the rest of the budget
+                return self.next_trial(committed, typical, running=running,
+                                       searcher_running=searcher_running)
+            return None
+        trial = replicas.next(self.last_id + 1)
+        if trial is not None:
+            self.last_id = trial.id
+            self._ask_seq[trial.id] = self.next_seq()
+        return trial
+
+    def unaffordable(self, running: bool, committed: float) -> tuple[Decision, str]:
+        """What to do with a trial that does not fit, and why the search stops if it does."""
+        if running:
+            return Decision.WAIT, ""
+        replicas = self.replicas
+        if replicas.wanted and not replicas.active:
+            if replicas.reserve() and not replicas.fits(committed):
+                # The reserve was for a cheaper best; the trial may fit without it.
+                replicas.drop()
+                return Decision.RETRY, ""
+            self._end_searcher(KEPT_FOR_REPLICAS if replicas.reserve() else NO_ROOM)
+            return Decision.DROP, ""
+        return Decision.STOP, replicas.told(NO_ROOM)
+
+    def _ask(self) -> Trial | None:
+        """Ask the searcher, noting where the ask falls among the search's events."""
+        trial = self.searcher.ask()
+        if trial is not None:
+            self._ask_seq[trial.id] = self.next_seq()
+            self.last_id = max(self.last_id, trial.id)
+        return trial
+
+    def _end_searcher(self, why: str) -> None:
+        if self.replicas.end_searcher(why):
+            self._on_searcher_done(why)
+
+    # -- replay --------------------------------------------------------------------------------
+
+    def replay_ask(self, record: TrialRecord, path: Path) -> Trial:
+        """Ask the searcher again; it must ask what the journal holds."""
+        trial = self.searcher.ask()
+        if trial is None or trial.asked() != record.trial.asked():
+            raise UserError(f"cannot resume {path}: the searcher no longer asks trial "
+                            f"{record.id} as journaled (was the code or a setting changed?)")
+        return trial
+
+    def resume_at(self, records: Sequence[TrialRecord]) -> None:
+        """Go on numbering after the journal's last ask, tell and trial id."""
+        positions = [record.ask_order if kind == "ask" else record.tell_order
+                     for kind, record in events([r for r in records
+                                                 if r.kind is TrialKind.SEARCH])]
+        positions += [r.tell_order if r.tell_seq is not None else r.ask_order
+                      for r in records if r.kind is TrialKind.REPLICA]
+        self.seq = max(positions, default=-1)
+        self.last_id = max((r.id for r in records), default=-1)

@@ -1,0 +1,143 @@
+"""What every executor shares: the `Executor` protocol, `WorkerLost`, the in-process executor,
+and `make_executor`, which finds an executor by name in `EXECUTORS`.
+
+Nothing here imports torch or dask: a spawned worker sets its thread count and visible GPU
+before torch is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nas.errors import UserError
+from nas.registry import Registry
+
+
+class WorkerLost(RuntimeError):
+    """The worker running a task died (killed process, lost Dask worker) before answering."""
+
+
+class Executor(Protocol):
+    """What the runner needs from an executor."""
+
+    name: str
+    #: True when tasks run in the calling process (callbacks may then see every epoch).
+    in_process: bool
+    #: True when workers see the driver's files, so checkpoints can travel by path.
+    shared_filesystem: bool
+
+    @property
+    def workers(self) -> int:
+        """How many tasks may run at once."""
+
+    def start(self) -> None:
+        """Start workers (idempotent)."""
+
+    def share(self, value: Any) -> Any:
+        """A handle for `value`, sent to each worker once and passed as a task argument."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on a worker."""
+
+    def close(self) -> None:
+        """Stop the workers; running tasks are abandoned."""
+
+
+class InProcessExecutor:
+    """Runs each submitted call at once, in this process (the sequential default)."""
+
+    name = "inprocess"
+    in_process = True
+    shared_filesystem = True
+    workers = 1
+
+    def __init__(self, *, threads: int | None = None, reason: str = "") -> None:
+        """`threads`: torch threads for the trials (`reason`: why that many); None: measured
+        when the search starts (`nas.executors.threads.choose_threads`)."""
+        if threads is not None and threads < 1:
+            raise UserError(f"threads must be >= 1, got {threads!r}")
+        self._given = threads
+        #: The torch threads the trials run with, and why; known once started.
+        self.threads = threads
+        self.threads_reason = reason or ("" if threads is None else f"{threads} (given)")
+        self._before: int | None = None
+
+    def start(self) -> None:
+        """Set torch's threads for the trials: the given count, or the fastest measured."""
+        import torch
+
+        from nas.executors.threads import choose_threads
+
+        if self._before is None:
+            self._before = torch.get_num_threads()
+        if self._given is None:
+            choice = choose_threads()
+            self.threads, self.threads_reason = choice.threads, choice.reason
+        assert self.threads is not None
+        torch.set_num_threads(self.threads)
+
+    def share(self, value: Any) -> Any:
+        """The value itself: nothing crosses a process boundary."""
+        return value
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run `fn` now and return a finished future holding its value or exception."""
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and SystemExit stop the search, not just the trial
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        """Give torch back the threads it had before `start`."""
+        if self._before is not None:
+            import torch
+
+            torch.set_num_threads(self._before)
+            self._before = None
+
+
+def cpu_count() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """Stands in a task's arguments for a value each worker holds already."""
+
+    key: int
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", sort=False)
+"""Executor factories by name; each takes the keyword options of `make_executor`."""
+
+
+@EXECUTORS.register("inprocess")
+def _inprocess(*, threads: int | None = None, reason: str = "", **_: Any) -> Executor:
+    """Each trial in this process, one at a time (the sequential default)."""
+    return InProcessExecutor(threads=threads, reason=reason)
+
+
+def make_executor(name: str = "inprocess", *, workers: int | None = None,
+                  scheduler: str | None = None, gpus: Sequence[int] | None = None,
+                  threads: int | None = None, reason: str = "") -> Executor:
+    """The executor called `name` (inprocess, local, dask), from the command line's options;
+    `threads` (and why: `reason`) applies to the in-process one."""
+    if scheduler is not None and name != "dask":
+        raise UserError("--scheduler needs --executor dask")
+    if name == "inprocess" and workers not in (None, 1):
+        name = "local"  # --workers N alone means N local worker processes
+    if name == "inprocess":
+        return EXECUTORS.get(name)(threads=threads, reason=reason)
+    return EXECUTORS.get(name)(workers=workers, scheduler=scheduler, gpus=gpus)

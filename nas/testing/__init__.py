@@ -1,0 +1,82 @@
+"""Conformance checks for searchers, shipped so plugin authors can run them on their own classes.
+
+Decorate a pytest test taking ``cls, check`` with ``parametrize_with_checks([MySearcher])`` and
+call ``check(cls)`` in it; every check raises AssertionError naming what broke. Or call
+``check_searcher(MySearcher)``: one AssertionError lists every check that failed.
+
+Settings live with what reads them: ``checks.TINY_TIMEOUT_S``, ``watchdog.CHECK_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+from nas.problems import Problem
+from nas.testing.checks import (
+    BEATS_RANDOM_SEEDS,
+    BEATS_RANDOM_TRIALS,
+    IN_FLIGHT,
+    IN_FLIGHT_TRIALS,
+    TINY_TIMEOUT_S,
+    all_checks,
+    check_beats_random,
+    check_budgets,
+    check_conditional,
+    check_failed_results,
+    check_in_flight,
+    check_many_asks_before_tell,
+    check_searcher,
+    check_tiny_space,
+    check_valid_configs,
+    parametrize_with_checks,
+)
+from nas.testing.driver import ETA, MAX_BUDGET, MIN_BUDGET, incumbent, make_searcher, run
+from nas.testing.problems import continuous_problem, mixed_problem, tiny_problem
+from nas.testing.reproducibility import (
+    check_deterministic,
+    check_global_rng_untouched,
+    check_options_roundtrip,
+    check_replay,
+    check_seeds_differ,
+)
+from nas.testing.spaces import continuous_space, mixed_space, tiny_space
+from nas.testing.validity import assert_valid_config, assert_valid_trial
+from nas.testing.watchdog import CHECK_TIMEOUT_S
+
+__all__ = [
+    "BEATS_RANDOM_SEEDS",
+    "BEATS_RANDOM_TRIALS",
+    "CHECK_TIMEOUT_S",
+    "ETA",
+    "IN_FLIGHT",
+    "IN_FLIGHT_TRIALS",
+    "MAX_BUDGET",
+    "MIN_BUDGET",
+    "TINY_TIMEOUT_S",
+    "Problem",
+    "all_checks",
+    "assert_valid_config",
+    "assert_valid_trial",
+    "check_beats_random",
+    "check_budgets",
+    "check_conditional",
+    "check_deterministic",
+    "check_failed_results",
+    "check_global_rng_untouched",
+    "check_in_flight",
+    "check_many_asks_before_tell",
+    "check_options_roundtrip",
+    "check_replay",
+    "check_searcher",
+    "check_seeds_differ",
+    "check_tiny_space",
+    "check_valid_configs",
+    "continuous_problem",
+    "continuous_space",
+    "incumbent",
+    "make_searcher",
+    "mixed_problem",
+    "mixed_space",
+    "parametrize_with_checks",
+    "run",
+    "tiny_problem",
+    "tiny_space",
+]

@@ -1,0 +1,88 @@
+"""The wall-clock guard of the checks: an endless loop in ask or tell fails instead of hanging.
+
+`guarded` wraps a check so that it ends within `CHECK_TIMEOUT_S` and fails only with an
+AssertionError; `_within` limits any call.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from nas.testing.driver import _label
+from searchers.base import Searcher
+
+#: Wall-clock limit of one check; only an endless loop should come near it.
+CHECK_TIMEOUT_S = 30.0
+
+Check = Callable[[type[Searcher]], None]
+T = TypeVar("T")
+
+
+class _Timeout(BaseException):
+    """Raised by the alarm; a BaseException so a searcher's `except Exception` cannot eat it."""
+
+
+def _within(seconds: float, what: str, fn: Callable[[], T]) -> T:
+    """`fn()`, failing with AssertionError if it runs longer than `seconds` (an endless loop)."""
+    message = f"{what} did not finish within {seconds:g} s: an endless loop in ask or tell?"
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        outer_delay, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+        if outer_delay and outer_delay <= seconds:
+            return fn()  # an enclosing limit (pytest-timeout, an outer check) fires first anyway
+
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise _Timeout
+
+        start = time.monotonic()
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn()
+        except _Timeout:
+            raise AssertionError(message) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            if outer_delay:
+                left = max(outer_delay - (time.monotonic() - start), 1e-3)
+                signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+    # No SIGALRM here (Windows, a worker thread): run it in a daemon thread and stop waiting.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True, name=f"check: {what}")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise AssertionError(message)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def guarded(fn: Check) -> Check:
+    """`fn` behind the watchdog, every failure an AssertionError naming the check and the class."""
+
+    @functools.wraps(fn)
+    def check(cls: type[Searcher]) -> None:
+        what = f"{fn.__name__}({_label(cls)})"
+        try:
+            # CHECK_TIMEOUT_S is read at call time so a test can shorten it.
+            _within(CHECK_TIMEOUT_S, what, lambda: fn(cls))
+        except AssertionError:
+            raise
+        except Exception as exc:
+            # One failure type for every check; the chained traceback shows where it broke.
+            raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+
+    return check

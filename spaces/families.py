@@ -1,0 +1,98 @@
+"""The model families: each a search space and the pure mapping configuration -> model, found
+through one registry (`FAMILIES`, plugins of entry-point group ``nas.spaces`` included)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from ConfigSpace import ConfigurationSpace
+from torch import nn
+
+from nas.errors import UserError
+from nas.registry import Registry
+from spaces.cells import canonical_digest
+from spaces.conv import build_residual_conv, conv_architecture_hash, residual_conv
+from spaces.mlp import build_residual_mlp, residual_mlp
+
+
+@dataclass(frozen=True)
+class SpaceFamily:
+    """A family of models: its search space (`factory(**overrides)`), the pure mapping
+    configuration -> model (`builder(config, input_shape, num_classes)`) and a line about it.
+
+    Register one with ``spaces.FAMILIES.add(name, family)``, or from another distribution with
+    an entry point of group ``nas.spaces`` (``name = "module:FAMILY"``). Its configurations
+    carry ``architecture = name``.
+    """
+
+    factory: Callable[..., ConfigurationSpace]
+    builder: Callable[[Mapping[str, Any], tuple[int, ...], int], nn.Module]
+    doc: str
+    #: Names what a configuration trains; None: the digest of the whole configuration.
+    hasher: Callable[[Mapping[str, Any]], str] | None = None
+    #: An input shape the family builds for, to check a space read from a file or overridden.
+    example_shape: tuple[int, ...] = (8,)
+
+
+def _family(entry: object) -> SpaceFamily:
+    if not isinstance(entry, SpaceFamily):
+        raise TypeError(f"it is a {type(entry).__name__}, not a spaces.SpaceFamily")
+    return entry
+
+
+#: The model families `get`, `build_model` and `nas spaces` know, plugins included.
+FAMILIES: Registry[SpaceFamily] = Registry("space", group="nas.spaces", check=_family, sort=False)
+for _name, _entry in {
+    "residual-mlp": SpaceFamily(
+        residual_mlp, build_residual_mlp,
+        "residual MLP: 1-8 pre-norm residual blocks over a flattened input",
+    ),
+    "residual-conv": SpaceFamily(
+        residual_conv, build_residual_conv,
+        "residual conv cells: 1-3 stages of 1-4 searched DAG cells, for 1-D or 2-D inputs",
+        conv_architecture_hash,
+        example_shape=(1, 16, 16),
+    ),
+}.items():
+    FAMILIES.add(_name, _entry, doc=_entry.doc)
+
+
+def build_model(config: Mapping[str, Any], input_shape: tuple[int, ...],
+                num_classes: int) -> nn.Module:
+    """The model a configuration describes; a pure function of its arguments."""
+    arch = dict(config).get("architecture")
+    if not isinstance(arch, str) or arch not in FAMILIES:
+        raise UserError(f"configuration names no known architecture (got {arch!r})")
+    return FAMILIES.get(arch).builder(dict(config), tuple(int(d) for d in input_shape),
+                                   int(num_classes))
+
+
+def architecture_hash(config: Mapping[str, Any]) -> str:
+    """Hex digest that is equal for configurations that train the same model the same way.
+
+    residual-conv: isomorphic pruned cells, equal macro shape and training settings; any other
+    configuration: its canonical JSON.
+    """
+    values = dict(config)
+    arch = str(values.get("architecture"))
+    family = FAMILIES.get(arch) if arch in FAMILIES else None
+    if family is not None and family.hasher is not None:
+        return family.hasher(values)
+    return canonical_digest(values)
+
+
+def model_flops(config: Mapping[str, Any], input_shape: tuple[int, ...],
+                num_classes: int) -> float:
+    """Floating-point operations of one sample's forward pass through `config`'s model,
+    counted on the meta device (nothing is allocated or computed)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = build_model(config, input_shape, num_classes).eval()  # batch norm: one sample
+        sample = torch.empty((1, *input_shape))
+        with FlopCounterMode(display=False) as counter:
+            model(sample)
+    return float(counter.get_total_flops())

@@ -1,0 +1,200 @@
+"""Searches that hold on any machine and budget: measured threads, a time budget that is wall
+clock from the call, a capped probe, the cost model's refusals and re-plans, the full-budget
+default first, and plain baselines beside (or instead of) the search's model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import nas
+import searchers
+import spaces
+from nas.budget import Budget
+from nas.engine.costs import CostModel, CostPlan, Replan
+from nas.engine.ensemble import winning_baseline
+from nas.engine.ledger import Ledger
+from nas.executors import InProcessExecutor
+from nas.executors import threads as threads_module
+from nas.executors.threads import choose_threads
+from nas.journal import JournalView
+from nas.reporting.console import summary_text
+from nas.types import Result, Trial, TrialStatus
+from tests.helpers import blobs
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def test_the_environment_decides_the_threads_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAS_TORCH_THREADS", "3")
+    assert choose_threads().threads == 3
+    assert "environment" in choose_threads().reason
+
+
+@pytest.mark.parametrize(("speedup", "chosen"), [(2.0, 2), (1.1, 1), (0.3, 1)])
+def test_more_threads_only_when_measured_clearly_faster(monkeypatch: pytest.MonkeyPatch,
+                                                        speedup: float, chosen: int) -> None:
+    monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads_module, "_rate", lambda torch, n: 100.0 * speedup ** (n - 1))
+    choice = choose_threads(cores=2)
+    assert choice.threads == chosen
+    assert f"2: {speedup:.2f}x" in choice.reason
+    assert torch.get_num_threads() == 1  # the measurement leaves torch as it found it
+
+
+def test_the_in_process_executor_sets_threads_and_gives_them_back() -> None:
+    before = torch.get_num_threads()
+    executor = InProcessExecutor(threads=2, reason="2 (given)")
+    executor.start()
+    assert torch.get_num_threads() == 2
+    executor.close()
+    assert torch.get_num_threads() == before
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+def test_a_time_ledger_counts_from_when_the_call_began() -> None:
+    ledger = Ledger.for_budget(Budget.parse("60s"), since=time.monotonic() - 5.0)
+    ledger.start_clock()
+    assert 5.0 <= ledger.spent < 6.0
+    assert ledger.finish_cost(2.0) == 2.0
+    assert Ledger.for_budget(Budget.parse("90ep")).finish_cost(2.0) == 0.0
+
+
+# -- the cost model ----------------------------------------------------------------------------
+
+
+def _costs(limit: float = 100.0) -> CostModel:
+    # FLOPs are a configuration's "size" here; the reference is size 10 at 1 s per epoch.
+    plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=9, limit=limit, share=1 / 3)
+    return CostModel(plan, lambda config: float(config["size"]), lambda config: str(config))
+
+
+def _trial(size: int, trial_id: int = 0) -> Trial:
+    return Trial(id=trial_id, config={"size": size}, budget=9)
+
+
+def test_a_candidate_whose_full_trial_would_not_fit_is_refused() -> None:
+    costs = _costs()
+    assert costs.refusal(_trial(30)) is None  # 27 s of a 33 s share
+    reason = costs.refusal(_trial(40))  # 36 s
+    assert reason is not None and "too slow for this budget" in reason
+
+
+def test_trials_slower_than_predicted_rescale_the_model_once() -> None:
+    costs = _costs()
+    slow = Result(loss=0.1, epochs=3.0, seconds=9.0)  # 3 s per epoch against 1 s predicted
+    assert costs.learn(_trial(10, 0), slow, spent=20.0) is not None
+    assert costs.epoch_seconds == pytest.approx(3.0)
+    assert costs.refusal(_trial(30)) is not None  # 81 s now: too slow
+    # As predicted now: no further re-plan; a tiny model does not calibrate at all.
+    assert costs.learn(_trial(10, 1), slow, spent=30.0) is None
+    assert costs.learn(_trial(1, 2), Result(loss=0.1, epochs=3.0, seconds=90.0), 40.0) is None
+    assert [r.spent for r in costs.replans] == [20.0]
+    again = _costs()
+    again.resume([Replan.from_dict(r.to_dict()) for r in costs.replans])
+    assert again.epoch_seconds == pytest.approx(3.0)
+
+
+# -- the full-budget default first --------------------------------------------------------------
+
+
+def test_full_first_trains_the_default_at_the_full_budget_then_the_brackets() -> None:
+    space = spaces.residual_mlp()
+    searcher = searchers.get("bohb", space, seed=0, min_budget=1, max_budget=9,
+                             include_default=True, full_first=True)
+    first = searcher.ask()
+    assert first.budget == 9 and dict(first.config) == dict(space.get_default_configuration())
+    searcher.tell(first, Result(loss=0.2, epochs=9))
+    second = searcher.ask()
+    assert second.budget == 1 and second.info["rung"] == 0
+    assert searcher.options["full_first"] is True
+    plain = searchers.get("bohb", space, seed=0, min_budget=1, max_budget=9)
+    assert "full_first" not in plain.options and plain.ask().budget == 1
+
+
+# -- baselines ---------------------------------------------------------------------------------
+
+
+def test_a_baseline_wins_only_when_better_on_validation() -> None:
+    baselines = [{"name": "knn", "val_accuracy": 0.9, "test_accuracy": 0.88, "seconds": 0.1},
+                 {"name": "logistic", "val_accuracy": 0.8, "seconds": 0.1},
+                 {"name": "svm-rbf", "val_accuracy": None, "skipped": "cap"}]
+    won = winning_baseline(baselines, {"val_accuracy": 0.85}, None)
+    assert won is not None and won["name"] == "knn" and won["search_val_accuracy"] == 0.85
+    assert winning_baseline(baselines, {"val_accuracy": 0.9}, None) is None  # a tie: search
+    assert winning_baseline([], {"val_accuracy": 0.1}, None) is None
+
+
+def test_a_search_fits_baselines_and_returns_one_that_beats_it(tmp_path) -> None:
+    # One step at the smallest learning rate: the network stays near chance, k-NN does not.
+    space = spaces.residual_mlp(width=8, n_blocks=1, lr=1e-4)
+    result = nas.search(space, blobs(), "random", "2trials", trial_budget="0.01ep", seed=0,
+                        storage=tmp_path / "a.db", progress=False)
+    names = {b["name"] for b in result.baselines}
+    assert names == {"logistic", "svm-rbf", "knn"}
+    assert result.baseline_won is not None
+    assert result.final_test_accuracy == result.baseline_won["test_accuracy"]
+    model = result.load_final_model(blobs())
+    data = blobs()
+    raw = data.x_test * data.std + data.mean
+    accuracy = (model(raw).argmax(1) == data.y_test).float().mean().item()
+    assert accuracy == pytest.approx(result.final_test_accuracy)
+    assert "beat the search's model" in summary_text(JournalView.load(result.path))
+
+
+def test_baselines_can_be_left_out(tmp_path) -> None:
+    space = spaces.residual_mlp(width=8, n_blocks=1)
+    result = nas.search(space, blobs(), "random", "1trials", trial_budget="1ep", seed=0,
+                        storage=tmp_path / "a.db", progress=False, baselines=False)
+    assert result.baselines == () and result.baseline_won is None
+    assert result.load_final_model() is not None
+
+
+# -- a time budget is the wall clock -------------------------------------------------------------
+
+
+def test_a_time_budget_is_kept_from_the_call_to_the_result(tmp_path) -> None:
+    assert nas.search  # the engine imported before the clock: the call is what is timed
+    start = time.monotonic()
+    result = nas.search(data=blobs(n=600), budget="8s", seed=0, storage=tmp_path / "a.db",
+                        progress=False)
+    wall = time.monotonic() - start
+    # Everything counts: the probe, the baselines, the trials and the final scoring; a running
+    # trial stops at its deadline after the batch that crosses it.
+    assert result.spent <= wall + 0.05
+    assert wall <= 8 * 1.15
+    view = JournalView.load(result.path)
+    assert view.baselines and result.trials
+    first = min(result.trials, key=lambda r: r.id)
+    assert first.trial.info.get("first") == "full budget"  # the default, fully trained, first
+    # A resume rebuilds the cost model the search journaled, at its last re-plan's scale.
+    from nas.engine.api import _resumed_costs
+    from nas.objective import TrainingObjective
+    from nas.storage import Storage
+
+    with Storage.open(result.path) as store:
+        costs = _resumed_costs(store, TrainingObjective(blobs(n=600), Budget.parse("9ep")))
+        journaled = store.meta("cost_plan")
+    assert costs is not None and costs.plan.to_dict() == journaled
+    assert costs.epoch_seconds == (view.replans[-1]["epoch_seconds"] if view.replans
+                                   else journaled["epoch_seconds"])
+
+
+def test_a_refused_trial_is_finished_without_a_usable_loss() -> None:
+    assert TrialStatus.SKIPPED.finished
+    assert not Result.failure(TrialStatus.SKIPPED, "too slow").ok
+
+
+def test_a_budget_spent_before_the_first_trial_returns_the_best_baseline(tmp_path) -> None:
+    result = nas.search(data=blobs(), budget="1s", seed=0, storage=tmp_path / "a.db",
+                        progress=False, started_at=time.monotonic() - 2.0)
+    assert not result.trials
+    assert result.baseline_won is not None
+    assert result.final_test_accuracy is not None and result.final_test_accuracy > 0.8
+    view = JournalView.load(result.path)
+    assert any("spent before the first trial" in line for line in view.settings.auto or ())
