@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import nas.baselines as baselines
+import nas.baselines.fitting as baselines
 from nas.baselines import (
     NAMES,
     Baseline,

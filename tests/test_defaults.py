@@ -15,10 +15,10 @@ from nas.defaults import (
     augmented,
     data_kind,
     default_space,
-    measure_epoch_seconds,
     plan,
     resolve,
 )
+from nas.probe import measure_epoch_seconds
 from nas.storage import Storage
 from tests.helpers import blobs
 

@@ -188,8 +188,13 @@ def test_a_worker_killed_mid_trial_gets_its_trial_run_again(
     assert all(r.status is TrialStatus.OK for r in result.trials), \
         [(r.id, r.status.value, r.result.error) for r in result.trials if not r.result.ok]
     again = [r for r in result.trials if "attempts" in r.result.metrics]
-    assert len(again) == 1 and again[0].result.metrics["attempts"] == 2
-    assert again[0].trial.config["x"] < 0.25
+    # Each lost attempt ran once more, and the killing trial was among them.
+    assert again and all(r.result.metrics["attempts"] == 2 for r in again)
+    assert any(r.trial.config["x"] < 0.25 for r in again)
+    if executor == "local":  # separate processes: only the killed one ran again
+        assert len(again) == 1
+    # On Dask a neighbour fetching the shared objective from the dying worker, or a task it
+    # had queued, may lose its attempt too.
 
 
 def test_a_worker_killed_from_outside_mid_trial_costs_no_result(tmp_path: Path) -> None:

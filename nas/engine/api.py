@@ -27,11 +27,20 @@ from nas.engine.callbacks import Callback
 from nas.engine.costs import CostModel, CostPlan, Replan
 from nas.engine.ledger import Ledger
 from nas.engine.loop import Loop
+from nas.engine.options import (
+    check_ensemble,
+    check_max_failures,
+    check_replicas,
+    check_trial_budget,
+    executor_for,
+    make_searcher,
+    trainer_options_of,
+)
 from nas.engine.result import SearchResult
 from nas.engine.seeds import seed_sequences
 from nas.errors import UserError
-from nas.executors import Executor, make_executor
-from nas.executors.threads import ThreadChoice, choose_threads, torch_threads
+from nas.executors import Executor
+from nas.executors.threads import choose_threads, torch_threads
 from nas.journal import (
     MAX_CONSECUTIVE_FAILURES,
     DataSpec,
@@ -115,12 +124,12 @@ def search(
     if limit.unit is Unit.UNITS:
         raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
     if trial_budget != "auto":
-        _check_trial_budget(limit, Budget.parse(trial_budget))
-    ensemble = _check_ensemble(ensemble)
+        check_trial_budget(limit, Budget.parse(trial_budget))
+    ensemble = check_ensemble(ensemble)
     if replicas != "auto":
-        replicas = _check_replicas(replicas, ensemble)
-    _check_max_failures(max_failures)
-    options = _trainer_options(trainer_options)
+        replicas = check_replicas(replicas, ensemble)
+    check_max_failures(max_failures)
+    options = trainer_options_of(trainer_options)
     device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
 
     if isinstance(data, (str, os.PathLike)):
@@ -141,10 +150,10 @@ def search(
         limit, per_trial = chosen.budget, chosen.trial_budget
         if replicas == "auto":
             replicas = chosen.replicas if ensemble >= 2 else 0
-        _check_trial_budget(limit, per_trial)
+        check_trial_budget(limit, per_trial)
         space_obj = spaces.get(chosen.space, **dict(space_overrides or {})) \
             if isinstance(chosen.space, str) else chosen.space
-        searcher_obj, trial_seq = _make_searcher(
+        searcher_obj, trial_seq = make_searcher(
             chosen.searcher, space_obj, seed, chosen.searcher_options,
             min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
         )
@@ -165,7 +174,7 @@ def search(
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     _callbacks(callbacks, progress),
-                    _executor(executor, workers, scheduler, options.device, threads),
+                    executor_for(executor, workers, scheduler, options.device, threads),
                     since=started_at, costs=costs,
                     baseline_cap=baseline_seconds(limit) if baselines else None)
 
@@ -207,7 +216,7 @@ def optimize(
     low = top if min_budget is None else float(min_budget)
     if not 0 < low <= top:
         raise UserError(f"need 0 < min_budget <= max_budget, got {low} and {top}")
-    searcher_obj, trial_seq = _make_searcher(searcher, space, seed, searcher_options,
+    searcher_obj, trial_seq = make_searcher(searcher, space, seed, searcher_options,
                                              min_budget=low, max_budget=top)
     label = getattr(objective, "__qualname__", type(objective).__name__)
     run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
@@ -218,7 +227,7 @@ def optimize(
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
         max_budget=top)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
-                _callbacks(callbacks, progress), _executor(executor, workers, scheduler, "cpu"))
+                _callbacks(callbacks, progress), executor_for(executor, workers, scheduler, "cpu"))
 
 
 def resume(
@@ -256,7 +265,7 @@ def resume(
             raise UserError(f"{store.path} records no budget that can be read: it is not a "
                             "search journal, or it was damaged")
         device = (settings.trainer or {}).get("device", "cpu")
-        runner, owns = _executor(executor, workers, scheduler, device)
+        runner, owns = executor_for(executor, workers, scheduler, device)
         loop = Loop(store, searcher, obj, Ledger.for_budget(limit, spent=float(view.spent or 0)),
                     trial_seq, _callbacks(callbacks, progress), runner, owns_executor=owns,
                     settings=settings, costs=_resumed_costs(store, obj))
@@ -369,80 +378,3 @@ def _spec(searcher: Searcher) -> SearcherSpec:
 def _horizon(searcher: Searcher) -> float | None:
     """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
     return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
-
-
-def _check_ensemble(size: Any) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-        raise UserError(f"ensemble is a number of candidate trials >= 0, got {size!r}")
-    return int(size)
-
-
-def _check_replicas(count: Any, ensemble: int) -> int:
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise UserError(f"replicas is a number of extra seeds >= 0 or 'auto', got {count!r}")
-    if count and ensemble < 2:
-        raise UserError("replicas join the final ensemble: they need ensemble >= 2")
-    return int(count)
-
-
-def _check_max_failures(count: int) -> None:
-    if count < 1:
-        raise UserError(f"max_failures must be at least 1, got {count}")
-
-
-def _check_trial_budget(limit: Budget, per_trial: Budget) -> None:
-    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
-        raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
-    if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
-        raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
-
-
-def _make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
-                   options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
-                   ) -> tuple[Searcher, np.random.SeedSequence]:
-    """The searcher (built from its name if need be) and the seed sequence of the trials."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
-    searcher_seq, trial_seq = seed_sequences(int(seed))
-    if not isinstance(searcher, str):
-        if options:
-            raise UserError("searcher_options apply only when the searcher is given by name")
-        return searcher, trial_seq
-    opts = dict(options or {})
-    if searcher_registry.get_class(searcher).multi_fidelity:
-        opts.setdefault("min_budget", min_budget)
-        opts.setdefault("max_budget", max_budget)
-    built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
-                                  **opts)
-    return built, trial_seq
-
-
-def _trainer_options(value: TrainerOptions | Mapping[str, Any] | None) -> TrainerOptions:
-    if value is None:
-        return TrainerOptions()
-    if isinstance(value, TrainerOptions):
-        return value
-    try:
-        return TrainerOptions(**value)
-    except TypeError as exc:
-        raise UserError(f"bad trainer option: {exc}") from None
-
-
-def _executor(executor: Executor | str, workers: int | None, scheduler: str | None,
-              device: str, threads: ThreadChoice | None = None) -> tuple[Executor, bool]:
-    """The executor to run trials on, and whether the search owns it (and so closes it).
-
-    Local workers on CUDA default to one per GPU, each pinned to its own; Dask trials then ask
-    for one ``GPU`` resource each.
-    """
-    if not isinstance(executor, str):
-        if workers is not None or scheduler is not None:
-            raise UserError("workers and scheduler apply only when the executor is given by name")
-        return executor, False
-    # Whatever the name: "inprocess" with workers becomes local workers inside make_executor.
-    gpus: list[int] | None = None
-    if device in ("auto", "cuda") and resolve_device(device).type == "cuda":
-        gpus = list(range(torch.cuda.device_count()))
-    chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason}
-    return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus,
-                         **chosen), True

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.types import Result, Trial
+from nas.types import Result, Trial, TrialKind
 
 #: Observed / predicted seconds beyond which (either way) the model rescales and says so.
 REPLAN_FACTOR = 2.0
@@ -101,7 +101,10 @@ class CostModel:
         return self.epoch_seconds * self.flops(config) / self.reference_flops
 
     def refusal(self, trial: Trial) -> str | None:
-        """Why `trial` must not train (its full trial would not fit its share), or None."""
+        """Why `trial` must not train (its full trial would not fit its share), or None: only a
+        searcher's model never trained before is checked (a promotion continues an admitted one)."""
+        if trial.kind is not TrialKind.SEARCH or trial.parent is not None:
+            return None
         plan = self.plan
         full = self.predict(trial.config) * plan.full_epochs
         if full <= plan.share * plan.limit:

@@ -8,7 +8,6 @@ the ledger's (`nas.engine.ledger`).
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -20,8 +19,9 @@ import numpy as np
 from nas.engine.callbacks import Callback
 from nas.engine.checkpoints import Checkpoints
 from nas.engine.costs import CostModel
-from nas.engine.ensemble import Candidates, winning_baseline
+from nas.engine.ensemble import Candidates
 from nas.engine.failures import likely_cause
+from nas.engine.finish import conclude, scoring_seconds
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
 from nas.engine.phases import Decision, Phases
@@ -37,18 +37,12 @@ from nas.journal import (
     MetaKey,
     SearchSettings,
     SearchState,
-    Summary,
     TrialRecord,
-    best,
 )
 from nas.objective import Evaluation, Objective, TrainingObjective, evaluate_trial
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
 from searchers import Searcher
-
-#: How many times its measured validation passes the end's scoring may take: it also loads
-#: each checkpoint and scores the test split, and the machine may slow down.
-FINISH_MARGIN = 2.0
 
 
 class Loop:
@@ -146,7 +140,7 @@ class Loop:
                 searcher_running=self._searcher_running())
             if trial is None:
                 return "" if self.running else phases.replicas.told(phases.done)
-            refusal = self._refusal(trial) if fresh else None
+            refusal = self.costs.refusal(trial) if fresh and self.costs else None
             if refusal is not None:
                 running = self._start(trial, Plan(original=None, parent=None), 0.0)
                 self._complete(running.trial, Evaluation(
@@ -186,22 +180,10 @@ class Loop:
         """Planned cost of the trials running now (already promised to them)."""
         return sum(r.cost for r in self.running.values())
 
-    def _refusal(self, trial: Trial) -> str | None:
-        """Why a new candidate of the searcher must not train, or None: only a model never
-        trained before is checked (a promotion continues one that was admitted)."""
-        if self.costs is None or trial.kind is not TrialKind.SEARCH or trial.parent is not None:
-            return None
-        return self.costs.refusal(trial)
-
     def _held(self) -> float:
-        """What no trial may use: the replicas' reserve and, from a time budget, the end's
-        scoring of the ensemble's candidates (as long as their validation passes took, scaled
-        to the splits the end scores, with a margin)."""
-        scoring = 0.0
-        if isinstance(self.objective, TrainingObjective):
-            scoring = FINISH_MARGIN * self.objective.scoring_scale \
-                * self.memory.candidates.scoring_seconds(self.memory.best)
-        return self.phases.replicas.reserve() + self.ledger.finish_cost(scoring)
+        """What no trial may use: the replicas' reserve and the end's scoring."""
+        return self.phases.replicas.reserve() + self.ledger.finish_cost(
+            scoring_seconds(self.objective, self.memory))
 
     def _searcher_running(self) -> bool:
         return any(r.trial.kind is TrialKind.SEARCH for r in self.running.values())
@@ -264,7 +246,8 @@ class Loop:
         # The checkpoint file is written before the result is journaled, and its row goes in
         # the same transaction: a kill never leaves a finished trial without its checkpoint
         # (only, at worst, an orphan file, which a resume removes).
-        keep = self._keep()
+        keep = self.memory.keep(self.continue_trials, [
+            r.trial.parent for r in self.running.values() if r.trial.parent is not None])
         path = None
         if evaluation.checkpoint is not None and trial.id in keep:
             path = self.checkpoints.write(trial.id, evaluation.checkpoint)
@@ -278,18 +261,6 @@ class Loop:
         for cb in self.callbacks:
             cb.on_trial_end(trial, result, memory.best, self.ledger)
         return result
-
-    def _keep(self) -> set[int]:
-        """Trials whose checkpoints are kept: the best, the ensemble's candidates, the
-        replicas', and those a later trial may continue (through aliases)."""
-        ids = set(self.phases.continuable()) if self.continue_trials else set()
-        if self.continue_trials:
-            # A running trial reads its parent when it starts (again, if its worker is lost).
-            ids |= {r.trial.parent for r in self.running.values() if r.trial.parent is not None}
-        if self.memory.best is not None:
-            ids.add(self.memory.best.id)
-        ids |= self.memory.candidates.ids() | self.phases.replicas.keep()
-        return {self.reuse.resolve(i) for i in ids}
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again."""
@@ -315,22 +286,8 @@ class Loop:
             self.executor.close()
 
     def _finish(self, stopped: str) -> SearchResult:
-        replicas = self.phases.replicas
-        stopped = replicas.last_word(stopped)
-        top = best(self.store.trials())
-        test_accuracy = ensemble = None
-        if isinstance(self.objective, TrainingObjective):
-            paths = self.checkpoints.paths()
-            test_accuracy, ensemble = self.memory.candidates.conclude(
-                self.objective, paths, top,
-                None if top is None else paths.get(self.reuse.resolve(top.id)),
-                replicas.group(lambda i: self.store.trial(i).status))
-        self.ledger.tick()  # a time budget is charged the end too
-        summary = Summary(stopped=stopped, best_trial=None if top is None else top.id,
-                          test_accuracy=test_accuracy, ensemble=ensemble,
-                          replicas=replicas.summary(), spent=self.ledger.spent,
-                          finished_at=time.time(), baseline_won=winning_baseline(
-                              self.store.meta(MetaKey.BASELINES, []), ensemble, top))
+        summary = conclude(self.store, self.objective, self.memory, self.checkpoints,
+                           self.reuse.resolve, self.phases.replicas, stopped, self.ledger)
         self.store.finish_search(summary.to_dict(), spent=self.ledger.spent)
         result = SearchResult.of(JournalView.of(self.store))
         for cb in self.callbacks:

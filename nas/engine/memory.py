@@ -5,7 +5,7 @@ rebuilds it by replaying the journal."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from nas.engine.ensemble import Candidates
@@ -44,6 +44,17 @@ class Memory:
         # A replica is not the searcher's: its time and architecture say nothing of it.
         if trial.kind is TrialKind.SEARCH:
             self.phases.tell(trial, result)
+
+    def keep(self, continue_trials: bool, parents: Iterable[int]) -> set[int]:
+        """Trials whose checkpoints are kept: the best, the ensemble's candidates, the
+        replicas', and those a later trial may continue (through aliases). `parents`: the
+        running trials' parents, which a trial reads when it starts (again, if its worker is
+        lost)."""
+        ids = set(self.phases.continuable()) | set(parents) if continue_trials else set()
+        if self.best is not None:
+            ids.add(self.best.id)
+        ids |= self.candidates.ids() | self.phases.replicas.keep()
+        return {self.reuse.resolve(i) for i in ids}
 
     def replay(self, records: Sequence[TrialRecord], path: Path,
                searcher_done: str) -> list[Trial]:

@@ -1,0 +1,216 @@
+"""Fitting the baselines on a Dataset's train split within a time cap, cheapest first."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nas.baselines.costs import (
+    KNN_KS,
+    LOGISTIC_CS,
+    LOGISTIC_MAX_ITER,
+    NAMES,
+    SVM_CS,
+    estimate_seconds,
+    largest_fitting,
+)
+from nas.baselines.model import Baseline, flat, single_thread
+from nas.errors import UserError
+
+if TYPE_CHECKING:
+    from nas.data import Dataset
+
+# No baseline is fitted on fewer samples than this (per class, and in all): a model fitted on
+# less says nothing about the data.
+_MIN_PER_CLASS, _MIN_TRAIN = 10, 100
+# The clock skips a planned baseline only when it would pass the cap by more than this share of
+# it: the plan leaves no margin, so a clock a hair behind the estimates (the data's conversion,
+# a busy moment) would otherwise skip the last baseline of nearly every tight plan.
+_CLOCK_SLACK = 0.1
+
+
+def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0,
+                  only: str | None = None) -> tuple[Baseline, ...]:
+    """Fit every baseline on `data`'s train split within about `seconds`, cheapest first.
+
+    One that would not fit in what is left is fitted on a stratified subsample whose estimated
+    cost fits, or skipped (with the reason) when even a small one would not; the first always
+    runs. Single-threaded. Returned in the order they ran. `only` fits just that one, exactly
+    as the full call of the same arguments did (a journaled baseline, fitted again).
+    """
+    if only is not None and only not in NAMES:
+        raise UserError(f"no baseline named {only!r}; there are {', '.join(NAMES)}")
+    seconds = _check_seconds(seconds)
+    seed = _check_seed(seed)
+    start = time.perf_counter()
+    # The train split stays as it is (no copy) until a baseline's subsample is taken from it.
+    x_train, y_train = flat(data.x_train, None), data.y_train.cpu().numpy()
+    x_val, y_val = flat(data.x_val), data.y_val.cpu().numpy()
+    test = (flat(data.x_test), data.y_test.cpu().numpy()) if data.has_test_split else None
+    n, n_features = x_train.shape
+    n_classes = int(data.num_classes)
+    train_classes = len(np.unique(y_train))
+
+    def cost(name: str, size: int) -> float:
+        return estimate_seconds(name, n_train=size, n_features=n_features, n_classes=n_classes,
+                                n_val=len(y_val), n_test=0 if test is None else len(test[1]))
+
+    smallest = min(n, max(_MIN_TRAIN, _MIN_PER_CLASS * n_classes))
+    order = sorted(NAMES, key=lambda name: cost(name, n))  # stable: ties keep NAMES' order
+    planned = 0.0
+    done: list[Baseline] = []
+    for name in order:
+        common: dict[str, Any] = {"name": name, "num_classes": n_classes,
+                                  "input_shape": tuple(data.input_shape)}
+        first = not any(b.fitted for b in done)
+        if name != "knn" and train_classes < 2:
+            done.append(_skipped(common, "the train split holds a single class"))
+            continue
+        # Sizes come from the estimates alone, never the clock, so that a fitted baseline
+        # depends only on the data, the cap and the seed.
+        left = seconds - planned
+        size = largest_fitting(functools.partial(cost, name), smallest, n, left)
+        if size is None and not first:
+            done.append(_skipped(common, f"would need about {cost(name, smallest):.2g} s even "
+                                 f"on {smallest} of {n} training samples; {max(left, 0.0):.2g} s "
+                                 f"of the {seconds:g} s cap were left"))
+            continue
+        size = smallest if size is None else size  # the first always runs, however small
+        if only is not None and name != only:
+            planned += cost(name, size)  # as if fitted: the sizes after it stay the same
+            done.append(_skipped(common, "not asked for"))
+            continue
+        # The clock only skips: on a machine slower or busier than the cost model's.
+        spent = time.perf_counter() - start
+        if only is None and not first and spent + cost(name, size) > seconds * (1 + _CLOCK_SLACK):
+            done.append(_skipped(common, f"the cap of {seconds:g} s would be passed: {spent:.2g} "
+                                 f"s spent (more than the {planned:.2g} s estimated) and this "
+                                 f"one estimated at {cost(name, size):.2g} s"))
+            continue
+        planned += cost(name, size)
+        keep = _subsample(y_train, size, np.random.default_rng([seed, NAMES.index(name)]))
+        done.append(_fit(name, common, x_train[keep].astype(np.float64), y_train[keep],
+                         (x_val, y_val), test, seed))
+    return tuple(done)
+
+
+def best_baseline(baselines: Iterable[Baseline]) -> Baseline | None:
+    """The fitted baseline with the highest validation accuracy (ties: the faster); None if none."""
+    fitted = [b for b in baselines if b.fitted and b.val_accuracy is not None]
+    if not fitted:
+        return None
+    return min(fitted, key=lambda b: (-float(b.val_accuracy or 0.0), b.seconds))
+
+
+
+def _skipped(common: dict[str, Any], reason: str) -> Baseline:
+    return Baseline(**common, val_accuracy=None, test_accuracy=None, seconds=0.0, skipped=reason)
+
+
+def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
+         val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None,
+         seed: int) -> Baseline:
+    """Fit baseline `name` on (x, y) and score it; the result keeps the model."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    start = time.perf_counter()
+    params: dict[str, Any] = {}
+    with single_thread():
+        if name == "logistic":
+            def logistic(c: float) -> Any:
+                # Multinomial is lbfgs's default for several classes (the option is deprecated).
+                model = LogisticRegression(C=c, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)  # reported in params
+                    return model.fit(x, y)
+
+            c, model, scores = _best_on(val, LOGISTIC_CS, logistic)
+            params = {"C": c, "converged": bool(np.max(model.n_iter_) < LOGISTIC_MAX_ITER),
+                      "val_accuracy_by_C": MappingProxyType(scores)}
+        elif name == "svm-rbf":
+            # break_ties: predict is then the argmax of the one-vs-rest decision function, the
+            # scores predict_proba softmaxes, instead of a one-vs-one vote won by the first.
+            # gamma="scale" spelled out, so that params can say what it was.
+            spread = float(x.var()) * x.shape[1]
+            gamma = 1.0 / spread if spread > 0 else 1.0
+            # probability is left at its default, False: passing it is deprecated since 1.9.
+            c, model, scores = _best_on(val, SVM_CS, lambda c: SVC(
+                kernel="rbf", C=c, gamma=gamma, break_ties=True, random_state=seed).fit(x, y))
+            params = {"C": c, "gamma": gamma, "val_accuracy_by_C": MappingProxyType(scores)}
+        else:
+            model = KNeighborsClassifier(algorithm="brute", n_jobs=1).fit(x, y)
+            scores = {}
+            for k in (k for k in KNN_KS if k <= len(y)):
+                model.set_params(n_neighbors=k)
+                scores[k] = _accuracy(model, *val)
+            # Ties go to the larger k: smoother, so less fitted to this validation split.
+            best = max(scores, key=lambda k: (scores[k], k))
+            model.set_params(n_neighbors=best)
+            params = {"k": best, "val_accuracy_by_k": MappingProxyType(dict(scores))}
+        val_accuracy = _accuracy(model, *val)
+        test_accuracy = None if test is None else _accuracy(model, *test)
+    return Baseline(**common, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
+                    seconds=time.perf_counter() - start, train_size=len(y),
+                    params=MappingProxyType(params), model=model)
+
+
+def _best_on(val: tuple[np.ndarray, np.ndarray], settings: Sequence[float],
+             fit: Callable[[float], Any]) -> tuple[float, Any, dict[float, float]]:
+    """The setting whose fitted model scores best on `val` (ties: the first, the more
+    regularised), that model, and every setting's score."""
+    best: tuple[float, Any] | None = None
+    scores: dict[float, float] = {}
+    for setting in settings:
+        model = fit(setting)
+        scores[setting] = _accuracy(model, *val)
+        if best is None or scores[setting] > scores[best[0]]:
+            best = (setting, model)
+    assert best is not None
+    return best[0], best[1], scores
+
+
+def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(model.predict(x) == y))
+
+
+def _subsample(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a stratified random subset of `size` samples (all of them, in order, if more).
+
+    Each class keeps its share, and every class at least one sample when size allows.
+    """
+    if size >= len(y):
+        return np.arange(len(y))
+    order = rng.permutation(len(y))
+    shuffled = y[order]
+    by_class = np.argsort(shuffled, kind="stable")
+    first = np.searchsorted(shuffled[by_class], shuffled[by_class], side="left")
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[by_class] = np.arange(len(y)) - first
+    # Taking the smallest rank-within-class fractions interleaves the classes in proportion.
+    fraction = rank / np.bincount(shuffled)[shuffled]
+    return np.sort(order[np.argsort(fraction, kind="stable")[:size]])
+
+
+
+def _check_seconds(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(seconds) or seconds < 0:
+        raise UserError(f"seconds must be a finite number of at least 0, got {seconds!r}")
+    return float(seconds)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+

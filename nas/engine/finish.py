@@ -1,0 +1,50 @@
+"""The end of a search: the time its scoring is held, and the summary it concludes with."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from nas.engine.checkpoints import Checkpoints
+from nas.engine.ensemble import winning_baseline
+from nas.engine.ledger import Ledger
+from nas.engine.memory import Memory
+from nas.engine.replicas import ReplicaPhase
+from nas.journal import MetaKey, Summary, best
+from nas.objective import Objective, TrainingObjective
+from nas.storage import Storage
+
+#: How many times its measured validation passes the end's scoring may take: it also loads
+#: each checkpoint and scores the test split, and the machine may slow down.
+FINISH_MARGIN = 2.0
+
+
+def scoring_seconds(objective: Objective, memory: Memory) -> float:
+    """Seconds the end's scoring of the ensemble's candidates needs: as long as their validation
+    passes took, scaled to the splits the end scores, with a margin."""
+    if not isinstance(objective, TrainingObjective):
+        return 0.0
+    return FINISH_MARGIN * objective.scoring_scale \
+        * memory.candidates.scoring_seconds(memory.best)
+
+
+def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: Checkpoints,
+             resolve: Callable[[int], int], replicas: ReplicaPhase, stopped: str,
+             ledger: Ledger) -> Summary:
+    """Score the best trial and select the ensemble on the journal's checkpoints; the summary.
+
+    The ledger is charged for the scoring (a time budget counts the end too).
+    """
+    stopped = replicas.last_word(stopped)
+    top = best(store.trials())
+    test_accuracy = ensemble = None
+    if isinstance(objective, TrainingObjective):
+        paths = checkpoints.paths()
+        test_accuracy, ensemble = memory.candidates.conclude(
+            objective, paths, top, None if top is None else paths.get(resolve(top.id)),
+            replicas.group(lambda i: store.trial(i).status))
+    ledger.tick()
+    return Summary(stopped=stopped, best_trial=None if top is None else top.id,
+                   test_accuracy=test_accuracy, ensemble=ensemble, replicas=replicas.summary(),
+                   spent=ledger.spent, finished_at=time.time(), baseline_won=winning_baseline(
+                       store.meta(MetaKey.BASELINES, []), ensemble, top))

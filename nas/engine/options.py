@@ -1,0 +1,101 @@
+"""The search's arguments, checked, and the searcher and executor they name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from ConfigSpace import ConfigurationSpace
+
+import searchers as searcher_registry
+from nas.budget import Budget, Unit
+from nas.engine.seeds import seed_sequences
+from nas.errors import UserError
+from nas.executors import Executor, make_executor
+from nas.executors.threads import ThreadChoice
+from nas.trainer import TrainerOptions, resolve_device
+from searchers import Searcher
+
+
+def check_ensemble(size: Any) -> int:
+    """The ensemble's candidate count, checked."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise UserError(f"ensemble is a number of candidate trials >= 0, got {size!r}")
+    return int(size)
+
+
+def check_replicas(count: Any, ensemble: int) -> int:
+    """The replica count, checked against the ensemble it joins."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise UserError(f"replicas is a number of extra seeds >= 0 or 'auto', got {count!r}")
+    if count and ensemble < 2:
+        raise UserError("replicas join the final ensemble: they need ensemble >= 2")
+    return int(count)
+
+
+def check_max_failures(count: int) -> None:
+    """Refuse a failure limit below one."""
+    if count < 1:
+        raise UserError(f"max_failures must be at least 1, got {count}")
+
+
+def check_trial_budget(limit: Budget, per_trial: Budget) -> None:
+    """Refuse a trial budget whose unit cannot be charged to `limit`."""
+    if per_trial.unit not in (Unit.EPOCHS, Unit.SECONDS):
+        raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
+    if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
+        raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
+
+
+def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
+                   options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
+                   ) -> tuple[Searcher, np.random.SeedSequence]:
+    """The searcher (built from its name if need be) and the seed sequence of the trials."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
+    searcher_seq, trial_seq = seed_sequences(int(seed))
+    if not isinstance(searcher, str):
+        if options:
+            raise UserError("searcher_options apply only when the searcher is given by name")
+        return searcher, trial_seq
+    opts = dict(options or {})
+    if searcher_registry.get_class(searcher).multi_fidelity:
+        opts.setdefault("min_budget", min_budget)
+        opts.setdefault("max_budget", max_budget)
+    built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
+                                  **opts)
+    return built, trial_seq
+
+
+def trainer_options_of(value: TrainerOptions | Mapping[str, Any] | None) -> TrainerOptions:
+    """The trainer's options from an object, a mapping or None (the defaults)."""
+    if value is None:
+        return TrainerOptions()
+    if isinstance(value, TrainerOptions):
+        return value
+    try:
+        return TrainerOptions(**value)
+    except TypeError as exc:
+        raise UserError(f"bad trainer option: {exc}") from None
+
+
+def executor_for(executor: Executor | str, workers: int | None, scheduler: str | None,
+              device: str, threads: ThreadChoice | None = None) -> tuple[Executor, bool]:
+    """The executor to run trials on, and whether the search owns it (and so closes it).
+
+    Local workers on CUDA default to one per GPU, each pinned to its own; Dask trials then ask
+    for one ``GPU`` resource each.
+    """
+    if not isinstance(executor, str):
+        if workers is not None or scheduler is not None:
+            raise UserError("workers and scheduler apply only when the executor is given by name")
+        return executor, False
+    # Whatever the name: "inprocess" with workers becomes local workers inside make_executor.
+    gpus: list[int] | None = None
+    if device in ("auto", "cuda") and resolve_device(device).type == "cuda":
+        gpus = list(range(torch.cuda.device_count()))
+    chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason}
+    return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus,
+                         **chosen), True
