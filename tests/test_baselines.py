@@ -88,12 +88,47 @@ def test_the_cap_subsamples_what_does_not_fit_whole(digits, monkeypatch):
     # the 5 s left, so 500 of the 1,146 training samples.
     _estimates(monkeypatch, {"logistic": lambda n: 2.0, "knn": lambda n: 2.0,
                              "svm-rbf": lambda n: n / 100})
-    runs = {b.name: b for b in fit_baselines(digits, seconds=9.0)}
+    runs = {b.name: b for b in fit_baselines(digits, seconds=9.0, speed=1.0)}
     assert runs["logistic"].train_size == runs["knn"].train_size == len(digits.y_train)
     svm = runs["svm-rbf"]
     assert svm.fitted and svm.train_size == 500
     assert svm.val_accuracy > 0.85
     assert list(svm.model.classes_) == list(range(10))
+
+
+def test_a_machine_faster_than_the_estimates_fits_more(digits, monkeypatch):
+    # Estimates of 1 s per 1,000 (k-NN), 200 (logistic) and 100 (SVM) samples, with a 10 s cap:
+    # the slowest machine's figures leave the SVM 312 samples. Each fit takes a tenth of its
+    # estimate here, so the later estimates shrink (to FASTEST of themselves at most) and the
+    # SVM gets the whole train split; a clock as slow as the estimates changes nothing.
+    per = {"knn": 1000, "logistic": 200, "svm-rbf": 100}
+    _estimates(monkeypatch, {name: (lambda n, k=k: n / k) for name, k in per.items()})
+    real = baselines._fit
+
+    def timed(share: float):
+        def fit(name, common, x, y, *rest):
+            return dataclasses.replace(real(name, common, x, y, *rest),
+                                       seconds=share * len(y) / per[name])
+        return fit
+
+    n = len(digits.y_train)
+    monkeypatch.setattr(baselines, "_fit", timed(0.1))
+    fast = {b.name: b for b in fit_baselines(digits, seconds=10.0)}
+    assert fast["svm-rbf"].train_size == n
+    assert fit_baselines(digits, seconds=10.0, speed=1.0)[-1].train_size == 312
+    monkeypatch.setattr(baselines, "_fit", timed(1.0))
+    assert {b.name: b for b in fit_baselines(digits, seconds=10.0)}["svm-rbf"].train_size == 312
+
+
+def test_a_journaled_baseline_is_fitted_again_exactly(digits):
+    first = {b.name: b for b in fit_baselines(digits, seconds=0.0, seed=3)}["knn"]
+    assert first.train_size < len(digits.y_train)
+    (again,) = fit_baselines(digits, seconds=0.0, seed=3, only="knn",
+                             train_size=first.train_size)
+    assert again.train_size == first.train_size and again.params == first.params
+    assert torch.equal(again.predict_proba(digits.x_test), first.predict_proba(digits.x_test))
+    with pytest.raises(UserError, match="train_size"):
+        fit_baselines(digits, seconds=0.0, only="knn", train_size=0)
 
 
 def test_the_subsample_is_stratified_and_seeded():
@@ -113,7 +148,7 @@ def test_the_subsample_is_stratified_and_seeded():
 def test_what_fits_nowhere_is_skipped_with_a_reason(digits, monkeypatch):
     _estimates(monkeypatch, {"logistic": lambda n: 0.0, "knn": lambda n: 0.0,
                              "svm-rbf": lambda n: 1e6})
-    runs = {b.name: b for b in fit_baselines(digits, seconds=5.0)}
+    runs = {b.name: b for b in fit_baselines(digits, seconds=5.0, speed=1.0)}
     assert runs["logistic"].fitted and runs["knn"].fitted
     assert not runs["svm-rbf"].fitted
     assert "would need about 1e+06 s even on 100 of 1146 training samples" \
@@ -143,7 +178,7 @@ def test_fitting_is_deterministic_given_the_seed(digits, monkeypatch):
                              "svm-rbf": lambda n: 1e6})
 
     def knn(seed: int) -> Baseline:
-        return {b.name: b for b in fit_baselines(digits, seconds=6.0, seed=seed)}["knn"]
+        return {b.name: b for b in fit_baselines(digits, seconds=6.0, seed=seed, speed=1.0)}["knn"]
 
     a, b, c = knn(0), knn(0), knn(1)
     assert a.train_size == b.train_size == c.train_size == 400

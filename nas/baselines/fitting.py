@@ -34,16 +34,23 @@ _MIN_PER_CLASS, _MIN_TRAIN = 10, 100
 # it: the plan leaves no margin, so a clock a hair behind the estimates (the data's conversion,
 # a busy moment) would otherwise skip the last baseline of nearly every tight plan.
 _CLOCK_SLACK = 0.1
+#: The estimates are the slowest machine's (`nas.baselines.costs`); on a faster one the fits'
+#: clock scales them down, to at most this share: the most a fit ran faster than its estimate
+#: where an underestimate overruns most, the SVM (docs/decisions.md, "Baselines' time cap").
+FASTEST = 0.35
 
 
-def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0,
-                  only: str | None = None) -> tuple[Baseline, ...]:
+def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | None = None,
+                  train_size: int | None = None, speed: float | None = None
+                  ) -> tuple[Baseline, ...]:
     """Fit every baseline on `data`'s train split within about `seconds`, cheapest first.
 
     One that would not fit in what is left is fitted on a stratified subsample whose estimated
     cost fits, or skipped (with the reason) when even a small one would not; the first always
-    runs. Single-threaded. Returned in the order they ran. `only` fits just that one, exactly
-    as the full call of the same arguments did (a journaled baseline, fitted again).
+    runs. The estimates are the slowest machine's, times `speed` (None: measured, the fits' own
+    seconds against their estimates). Single-threaded; returned in the order they ran. `only`
+    fits just that one on `train_size` samples (default all), as a search did: its journaled
+    baseline, fitted again.
     """
     if only is not None and only not in NAMES:
         raise UserError(f"no baseline named {only!r}; there are {', '.join(NAMES)}")
@@ -58,46 +65,57 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0,
     n_classes = int(data.num_classes)
     train_classes = len(np.unique(y_train))
 
-    def cost(name: str, size: int) -> float:
+    def fit(name: str, common: dict[str, Any], size: int) -> Baseline:
+        keep = _subsample(y_train, size, np.random.default_rng([seed, NAMES.index(name)]))
+        return _fit(name, common, x_train[keep].astype(np.float64), y_train[keep],
+                    (x_val, y_val), test, seed)
+
+    def common(name: str) -> dict[str, Any]:
+        return {"name": name, "num_classes": n_classes, "input_shape": tuple(data.input_shape)}
+
+    if only is not None:
+        size = n if train_size is None else _check_size(train_size, n)
+        return (fit(only, common(only), size),)
+
+    def estimate(name: str, size: int) -> float:
         return estimate_seconds(name, n_train=size, n_features=n_features, n_classes=n_classes,
                                 n_val=len(y_val), n_test=0 if test is None else len(test[1]))
 
+    measured = 0.0  # the slowest of the fits so far, as a share of its estimate
+
+    def cost(name: str, size: int) -> float:
+        if speed is not None:
+            return speed * estimate(name, size)
+        return (min(1.0, max(FASTEST, measured)) if measured else 1.0) * estimate(name, size)
+
     smallest = min(n, max(_MIN_TRAIN, _MIN_PER_CLASS * n_classes))
-    order = sorted(NAMES, key=lambda name: cost(name, n))  # stable: ties keep NAMES' order
+    order = sorted(NAMES, key=lambda name: estimate(name, n))  # stable: ties keep NAMES' order
     planned = 0.0
     done: list[Baseline] = []
     for name in order:
-        common: dict[str, Any] = {"name": name, "num_classes": n_classes,
-                                  "input_shape": tuple(data.input_shape)}
         first = not any(b.fitted for b in done)
         if name != "knn" and train_classes < 2:
-            done.append(_skipped(common, "the train split holds a single class"))
+            done.append(_skipped(common(name), "the train split holds a single class"))
             continue
-        # Sizes come from the estimates alone, never the clock, so that a fitted baseline
-        # depends only on the data, the cap and the seed.
         left = seconds - planned
         size = largest_fitting(functools.partial(cost, name), smallest, n, left)
         if size is None and not first:
-            done.append(_skipped(common, f"would need about {cost(name, smallest):.2g} s even "
-                                 f"on {smallest} of {n} training samples; {max(left, 0.0):.2g} s "
-                                 f"of the {seconds:g} s cap were left"))
+            done.append(_skipped(common(name), f"would need about {cost(name, smallest):.2g} s "
+                                 f"even on {smallest} of {n} training samples; "
+                                 f"{max(left, 0.0):.2g} s of the {seconds:g} s cap were left"))
             continue
         size = smallest if size is None else size  # the first always runs, however small
-        if only is not None and name != only:
-            planned += cost(name, size)  # as if fitted: the sizes after it stay the same
-            done.append(_skipped(common, "not asked for"))
-            continue
-        # The clock only skips: on a machine slower or busier than the cost model's.
+        # The clock also skips: on a machine slower or busier than the estimates say.
         spent = time.perf_counter() - start
-        if only is None and not first and spent + cost(name, size) > seconds * (1 + _CLOCK_SLACK):
-            done.append(_skipped(common, f"the cap of {seconds:g} s would be passed: {spent:.2g} "
-                                 f"s spent (more than the {planned:.2g} s estimated) and this "
-                                 f"one estimated at {cost(name, size):.2g} s"))
+        if not first and spent + cost(name, size) > seconds * (1 + _CLOCK_SLACK):
+            done.append(_skipped(common(name), f"the cap of {seconds:g} s would be passed: "
+                                 f"{spent:.2g} s spent (more than the {planned:.2g} s estimated)"
+                                 f" and this one estimated at {cost(name, size):.2g} s"))
             continue
         planned += cost(name, size)
-        keep = _subsample(y_train, size, np.random.default_rng([seed, NAMES.index(name)]))
-        done.append(_fit(name, common, x_train[keep].astype(np.float64), y_train[keep],
-                         (x_val, y_val), test, seed))
+        done.append(fit(name, common(name), size))
+        if estimate(name, size) > 0:
+            measured = max(measured, done[-1].seconds / estimate(name, size))
     return tuple(done)
 
 
@@ -207,6 +225,12 @@ def _check_seconds(seconds: Any) -> float:
             or not math.isfinite(seconds) or seconds < 0:
         raise UserError(f"seconds must be a finite number of at least 0, got {seconds!r}")
     return float(seconds)
+
+
+def _check_size(size: Any, n: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= n:
+        raise UserError(f"train_size must be a whole number from 1 to {n}, got {size!r}")
+    return int(size)
 
 
 def _check_seed(seed: Any) -> int:

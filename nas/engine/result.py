@@ -77,9 +77,9 @@ class SearchResult:
             data = load(spec.name, **dict(spec.options))
         name = str(self.baseline_won["name"])
         journaled = next(b for b in self.baselines if b["name"] == name)
-        cap = float(journaled.get("cap", 0.0))
-        fitted = next(b for b in fit_baselines(data, seconds=cap, seed=view.settings.seed,
-                                                only=name) if b.name == name)
+        (fitted,) = fit_baselines(data, seconds=float(journaled.get("cap", 0.0)),
+                                  seed=view.settings.seed, only=name,
+                                  train_size=journaled.get("train_size") or None)
         return BaselineModel(fitted, data.mean, data.std).eval()
 
     @property
