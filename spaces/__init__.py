@@ -44,6 +44,8 @@ __all__ = [
 
 # Configurations besides the default that a space from a file or with overrides must build.
 _CHECK_SAMPLES = 8
+# (space name, overrides) that passed that check in this process.
+_USABLE: set[tuple[str, str]] = set()
 
 
 def available() -> dict[str, str]:
@@ -66,11 +68,15 @@ def get(name: str | os.PathLike[str], **overrides: Any) -> ConfigurationSpace:
     family = FAMILIES.get(name)
     space = family.factory(**overrides)
     # Overrides may leave values the models or the trainer refuse (dropout=2, lr=0): say so
-    # before a search starts, not as a failure of every trial.
-    reason = _unusable(space) if overrides else None
+    # before a search starts, not as a failure of every trial. The check builds ~50 models
+    # (0.3 s); a search's planning asks for the same overrides again, so a pass is remembered.
+    key = (name, repr(sorted(overrides.items())))
+    reason = _unusable(space) if overrides and key not in _USABLE else None
     if reason:
         given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
         raise UserError(f"{name} with {given} cannot be searched: {reason}")
+    if overrides:
+        _USABLE.add(key)
     return space
 
 

@@ -309,16 +309,19 @@ def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searc
         assert limit is not None
         if costs is not None:
             store.set_meta(MetaKey.COST_PLAN, costs.plan.to_dict())
+        ledger = Ledger.for_budget(limit, since=since)
         if baseline_cap is not None and isinstance(objective, TrainingObjective):
             from nas.baselines import fit_baselines
 
-            fitted = fit_baselines(objective.data, seconds=baseline_cap, seed=settings.seed)
-            # With the cap: a baseline that wins is fitted again exactly from these settings.
-            store.set_meta(MetaKey.BASELINES, [{**b.to_dict(), "cap": baseline_cap}
-                                               for b in fitted])
-        return Loop(store, searcher, objective, Ledger.for_budget(limit, since=since), trial_seq,
-                    callbacks, runner, owns_executor=owns, settings=settings,
-                    costs=costs).run()
+            ledger.tick()
+            # A slow start leaves less than the cap: the baselines get what is left (the
+            # cheapest is fitted whatever is left, on a small sample if need be).
+            cap = min(baseline_cap, max(0.0, ledger.remaining)) if limit.unit is Unit.SECONDS \
+                else baseline_cap
+            fitted = fit_baselines(objective.data, seconds=cap, seed=settings.seed)
+            store.set_meta(MetaKey.BASELINES, [{**b.to_dict(), "cap": cap} for b in fitted])
+        return Loop(store, searcher, objective, ledger, trial_seq, callbacks, runner,
+                    owns_executor=owns, settings=settings, costs=costs).run()
     finally:
         store.close()
 
