@@ -198,3 +198,17 @@ def test_a_budget_spent_before_the_first_trial_returns_the_best_baseline(tmp_pat
     assert result.final_test_accuracy is not None and result.final_test_accuracy > 0.8
     view = JournalView.load(result.path)
     assert any("spent before the first trial" in line for line in view.settings.auto or ())
+
+
+def test_a_slow_start_leaves_the_baselines_only_what_is_left(tmp_path) -> None:
+    # 8.5 s of a 10 s budget gone before the call: the baselines' cap (4 s of a 10 s budget)
+    # shrinks to what is left, and the search still ends near its budget.
+    assert nas.search  # the engine imported before the clock
+    start = time.monotonic()
+    result = nas.search(data=blobs(), budget="10s", seed=0, storage=tmp_path / "a.db",
+                        progress=False, started_at=start - 8.5)
+    caps = {b["cap"] for b in result.baselines}
+    assert len(caps) == 1 and 0.0 <= caps.pop() <= 1.5
+    assert result.baseline_won is not None or result.trials
+    # What is left, plus importing scikit-learn for the first fit (~1 s) and the end.
+    assert time.monotonic() - start <= 1.5 + 3.0
