@@ -99,14 +99,15 @@ def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: An
              overrides: dict[str, Any], data_options: dict[str, Any]) -> int:
     """Print what a search with these arguments would choose for each "auto", and why."""
     from nas.data import load
-    from nas.defaults import resolve
+    from nas.defaults import baseline_seconds, resolve
     from nas.trainer import resolve_device
 
     device = resolve_device(args.device)
     data = load(args.data, **data_options)
     chosen = resolve(space, data, args.searcher, budget, trial_budget,
                      _overrides(args.searcher_options), device=str(device),
-                     space_overrides=overrides)
+                     space_overrides=overrides,
+                     reserve=0.0 if args.no_baselines else baseline_seconds(budget))
     print(f"data    {data}")
     if chosen.plan is None:
         print("nothing is automatic: --space, --searcher and --trial-budget were all given")

@@ -328,12 +328,13 @@ class Resolved:
 def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,
             searcher_options: dict[str, Any] | None, *, device: str = "cpu",
             space_overrides: dict[str, Any] | None = None,
-            started_at: float | None = None) -> Resolved:
+            started_at: float | None = None, reserve: float = 0.0) -> Resolved:
     """Replace each "auto" among `space`, `searcher`, `trial_budget` by the default `plan`.
 
     With an automatic trial budget and a time budget, the default model is timed first, for at
     most PROBE_SHARE of what is left of the budget (counted from `started_at`, a
-    ``time.monotonic()``; default now); the plan is sized to what is left after it.
+    ``time.monotonic()``; default now); the plan is sized to what is left after it. `reserve`
+    seconds of a time budget are kept for the plain baselines, fitted before the first trial.
     """
     auto = {k for k, v in (("space", space), ("searcher", searcher),
                            ("trial_budget", trial_budget)) if isinstance(v, str) and v == "auto"}
@@ -352,7 +353,7 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
 
         began = time.monotonic() if started_at is None else started_at
         probe_space = default_space(data, space_overrides)[1] if own is None else own
-        left = budget.amount - (time.monotonic() - began)
+        left = budget.amount - reserve - (time.monotonic() - began)
         # Every timing together stops within PROBE_SHARE of what was left when planning began.
         plan_ends = time.monotonic() + PROBE_SHARE * max(left, 0.0)
 
@@ -366,14 +367,14 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             # Most of the planning's time to the model the plan starts from; the rest for a
             # narrower one, if that one turns out too slow.
             epoch_seconds = measure(probe_space, 0.6)
-            left = budget.amount - (time.monotonic() - began)
+            left = budget.amount - reserve - (time.monotonic() - began)
         else:
             left = min(left, 0.0)
         sizing = Budget(max(left, 1e-3), Unit.SECONDS)
         if own is None and epoch_seconds is not None and left > 0:
             space_overrides, epoch_seconds, narrowed = _sized_models(
                 data, space_overrides or {}, epoch_seconds, sizing.amount, measure)
-            left = budget.amount - (time.monotonic() - began)
+            left = budget.amount - reserve - (time.monotonic() - began)
             sizing = Budget(max(left, 1e-3), Unit.SECONDS)
     chosen = plan(data, sizing, epoch_seconds=epoch_seconds, space_overrides=space_overrides,
                   space=own)
@@ -384,9 +385,10 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
         # seconds at most, are all the search can still return.
         chosen = dataclasses.replace(chosen, reasons=(*chosen.reasons, (
             f"warning the {budget} budget was spent before the first trial (starting, loading "
-            f"the data and timing the model took {time.monotonic() - began:.1f} s, leaving "
-            f"less than {100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the result "
-            "is the best plain baseline; give the search more time")))
+            f"the data and timing the model took {time.monotonic() - began:.1f} s, and "
+            f"{reserve:.0f} s are kept for the plain baselines, leaving less than "
+            f"{100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the result is the best "
+            "plain baseline; give the search more time")))
     if "space" in auto:
         space, space_name = chosen.space, chosen.space_name
     per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)

@@ -214,3 +214,15 @@ def test_trials_too_short_for_augmentation_train_without_it() -> None:
     assert "no augmentation" in short.explain()
     long = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=1.0)
     assert augmented(long.space) and "no augmentation" not in long.explain()
+
+
+def test_the_baselines_reserve_comes_out_of_what_the_plan_may_use() -> None:
+    data = blobs()
+    # 20 s with 2 s for the baselines: the default model is timed and the trials planned.
+    kept = resolve("auto", data, "auto", Budget.parse("20s"), "auto", None, reserve=2.0)
+    assert kept.plan is not None and kept.plan.epoch_seconds is not None
+    # 20 s with 15 s for the baselines: under a third is left, so nothing is timed and the
+    # plan says the baselines are the result.
+    spent = resolve("auto", data, "auto", Budget.parse("20s"), "auto", None, reserve=15.0)
+    assert spent.plan is not None and spent.plan.epoch_seconds is None
+    assert any("15 s are kept for the plain baselines" in r for r in spent.plan.reasons)

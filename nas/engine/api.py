@@ -146,7 +146,8 @@ def search(
         # "auto" space, searcher or trial budget: chosen from the data and the budget.
         chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
                          device=str(device), space_overrides=dict(space_overrides or {}),
-                         started_at=started_at)
+                         started_at=started_at,
+                         reserve=baseline_seconds(limit) if baselines else 0.0)
         limit, per_trial = chosen.budget, chosen.trial_budget
         if replicas == "auto":
             replicas = chosen.replicas if ensemble >= 2 else 0
