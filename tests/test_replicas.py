@@ -79,6 +79,24 @@ def test_replica_cost_and_how_many_fit() -> None:
     assert replicas.fit(2, 0.0, 0.0) == 2
 
 
+def test_a_replica_that_never_started_is_forgotten() -> None:
+    # The budget could not afford a replica handed out: the end must neither look it up in the
+    # journal (a KeyError in a 30 s shapes28 search) nor report it.
+    best = _record(2, 0.05, 9.0)
+    phase = replicas.ReplicaPhase(
+        2, Ledger.for_budget(Budget.parse("90ep")).view(), candidates=lambda: [best],
+        lineage_seconds=lambda i: 1.0, budget_of=lambda t: t.budget, full=lambda r: True,
+        source=lambda i: best)
+    phase.end_searcher("searcher done")
+    first = phase.next(7)
+    assert first is not None and first.kind is TrialKind.REPLICA and phase.ids == [7]
+    phase.forget(first)
+    assert phase.ids == [] and phase.group(lambda i: TrialStatus.OK) == []
+    assert phase.summary() == {"of": 2, "trials": []}
+    phase.forget(Trial(3, {"x": 3}, 9.0))  # a searcher's trial is none of its business
+    assert phase.next(8) is not None and phase.ids == [8]
+
+
 def _space():
     return spaces.residual_mlp(width=(16, 48), n_blocks=1, lr=(1e-3, 1e-2))
 

@@ -13,6 +13,7 @@ from nas.engine.replicas import ReplicaPhase
 from nas.journal import MetaKey, Summary, best
 from nas.objective import Objective, TrainingObjective
 from nas.storage import Storage
+from nas.types import TrialStatus
 
 #: How many times its measured validation passes the end's scoring may take: it also loads
 #: each checkpoint and scores the test split, and the machine may slow down.
@@ -36,13 +37,16 @@ def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: 
     The ledger is charged for the scoring (a time budget counts the end too).
     """
     stopped = replicas.last_word(stopped)
-    top = best(store.trials())
+    records = store.trials()
+    top = best(records)
+    # A replica handed out but never started has no journal row: it is not OK.
+    statuses = {r.id: r.status for r in records}
     test_accuracy = ensemble = None
     if isinstance(objective, TrainingObjective):
         paths = checkpoints.paths()
         test_accuracy, ensemble = memory.candidates.conclude(
             objective, paths, top, None if top is None else paths.get(resolve(top.id)),
-            replicas.group(lambda i: store.trial(i).status))
+            replicas.group(lambda i: statuses.get(i, TrialStatus.PENDING)))
     ledger.tick()
     return Summary(stopped=stopped, best_trial=None if top is None else top.id,
                    test_accuracy=test_accuracy, ensemble=ensemble, replicas=replicas.summary(),

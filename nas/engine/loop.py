@@ -152,6 +152,7 @@ class Loop:
             if not self.ledger.can_afford(cost + self._committed() + self._held()):
                 decision, why = phases.unaffordable(bool(self.running), self._committed())
                 if decision is Decision.STOP:
+                    phases.replicas.forget(trial)
                     return why
                 if decision is not Decision.DROP:
                     queue.appendleft(trial)

@@ -162,6 +162,12 @@ class ReplicaPhase:
         return Trial(id=new_id, config=source.config, budget=source.budget,
                      info={_OF: plan.target, _COUNT: plan.count}, kind=TrialKind.REPLICA)
 
+    def forget(self, trial: Trial) -> None:
+        """`trial`, handed out by `next`, was never started (the budget could not afford it):
+        it is no replica, and the end must not look it up."""
+        if trial.kind is TrialKind.REPLICA and trial.id in self.ids:
+            self.ids.remove(trial.id)
+
     def room(self, trial: Trial, room: float) -> float:
         """Time a trial may take: a replica at least OVERRUN times its estimate."""
         if trial.kind is TrialKind.REPLICA and self.plan is not None:
