@@ -44,5 +44,7 @@ def measure_epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str 
     deadline = None if limit is None else max(began + limit, time.monotonic())
     result = train_config(config, data, epochs=1, seed=0, options=options,
                           deadline=deadline).result
-    evaluation = float(result.metrics.get("eval_seconds", 0.0)) * val_size / len(data.x_val)
-    return (result.seconds - evaluation) / max(result.epochs, 1e-6) + evaluation
+    evaluation = float(result.metrics.get("eval_seconds", 0.0))
+    # Training extrapolated to a whole epoch, plus a whole validation pass.
+    return (result.seconds - evaluation) / max(result.epochs, 1e-6) \
+        + evaluation * val_size / len(data.x_val)

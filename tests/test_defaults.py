@@ -153,10 +153,11 @@ def test_resolve_times_a_probe_and_sizes_the_plan_by_what_is_left() -> None:
     assert "was spent before the first trial" in spent.plan.explain()
 
 
-def test_a_capped_probe_still_measures_an_epoch() -> None:
-    space = default_space(_images())[1]
-    whole = measure_epoch_seconds(space, _images())
-    capped = measure_epoch_seconds(space, _images(), limit=0.0)  # one batch after warming up
+@pytest.mark.parametrize("n", [90, 1500])  # 1,500: more validation samples than a timing scores
+def test_a_capped_probe_still_measures_an_epoch(n: int) -> None:
+    space = default_space(_images(n))[1]
+    whole = measure_epoch_seconds(space, _images(n))
+    capped = measure_epoch_seconds(space, _images(n), limit=0.0)  # one batch after warming up
     assert whole > 0 and capped > 0
     assert 0.2 < capped / whole < 5  # an extrapolation, not the one-off costs of a first batch
 
