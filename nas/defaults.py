@@ -75,6 +75,8 @@ class Plan:
     replicas: int = REPLICAS
     #: Seconds per epoch of the space's default model, as measured (time budgets only).
     epoch_seconds: float | None = None
+    #: False when a time budget was spent before the first trial: only the baselines run.
+    trains: bool = True
 
     def explain(self) -> str:
         """What was chosen and why, one line per choice."""
@@ -383,7 +385,7 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
     if sizing.amount <= 1e-3:
         # Nothing left for a network (a slow start: imports, data): the plain baselines,
         # seconds at most, are all the search can still return.
-        chosen = dataclasses.replace(chosen, reasons=(*chosen.reasons, (
+        chosen = dataclasses.replace(chosen, trains=False, reasons=(*chosen.reasons, (
             f"warning the {budget} budget was spent before the first trial (starting, loading "
             f"the data and timing the model took {time.monotonic() - began:.1f} s, and "
             f"{reserve:.0f} s are kept for the plain baselines, leaving less than "

@@ -212,3 +212,18 @@ def test_a_slow_start_leaves_the_baselines_only_what_is_left(tmp_path) -> None:
     assert result.baseline_won is not None or result.trials
     # What is left, plus importing scikit-learn for the first fit (~1 s) and the end.
     assert time.monotonic() - start <= 1.5 + 3.0
+
+
+def test_a_plan_with_no_time_for_a_network_starts_no_trial(tmp_path) -> None:
+    # 12 s of 20 s gone and 5 s kept for the baselines: under a third is left to plan with, so
+    # no network trains, although the ledger still has seconds (a trial started there ran
+    # past the budget by 5 s: its optimizer's first import, its validation, its scoring).
+    assert nas.search
+    start = time.monotonic()
+    result = nas.search(data=blobs(), budget="20s", seed=0, storage=tmp_path / "a.db",
+                        progress=False, started_at=start - 12.0)
+    assert not result.trials and result.baseline_won is not None
+    view = JournalView.load(result.path)
+    assert view.summary is not None
+    assert view.summary.stopped == "the budget was spent before the first trial"
+    assert time.monotonic() - start < 8.0

@@ -177,7 +177,9 @@ def search(
                     _callbacks(callbacks, progress),
                     executor_for(executor, workers, scheduler, options.device, threads),
                     since=started_at, costs=costs,
-                    baseline_cap=baseline_seconds(limit) if baselines else None)
+                    baseline_cap=baseline_seconds(limit) if baselines else None,
+                    closed="" if chosen.plan is None or chosen.plan.trains else
+                    "the budget was spent before the first trial")
 
 
 def optimize(
@@ -301,7 +303,8 @@ def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
 def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searcher: Searcher,
          objective: Objective, trial_seq: np.random.SeedSequence, callbacks: list[Callback],
          executor: tuple[Executor, bool], *, since: float | None = None,
-         costs: CostModel | None = None, baseline_cap: float | None = None) -> SearchResult:
+         costs: CostModel | None = None, baseline_cap: float | None = None,
+         closed: str = "") -> SearchResult:
     path = Path(storage) if storage is not None else Path("runs") / f"{settings.name}.db"
     store = Storage.create(path, settings.to_dict())
     try:
@@ -322,7 +325,7 @@ def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searc
             fitted = fit_baselines(objective.data, seconds=cap, seed=settings.seed)
             store.set_meta(MetaKey.BASELINES, [{**b.to_dict(), "cap": cap} for b in fitted])
         return Loop(store, searcher, objective, ledger, trial_seq, callbacks, runner,
-                    owns_executor=owns, settings=settings, costs=costs).run()
+                    owns_executor=owns, settings=settings, costs=costs, closed=closed).run()
     finally:
         store.close()
 

@@ -51,12 +51,15 @@ class Loop:
     def __init__(self, store: Storage, searcher: Searcher, objective: Objective, ledger: Ledger,
                  trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
                  executor: Executor, *, owns_executor: bool = True,
-                 settings: SearchSettings, costs: CostModel | None = None) -> None:
+                 settings: SearchSettings, costs: CostModel | None = None,
+                 closed: str = "") -> None:
         """`settings` decide how trials are treated (continued, deduplicated, kept for the
         ensemble, replicated): a resume reads them back, so it treats them alike. `costs`
-        turns away new candidates too slow for a time budget, and re-plans as trials end."""
+        turns away new candidates too slow for a time budget, and re-plans as trials end.
+        `closed`: why no trial may start at all (the plan left no time for one), or ""."""
         self.store = store
         self.costs = costs
+        self.closed = closed
         self.objective = objective
         self.ledger = ledger
         self.trial_seq = trial_seq
@@ -169,8 +172,8 @@ class Loop:
 
     def _cannot_start(self) -> str | None:
         """Why no further trial may start, whatever it is, or None."""
-        if self.ledger.exhausted:
-            return "budget spent"
+        if self.ledger.exhausted or self.closed:
+            return self.closed or "budget spent"
         # A time budget: every trial stops at the deadline anyway, so this only avoids starting
         # one that would almost surely be cut short.
         if not self.phases.replicas.active and self.ledger.too_little_left(self.memory.typical()):
