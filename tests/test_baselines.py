@@ -129,6 +129,8 @@ def test_a_journaled_baseline_is_fitted_again_exactly(digits):
     assert torch.equal(again.predict_proba(digits.x_test), first.predict_proba(digits.x_test))
     with pytest.raises(UserError, match="train_size"):
         fit_baselines(digits, seconds=0.0, only="knn", train_size=0)
+    with pytest.raises(UserError, match="only="):
+        fit_baselines(digits, seconds=0.0, train_size=100)
 
 
 def test_the_subsample_is_stratified_and_seeded():

@@ -54,6 +54,8 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
     """
     if only is not None and only not in NAMES:
         raise UserError(f"no baseline named {only!r}; there are {', '.join(NAMES)}")
+    if train_size is not None and only is None:
+        raise UserError("train_size fits one baseline again: name it with only=")
     seconds = _check_seconds(seconds)
     seed = _check_seed(seed)
     start = time.perf_counter()
