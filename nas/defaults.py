@@ -355,7 +355,13 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
 
         began = time.monotonic() if started_at is None else started_at
         probe_space = default_space(data, space_overrides)[1] if own is None else own
-        left = budget.amount - reserve - (time.monotonic() - began)
+
+        def left_now() -> float:
+            """What the trials may still use: the budget less the baselines' reserve and the
+            time since it began."""
+            return budget.amount - reserve - (time.monotonic() - began)
+
+        left = left_now()
         # Every timing together stops within PROBE_SHARE of what was left when planning began.
         plan_ends = time.monotonic() + PROBE_SHARE * max(left, 0.0)
 
@@ -369,14 +375,14 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             # Most of the planning's time to the model the plan starts from; the rest for a
             # narrower one, if that one turns out too slow.
             epoch_seconds = measure(probe_space, 0.6)
-            left = budget.amount - reserve - (time.monotonic() - began)
+            left = left_now()
         else:
             left = min(left, 0.0)
         sizing = Budget(max(left, 1e-3), Unit.SECONDS)
         if own is None and epoch_seconds is not None and left > 0:
             space_overrides, epoch_seconds, narrowed = _sized_models(
                 data, space_overrides or {}, epoch_seconds, sizing.amount, measure)
-            left = budget.amount - reserve - (time.monotonic() - began)
+            left = left_now()
             sizing = Budget(max(left, 1e-3), Unit.SECONDS)
     chosen = plan(data, sizing, epoch_seconds=epoch_seconds, space_overrides=space_overrides,
                   space=own)

@@ -142,12 +142,14 @@ def search(
     # Planning, trials and the final scoring all run with the threads measured fastest here
     # (on a busy machine one thread can be many times faster than two).
     threads = choose_threads() if device.type == "cpu" else None
+    # The baselines' time cap: kept out of what the plan may use, then given to them.
+    baseline_cap = baseline_seconds(limit) if baselines else None
     with torch_threads(threads.threads if threads else torch.get_num_threads()):
         # "auto" space, searcher or trial budget: chosen from the data and the budget.
         chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
                          device=str(device), space_overrides=dict(space_overrides or {}),
                          started_at=started_at,
-                         reserve=baseline_seconds(limit) if baselines else 0.0)
+                         reserve=baseline_cap or 0.0)
         limit, per_trial = chosen.budget, chosen.trial_budget
         if replicas == "auto":
             replicas = chosen.replicas if ensemble >= 2 else 0
@@ -177,7 +179,7 @@ def search(
                     _callbacks(callbacks, progress),
                     executor_for(executor, workers, scheduler, options.device, threads),
                     since=started_at, costs=costs,
-                    baseline_cap=baseline_seconds(limit) if baselines else None,
+                    baseline_cap=baseline_cap,
                     closed="" if chosen.plan is None or chosen.plan.trains else
                     "the budget was spent before the first trial")
 
