@@ -5,6 +5,7 @@ default first, and plain baselines beside (or instead of) the search's model."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from nas.engine.costs import CostModel, CostPlan, Replan
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
 from nas.executors import InProcessExecutor
+from nas.executors import base as executors_base
 from nas.executors import threads as threads_module
 from nas.executors.threads import choose_threads
 from nas.journal import JournalView
@@ -39,10 +41,46 @@ def test_more_threads_only_when_measured_clearly_faster(monkeypatch: pytest.Monk
     monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads_module, "_rate", lambda torch, n: 100.0 * speedup ** (n - 1))
+    monkeypatch.setattr(threads_module, "busy_cores", lambda: 0.0)
     choice = choose_threads(cores=2)
     assert choice.threads == chosen
     assert f"2: {speedup:.2f}x" in choice.reason
     assert torch.get_num_threads() == 1  # the measurement leaves torch as it found it
+
+
+@pytest.mark.parametrize(("busy", "cores", "chosen"), [(1.0, 2, 1), (0.9, 2, 1), (2.0, 4, 2),
+                                                       (None, 2, 2)])
+def test_cores_other_work_holds_are_not_timed(monkeypatch: pytest.MonkeyPatch,
+                                              busy: float | None, cores: int,
+                                              chosen: int) -> None:
+    # Two threads time 2x faster in short bursts, but a neighbour holds a core for minutes.
+    monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads_module, "_rate", lambda torch, n: 100.0 * 2.0 ** (n - 1))
+    monkeypatch.setattr(threads_module, "busy_cores", lambda: busy)
+    choice = choose_threads(cores=cores)
+    assert choice.threads == chosen
+    assert ("busy with other work" in choice.reason) == (busy is not None)
+
+
+def test_busy_cores_reads_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Of 2 cpus, 150 of 200 ticks were busy while this process slept: 1.5 cores.
+    times = iter([(100.0, 1000.0), (250.0, 1200.0)])
+    monkeypatch.setattr(threads_module, "_cpu_times", lambda: next(times))
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+    assert threads_module.busy_cores(seconds=0.0) == pytest.approx(1.5, abs=0.05)
+
+
+def test_cpu_times_and_quota_parse_the_kernel_files(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 5 80 5 0 0 0 0 0\ncpu0 5 0 2 40 3 0 0 0 0 0\n")
+    assert threads_module._cpu_times(str(stat)) == (15.0, 100.0)
+    quota = tmp_path / "cpu.max"
+    quota.write_text("150000 100000\n")
+    assert executors_base._cgroup_quota(str(quota)) == 1.5
+    quota.write_text("max 100000\n")
+    assert executors_base._cgroup_quota(str(quota)) is None
+    assert executors_base._cgroup_quota(str(tmp_path / "absent")) is None
 
 
 def test_the_in_process_executor_sets_threads_and_gives_them_back() -> None:

@@ -14,11 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from nas.executors.base import cpu_count
+
 #: A higher thread count must be at least this much faster to be chosen: extra threads also
 #: take cores from everything else running, and a noisy timing should not decide.
 BETTER_BY = 1.3
 #: Timings of each count, interleaved; their median counts.
 REPEATS = 5
+#: How long the machine's other work is watched before timing (seconds): long enough to see
+#: a neighbour that holds a core, which 10 ms timing bursts can miss.
+WATCH_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,33 @@ class ThreadChoice:
     reason: str
 
 
-def usable_cores() -> int:
-    """Cores this process may run on."""
+def _cpu_times(path: str = "/proc/stat") -> tuple[float, float] | None:
+    """The machine's (busy, total) CPU time so far, in clock ticks; None off Linux."""
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        with open(path) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    values = [float(v) for v in fields[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)  # idle + iowait
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def busy_cores(seconds: float = WATCH_SECONDS) -> float | None:
+    """Cores kept busy by other processes, watched over `seconds` while this one sleeps;
+    None where the machine does not say (not Linux)."""
+    before, own_before = _cpu_times(), time.process_time()
+    if before is None:
+        return None
+    time.sleep(seconds)
+    after, own = _cpu_times(), time.process_time() - own_before
+    if after is None or after[1] <= before[1]:
+        return None
+    cpus = os.cpu_count() or 1
+    busy_share = (after[0] - before[0]) / (after[1] - before[1])
+    return max(0.0, busy_share * cpus - (own / seconds if seconds > 0 else 0.0))
 
 
 def user_threads() -> int | None:
@@ -54,10 +80,17 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     own = user_threads()
     if own is not None:
         return ThreadChoice(own, f"{own} (set by the environment)")
-    cores = usable_cores() if cores is None else cores
-    counts = sorted({1, max(1, cores // 2), cores})
-    if len(counts) == 1:
+    cores = cpu_count() if cores is None else cores
+    if cores <= 1:
         return ThreadChoice(1, "1 (one usable core)")
+    # Cores another process holds are not ours to time: a neighbour that keeps one busy for
+    # minutes lets a 10 ms burst on two threads look fast, then halves every epoch.
+    busy = busy_cores()
+    free = cores if busy is None else max(1, min(cores, round(cores - busy)))
+    taken = "" if busy is None or busy < 0.5 else f"; {busy:.1f} busy with other work"
+    counts = sorted({1, max(1, free // 2), free})
+    if len(counts) == 1:
+        return ThreadChoice(1, f"1 of {cores} cores{taken}")
     before = torch.get_num_threads()
     samples: dict[int, list[float]] = {n: [] for n in counts}
     try:
@@ -74,8 +107,8 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
         if rates[n] >= BETTER_BY * rates[chosen]:
             chosen = n
     speeds = ", ".join(f"{n}: {rates[n] / rates[1]:.2f}x" for n in counts)
-    return ThreadChoice(chosen, f"{chosen} of {cores} cores (measured speed vs one thread: "
-                                f"{speeds})")
+    return ThreadChoice(chosen, f"{chosen} of {cores} cores{taken} (measured speed vs one "
+                                f"thread: {speeds})")
 
 
 def _rate(torch: object, threads: int) -> float:
