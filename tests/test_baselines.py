@@ -171,7 +171,18 @@ def test_a_clock_behind_the_estimates_skips_but_never_resizes(monkeypatch):
     first, *rest = fit_baselines(blobs(), seconds=1.0)
     assert first.fitted and first.train_size == 300
     assert [b.fitted for b in rest] == [False, False]
-    assert all("the cap of 1 s would be passed" in b.skipped for b in rest)
+    assert all("s cap were left" in b.skipped or "the cap of 1 s would be passed" in b.skipped
+               for b in rest)
+
+
+def test_time_a_fit_did_not_use_goes_to_the_next(monkeypatch):
+    # k-NN is estimated at 2 s of the 3 s cap but takes milliseconds: the SVM, last, still fits
+    # (planned on the estimates alone, it was left 0.1 s and skipped).
+    _estimates(monkeypatch, {"knn": lambda n: 2.0, "logistic": lambda n: 2.5,
+                             "svm-rbf": lambda n: 2.5})
+    fitted = {b.name: b for b in fit_baselines(blobs(), seconds=3.0)}
+    assert fitted["knn"].seconds < 0.5
+    assert all(b.fitted and b.train_size == 300 for b in fitted.values())
 
 
 def test_fitting_is_deterministic_given_the_seed(digits, monkeypatch):
