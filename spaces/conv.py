@@ -48,6 +48,9 @@ MAX_STAGES = 3
 GROWTHS = ("double", "free")
 #: Stages downsample while the smallest spatial side is at least this (maps stay >= 2 wide).
 MIN_SIDE_TO_DOWNSAMPLE = 4
+#: Stem strides: 2 halves every side at once, a quarter of the work of each later layer on
+#: 2-D inputs (what a default plan turns to when full-size maps are too slow for the budget).
+STEM_STRIDES = (1, 2)
 
 # The default cell is a pre-activation ResNet basic block: input -conv3x3-> 1 -conv3x3-> 2.
 _DEFAULT_OPS = {(0, 1): "conv3x3", (1, 2): "conv3x3", (2, 3): "conv3x3", (3, 4): "conv3x3"}
@@ -68,6 +71,9 @@ def _conv_params() -> list[Param]:
         Param("stage3_channels", "int", 64, low=8, high=256, log=True,
               doc="channels of stage 3 under free growth"),
         Param("n_nodes", "int", 2, low=2, high=MAX_NODES, doc="intermediate nodes of the cell"),
+        # Left out unless asked for (``stem_stride=2`` or ``[1, 2]``): spaces stay as they were.
+        Param("stem_stride", "ordinal", 1, choices=STEM_STRIDES, allowed=STEM_STRIDES,
+              optional=True, doc="stride of the stem's conv: 2 halves each side before stage 1"),
     ]
     arch += [
         Param(edge_name(i, j), "categorical", _DEFAULT_OPS.get((i, j), "none"), choices=OPS,
@@ -159,6 +165,14 @@ def stage_channels(config: Mapping[str, Any]) -> list[int]:
     return [first] + [int(config[f"stage{s}_channels"]) for s in range(2, n_stages + 1)]
 
 
+def stem_stride(config: Mapping[str, Any]) -> int:
+    """The stem's stride (1 when the configuration does not set it)."""
+    stride = int(config.get("stem_stride", 1))
+    if stride not in STEM_STRIDES:
+        raise UserError(f"stem_stride must be one of {STEM_STRIDES}, got {stride}")
+    return stride
+
+
 def conv_architecture_hash(config: Mapping[str, Any]) -> str:
     """Digest of the pruned cell's isomorphism class, the macro shape and the training settings."""
     payload = {
@@ -167,6 +181,8 @@ def conv_architecture_hash(config: Mapping[str, Any]) -> str:
         "n_cells": int(config["n_cells"]),
         "stage_channels": stage_channels(config),
         "activation": config["activation"],
+        # Only when not 1, so hashes of configurations without it stay equal.
+        **({"stem_stride": stem_stride(config)} if stem_stride(config) != 1 else {}),
         # Optional settings count only when set, so hashes of older configurations stay equal.
         "training": {p.name: _training_value(config.get(p.name)) for p in TRAINING_PARAMS
                      if not p.optional or p.name in config},
@@ -281,11 +297,11 @@ class ResidualConvNet(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, *, graph: nx.DiGraph,
                  stage_channels: list[int], strides: list[int], n_cells: int, dims: Dims,
-                 act_layer: type[nn.Module]) -> None:
+                 act_layer: type[nn.Module], stem_stride: int = 1) -> None:
         super().__init__()
         first = stage_channels[0]
         self.stem = nn.Sequential(OrderedDict(
-            conv=dims.conv(in_channels, first, 3, padding=1, bias=False),
+            conv=dims.conv(in_channels, first, 3, stride=stem_stride, padding=1, bias=False),
             norm=dims.norm(first),
         ))
         self.stages = nn.Sequential()
@@ -334,6 +350,8 @@ def build_residual_conv(config: Mapping[str, Any], input_shape: tuple[int, ...],
             "use residual-mlp for flat features"
         )
     channels = stage_channels(config)
+    stride = stem_stride(config)
+    spatial = tuple((n - 1) // stride + 1 for n in input_shape[1:])  # after the stem
     n_cells = int(config["n_cells"])
     if n_cells < 1:
         raise UserError(f"n_cells must be at least 1, got {n_cells}")
@@ -342,8 +360,9 @@ def build_residual_conv(config: Mapping[str, Any], input_shape: tuple[int, ...],
         num_classes,
         graph=cell_graph(config),
         stage_channels=channels,
-        strides=stage_strides(tuple(input_shape[1:]), len(channels)),
+        strides=stage_strides(spatial, len(channels)),
         n_cells=n_cells,
         dims=DIMS[len(input_shape) - 1],
         act_layer=ACTIVATIONS[config["activation"]],
+        stem_stride=stride,
     )

@@ -133,6 +133,12 @@ def test_trials_slower_than_predicted_rescale_the_model_once() -> None:
     assert costs.learn(_trial(10, 1), slow, spent=30.0) is None
     assert costs.learn(_trial(1, 2), Result(loss=0.1, epochs=3.0, seconds=90.0), 40.0) is None
     assert [r.spent for r in costs.replans] == [20.0]
+    # One fast trial after a rescaling is not enough to swing it back; the median of three is.
+    fast = Result(loss=0.1, epochs=3.0, seconds=1.0)
+    assert costs.learn(_trial(10, 3), fast, spent=50.0) is None
+    assert costs.learn(_trial(10, 4), fast, spent=60.0) is not None
+    assert costs.epoch_seconds < 3.0 and len(costs.replans) == 2
+    costs.replans.pop()
     again = _costs()
     again.resume([Replan.from_dict(r.to_dict()) for r in costs.replans])
     assert again.epoch_seconds == pytest.approx(3.0)

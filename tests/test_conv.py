@@ -181,6 +181,23 @@ def test_stages_halve_the_spatial_size_while_it_is_large_enough(input_shape, exp
     assert stage_shapes(model, torch.randn(2, *input_shape)) == expected
 
 
+def test_a_stride_2_stem_halves_the_maps_for_a_quarter_of_the_flops() -> None:
+    plain, strided = default_config(n_stages=3, channels=8), default_config(
+        n_stages=3, channels=8, stem_stride=2)
+    assert "stem_stride" not in plain and strided["stem_stride"] == 2
+    model = spaces.build_model(strided, (1, 16, 16), 10)
+    assert stage_shapes(model, torch.randn(2, 1, 16, 16)) == [(8, 8, 8), (16, 4, 4), (32, 2, 2)]
+    ratio = spaces.model_flops(strided, (1, 16, 16), 10) / spaces.model_flops(plain, (1, 16, 16),
+                                                                              10)
+    assert 0.2 < ratio < 0.35
+    # Stride 1 spelled out is the model without it: the same hash; stride 2 another.
+    assert spaces.architecture_hash({**plain, "stem_stride": 1}) == \
+        spaces.architecture_hash(plain) != spaces.architecture_hash(strided)
+    assert "stem_stride" in spaces.residual_conv(stem_stride=[1, 2])
+    with pytest.raises(UserError, match="stem_stride"):
+        spaces.build_model({**plain, "stem_stride": 3}, (1, 16, 16), 10)
+
+
 def test_free_channel_growth_sets_each_stage() -> None:
     config = default_config(n_stages=3, channel_growth="free", channels=8, stage2_channels=12,
                             stage3_channels=20)

@@ -207,6 +207,32 @@ def test_models_are_narrowed_until_a_full_trial_fits_a_quarter_of_the_budget() -
     assert len(timed) == 1
 
 
+@pytest.mark.parametrize(("strided_seconds", "narrowed"), [(0.05, False), (5.0, True)])
+def test_large_images_first_get_a_stride_2_stem(strided_seconds: float, narrowed: bool) -> None:
+    from nas.defaults import _sized_models
+
+    images = nas.load_dataset("synthetic", n_samples=90, n_features=256, shape="1x16x16",
+                              seed=0)
+    timed: list[dict] = []
+
+    def measure(space, share: float = 1.0) -> float:
+        timed.append({name: space[name] for name in ("channels",)} | {
+            "stride": space["stem_stride"].value if "stem_stride" in space else 1})
+        return strided_seconds if len(timed) == 1 else 0.05
+
+    overrides, seconds, why = _sized_models(images, {}, 10.0, 20.0, measure)
+    assert seconds == (0.05 if narrowed else strided_seconds)
+    assert overrides["stem_stride"] == 2 and timed[0]["stride"] == 2
+    assert "stem stride 2" in why
+    # Fast enough with it: the channels stay; else they are narrowed too, stride kept.
+    assert ("channels" in overrides) == narrowed == ("channels narrowed" in why)
+    assert all(t["stride"] == 2 for t in timed)
+    # Small images (6x6) never get it; the user's own choice is kept.
+    assert "stem_stride" not in _sized_models(_images(), {}, 10.0, 20.0, measure)[0]
+    assert _sized_models(images, {"stem_stride": 1, "channels": (8, 16)}, 10.0, 20.0,
+                         measure)[0] == {"stem_stride": 1, "channels": (8, 16)}
+
+
 def test_trials_too_short_for_augmentation_train_without_it() -> None:
     # 200 s per epoch of 120 s: one epoch per trial, far below the nine where it is neutral.
     short = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=200.0)

@@ -21,6 +21,9 @@ from nas.types import Result, Trial, TrialKind
 REPLAN_FACTOR = 2.0
 #: Trials whose latest times the rescaling looks at (the machine's load changes).
 RECENT = 5
+#: After a rescaling, trials (their median) needed before the next: one trial's time is noisy,
+#: and single trials made the scale swing 2.2x, 2.5x, 0.5x, 0.4x within one 300 s search.
+SEEN_AFTER_REPLAN = 3
 #: Only models at least this share of the measured one's FLOPs calibrate the scale: in smaller
 #: ones fixed per-batch costs, not FLOPs, dominate.
 CALIBRATES_FROM = 0.25
@@ -114,13 +117,16 @@ class CostModel:
 
     def learn(self, trial: Trial, result: Result, spent: float) -> Replan | None:
         """Compare a finished trial's time with the prediction; rescale (and return why) when
-        recent trials disagree by more than REPLAN_FACTOR."""
+        recent trials disagree by more than REPLAN_FACTOR (after a rescaling, the median of at
+        least SEEN_AFTER_REPLAN trials)."""
         if result.epochs < 0.25 or not result.ok:
             return None
         flops = self.flops(trial.config)
         if flops < CALIBRATES_FROM * self.reference_flops:
             return None
         self._ratios.append(result.seconds / result.epochs / self.predict(trial.config))
+        if self.replans and len(self._ratios) < SEEN_AFTER_REPLAN:
+            return None
         ratio = statistics.median(self._ratios[-RECENT:])
         if 1 / REPLAN_FACTOR <= ratio <= REPLAN_FACTOR:
             return None
