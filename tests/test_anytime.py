@@ -271,3 +271,16 @@ def test_a_plan_with_no_time_for_a_network_starts_no_trial(tmp_path) -> None:
     assert view.summary is not None
     assert view.summary.stopped == "the budget was spent before the first trial"
     assert time.monotonic() - start < 8.0
+
+
+def test_with_no_network_to_train_the_baselines_get_what_is_left(tmp_path) -> None:
+    # 36 s of 60 s gone: no network trains, so the baselines, the result, may use most of the
+    # 24 s left (not only their usual 5 s cap); on these small data they need far less.
+    assert nas.search
+    start = time.monotonic()
+    result = nas.search(data=blobs(), budget="60s", seed=0, storage=tmp_path / "a.db",
+                        progress=False, started_at=start - 36.0)
+    assert not result.trials and result.baseline_won is not None
+    caps = {b["cap"] for b in result.baselines}
+    assert len(caps) == 1 and 15.0 <= caps.pop() <= 24.0
+    assert time.monotonic() - start < 10.0

@@ -302,6 +302,11 @@ def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
                              horizon=_horizon(searcher))
 
 
+#: When no network trains (a short budget), the share of what is left that the plain baselines
+#: leave for the end (the journal, the summary, the process's exit); they get the rest.
+CLOSED_END_SHARE = 0.15
+
+
 def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searcher: Searcher,
          objective: Objective, trial_seq: np.random.SeedSequence, callbacks: list[Callback],
          executor: tuple[Executor, bool], *, since: float | None = None,
@@ -321,9 +326,13 @@ def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searc
 
             ledger.tick()
             # A slow start leaves less than the cap: the baselines get what is left (the
-            # cheapest is fitted whatever is left, on a small sample if need be).
-            cap = min(baseline_cap, max(0.0, ledger.remaining)) if limit.unit is Unit.SECONDS \
-                else baseline_cap
+            # cheapest is fitted whatever is left, on a small sample if need be). When no
+            # network will train, they are the result: they get all of it but the end's share.
+            cap = baseline_cap
+            if limit.unit is Unit.SECONDS:
+                left = max(0.0, ledger.remaining)
+                cap = max(cap, (1 - CLOSED_END_SHARE) * left) if closed else cap
+                cap = min(cap, left)
             fitted = fit_baselines(objective.data, seconds=cap, seed=settings.seed)
             store.set_meta(MetaKey.BASELINES, [{**b.to_dict(), "cap": cap} for b in fitted])
         return Loop(store, searcher, objective, ledger, trial_seq, callbacks, runner,
