@@ -415,8 +415,9 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             f"warning the {budget} budget was spent before the first trial (starting, loading "
             f"the data and timing the model took {time.monotonic() - began:.1f} s, and "
             f"{reserve:.0f} s are kept for the plain baselines, leaving less than "
-            f"{100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the plain baselines get the "
-            "time left and the best of them is the result; give the search more time")))
+            f"{100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the plain baselines "
+            "get the time left and the best of them is the result; give the search more "
+            "time")))
     if "space" in auto:
         space, space_name = chosen.space, chosen.space_name
     per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)
