@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -61,6 +62,10 @@ CREATE TABLE checkpoints (
 """
 
 
+#: What a checkpoint's file may be called: no separators, no leading dot.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
 class Storage:
     """One search's journal in one SQLite file; open it with `create` or `open`."""
 
@@ -82,7 +87,20 @@ class Storage:
             return
         import fcntl
 
-        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")  # noqa: SIM115
+        # The real path's lock: a symlink to the journal must not let a second search in.
+        real = self.real_path
+        lock_path = real.with_name(real.name + ".lock")
+        try:
+            # Never through a symlink: one planted as the lock file would have its target
+            # overwritten with a pid.
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o644)
+        except OSError as exc:
+            if lock_path.is_symlink():
+                raise UserError(f"{lock_path} is a symbolic link; a journal's lock file must be "
+                                "a plain file: remove the link") from None
+            raise UserError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        handle = os.fdopen(fd, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -286,9 +304,15 @@ class Storage:
     # -- checkpoints -----------------------------------------------------------------------------
 
     @property
+    def real_path(self) -> Path:
+        """The journal's file with symlinks resolved (its lock and checkpoints go beside it)."""
+        return self.path if str(self.path) == MEMORY else Path(os.path.realpath(self.path))
+
+    @property
     def checkpoint_dir(self) -> Path:
-        """Folder beside the database that holds its checkpoints."""
-        return self.path.with_suffix(".ckpt")
+        """Folder beside the database that holds its checkpoints (named after the journal, so a
+        journal renamed with its folder keeps them)."""
+        return self.real_path.with_suffix(".ckpt")
 
     def add_checkpoint(self, trial_id: int, path: Path, kind: str = "weights") -> None:
         """Record a checkpoint file written for a trial."""
@@ -301,9 +325,23 @@ class Storage:
             self._db.execute("DELETE FROM checkpoints WHERE trial_id = ?", (trial_id,))
 
     def checkpoints(self) -> dict[int, Path]:
-        """Trial id -> absolute checkpoint path."""
+        """Trial id -> checkpoint path, always inside `checkpoint_dir`: a row naming a file
+        anywhere else is refused (a journal is untrusted input)."""
         rows = self._db.execute("SELECT trial_id, path FROM checkpoints").fetchall()
-        return {int(t): self.path.parent / p for t, p in rows}
+        return {int(t): self._checkpoint_file(int(t), str(p)) for t, p in rows}
+
+    def _checkpoint_file(self, trial_id: int, stored: str) -> Path:
+        """The file a checkpoint row names: its bare file name in `checkpoint_dir`. Rows older
+        than that hold ``<stem>.ckpt/<name>`` (the stem as it was: a renamed journal keeps
+        them)."""
+        parts = stored.replace("\\", "/").split("/")
+        name = parts[-1]
+        legacy = len(parts) == 2 and parts[0].endswith(".ckpt") and parts[0] not in (".ckpt",)
+        if not _SAFE_NAME.fullmatch(name) or not (len(parts) == 1 or legacy):
+            raise UserError(f"{self.path}: the checkpoint row of trial {trial_id} names "
+                            f"{stored!r}, outside the journal's checkpoint folder; refusing to "
+                            "use it (the journal was edited or damaged)")
+        return self.checkpoint_dir / name
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -321,7 +359,7 @@ class Storage:
         self._db.execute(
             "INSERT OR REPLACE INTO checkpoints (trial_id, path, kind, created_at) "
             "VALUES (?, ?, ?, ?)",
-            (trial_id, os.path.relpath(path, self.path.parent), kind, time.time()),
+            (trial_id, Path(path).name, kind, time.time()),
         )
 
     def _put_meta(self, key: str, value: Any) -> None:

@@ -58,14 +58,14 @@ def test_ranked_orders_by_loss_then_the_typed_tiebreak_and_skips_failures(tmp_pa
     store.close()
 
 
-def test_checkpoint_paths_are_relative_to_the_db(tmp_path) -> None:
+def test_checkpoint_rows_hold_the_file_name_only(tmp_path) -> None:
     store = _store(tmp_path)
     store.add_trial(Trial(id=0, config={}))
     ckpt = store.checkpoint_dir / "trial-0.pt"
     store.add_checkpoint(0, ckpt)
     assert store.checkpoints() == {0: ckpt}
     raw = sqlite3.connect(store.path).execute("SELECT path FROM checkpoints").fetchone()[0]
-    assert raw == "s.ckpt/trial-0.pt"
+    assert raw == "trial-0.pt"  # the folder comes from the journal: it may be renamed
     store.remove_checkpoint(0)
     assert store.checkpoints() == {}
     store.close()

@@ -13,13 +13,22 @@ from typing import Any
 
 import torch
 
+from nas.errors import UserError
 from nas.storage import Storage
 
 
 def save_atomic(payload: Mapping[str, Any], path: Path) -> None:
-    """Write a torch file so a reader never sees half of it (write aside, then rename)."""
+    """Write a torch file so a reader never sees half of it (write aside, then rename).
+
+    The side file is created new, never opened through a symlink planted in its place (whose
+    target would be overwritten); the rename replaces a link at `path`, not its target.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(dict(payload), tmp)
+    tmp.unlink(missing_ok=True)  # a link is removed, not followed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o644)
+    with os.fdopen(fd, "wb") as f:
+        torch.save(dict(payload), f)
     os.replace(tmp, path)
 
 
@@ -36,6 +45,9 @@ class Checkpoints:
     def write(self, trial_id: int, payload: Mapping[str, Any]) -> Path:
         """Write a trial's checkpoint file (its row goes in with the trial's result)."""
         folder = self.store.checkpoint_dir
+        if folder.is_symlink():
+            raise UserError(f"{folder} is a symbolic link; a journal's checkpoint folder must "
+                            "be a plain folder: remove the link")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"trial-{trial_id}.pt"
         save_atomic(payload, path)

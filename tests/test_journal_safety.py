@@ -1,0 +1,120 @@
+"""A journal and the files beside it are untrusted input (issue 21): no row or planted link may
+make the engine touch files outside the journal's own checkpoint folder."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.engine.checkpoints import Checkpoints, save_atomic
+from nas.errors import UserError
+from nas.records import MetaKey, SearchState
+from nas.storage import Storage
+
+
+def _unfinished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "x") -> Path:
+    """A journal of a 3-trial search with continuation checkpoints, marked as stopped midway."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--data", "synthetic", "--searcher", "hyperband", "--budget",
+                 "3trials", "--trial-budget", "3ep", "--option", "min_budget=1", "--name", name,
+                 "--set", "width=16", "--set", "n_blocks=1", "--no-progress"]) == 0
+    db = tmp_path / "runs" / f"{name}.db"
+    with Storage.open(db) as store:
+        store.set_meta(MetaKey.STATE, SearchState.RUNNING.value)
+    return db
+
+
+def _insert_checkpoint(db: Path, trial_id: int, stored: str) -> None:
+    with sqlite3.connect(db) as con:
+        con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, 'weights', 0)",
+                    (trial_id, stored))
+
+
+@pytest.mark.parametrize("stored", ["../victim.txt", "{victim}", "x.ckpt/../../victim.txt",
+                                    "x.ckpt/sub/trial-1.pt"])
+def test_a_crafted_checkpoint_row_never_deletes_a_file_outside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        stored: str) -> None:
+    db = _unfinished(tmp_path, monkeypatch)
+    victim = tmp_path / "runs" / "victim.txt" if stored.startswith("../") else \
+        tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    _insert_checkpoint(db, 999, stored.format(victim=victim))
+    capsys.readouterr()
+    assert main(["resume", str(db)]) != 0
+    err = capsys.readouterr().err
+    assert "checkpoint row of trial 999" in err and "outside" in err and err.count("\n") == 1
+    assert victim.read_text() == "keep me"
+
+
+def test_old_rows_and_bare_names_stay_in_the_folder(tmp_path: Path) -> None:
+    with Storage.create(tmp_path / "a.db", {}) as store:
+        folder = store.checkpoint_dir
+        for trial_id, stored in ((1, "trial-1.pt"), (2, "old-name.ckpt/trial-2.pt")):
+            store._db.execute("INSERT INTO checkpoints VALUES (?, ?, 'weights', 0)",
+                              (trial_id, stored))
+        assert store.checkpoints() == {1: folder / "trial-1.pt", 2: folder / "trial-2.pt"}
+        store.add_checkpoint(3, folder / "trial-3.pt")
+        row = store._db.execute("SELECT path FROM checkpoints WHERE trial_id = 3").fetchone()
+        assert row[0] == "trial-3.pt"  # the folder is not stored: a renamed journal keeps it
+
+
+def test_a_renamed_journal_with_its_folder_resumes_and_exports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _unfinished(tmp_path, monkeypatch, name="a")
+    with Storage.open(db) as store:
+        kept = store.checkpoints()
+    assert kept and all(p.exists() for p in kept.values())
+    os.rename(db, tmp_path / "runs" / "b.db")
+    os.rename(tmp_path / "runs" / "a.ckpt", tmp_path / "runs" / "b.ckpt")
+    assert main(["resume", "runs/b.db", "--no-progress"]) == 0
+    assert main(["export", "runs/b.db", "--out", str(tmp_path / "model.pt")]) == 0
+    assert (tmp_path / "model.pt").stat().st_size > 0
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    with Storage.create(tmp_path / "a.db", {}):
+        pass
+    (tmp_path / "a.db.lock").unlink()
+    (tmp_path / "a.db.lock").symlink_to(target)
+    with Storage.open(tmp_path / "a.db") as store, pytest.raises(UserError, match="symbolic"):
+        store.lock()
+    assert target.read_text() == "keep me"
+
+
+def test_a_symlink_to_the_journal_takes_the_same_lock(tmp_path: Path) -> None:
+    with Storage.create(tmp_path / "a.db", {}) as first:
+        (tmp_path / "alias.db").symlink_to(tmp_path / "a.db")
+        with Storage.open(tmp_path / "alias.db") as second:
+            assert second.checkpoint_dir == first.checkpoint_dir
+            with pytest.raises(UserError, match="in use by a running search"):
+                second.lock()
+
+
+def test_a_planted_side_file_link_is_replaced_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    with Storage.create(tmp_path / "a.db", {}) as store:
+        store.checkpoint_dir.mkdir()
+        (store.checkpoint_dir / "trial-0.pt.tmp").symlink_to(target)
+        path = Checkpoints(store).write(0, {"weights": {}})
+    assert target.read_text() == "keep me"
+    assert path.is_file() and not path.is_symlink()
+    save_atomic({"a": 1}, tmp_path / "out.pt")
+    assert (tmp_path / "out.pt").is_file()
+
+
+def test_a_checkpoint_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with Storage.create(tmp_path / "a.db", {}) as store:
+        store.checkpoint_dir.symlink_to(elsewhere)
+        with pytest.raises(UserError, match="symbolic link"):
+            Checkpoints(store).write(0, {"weights": {}})
+    assert not list(elsewhere.iterdir())
