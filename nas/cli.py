@@ -139,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "running are run again.")
     p.add_argument("db", help="journal written by `nas search`")
     _executor_options(p)
+    p.add_argument("--data-root", help="folder of torchvision datasets (never read from the "
+                   "journal)")
+    p.add_argument("--download", action="store_true",
+                   help="download torchvision datasets if missing (needs internet)")
     p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)

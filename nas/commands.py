@@ -141,7 +141,7 @@ def resume(args: argparse.Namespace) -> int:
         print(f"{args.db} has finished already; nothing to resume")
     else:
         resume(args.db, progress=not args.no_progress, callbacks=callbacks,
-               **_executor_args(args))
+               data_root=args.data_root, download=args.download, **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
 

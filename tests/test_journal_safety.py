@@ -118,3 +118,41 @@ def test_a_checkpoint_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
         with pytest.raises(UserError, match="symbolic link"):
             Checkpoints(store).write(0, {"weights": {}})
     assert not list(elsewhere.iterdir())
+
+
+def test_the_journal_never_chooses_where_data_is_downloaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import nas.data.vision as vision
+
+    db = _unfinished(tmp_path, monkeypatch)
+    anywhere = tmp_path / "any" / "dir"
+    with Storage.open(db) as store:
+        settings = dict(store.settings)
+        settings["data"] = {"name": "mnist", "options": {"root": str(anywhere), "download": True}}
+        store.set_meta(MetaKey.SETTINGS, settings)
+    asked: list[tuple[object, bool]] = []
+
+    def fake(spec: object, root: object, download: bool, seed: int) -> None:
+        asked.append((root, download))
+        raise UserError("not found")
+
+    monkeypatch.setattr(vision, "_load_torchvision", fake)
+    capsys.readouterr()
+    assert main(["resume", str(db)]) != 0
+    assert "cannot reload the data" in capsys.readouterr().err
+    assert asked == [(None, False)] and not anywhere.exists()
+    # The caller may say both.
+    assert main(["resume", str(db), "--data-root", str(tmp_path), "--download"]) != 0
+    assert asked[-1] == (str(tmp_path), True)
+
+
+def test_where_the_data_was_read_is_not_journaled(tmp_path: Path) -> None:
+    import nas
+    from nas.journal import JournalView
+
+    result = nas.search(data="synthetic", data_options={"root": str(tmp_path), "seed": 1},
+                        budget="1trials", trial_budget="1ep", storage=tmp_path / "a.db",
+                        space_overrides={"width": 16, "n_blocks": 1}, progress=False)
+    spec = JournalView.load(result.path).settings.data
+    assert spec is not None and dict(spec.options) == {"seed": 1}

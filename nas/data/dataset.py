@@ -22,6 +22,9 @@ from nas.registry import Registry, loose_name
 _STD_FLOOR = 1e-6
 # Arguments every loader receives from `load`; anything else a loader declares is an option.
 _COMMON_ARGS = frozenset({"root", "download", "seed"})
+#: Loader options that say where the data lives and whether to fetch it, not what it is: never
+#: journaled, so a journal cannot choose a folder to create or download into.
+LOCATION_OPTIONS = frozenset({"root", "download"})
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,6 +22,7 @@ import spaces
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.data import load as load_dataset
+from nas.data.dataset import LOCATION_OPTIONS
 from nas.data.files import source as data_source
 from nas.engine.callbacks import Callback
 from nas.engine.costs import CostModel, CostPlan, Replan
@@ -137,6 +138,8 @@ def search(
         # A path is journaled absolute, with a fingerprint: resume reloads the same contents.
         data_name, stored_options = data_source(data, data_options) \
             or (dataset.name, dict(data_options or {}))
+        # Where the data was read from is the caller's to say again on resume (see `resume`).
+        stored_options = {k: v for k, v in stored_options.items() if k not in LOCATION_OPTIONS}
     else:
         dataset, data_name, stored_options = data, data.name, dict(data_options or {})
     # Planning, trials and the final scoring all run with the threads measured fastest here
@@ -245,13 +248,16 @@ def resume(
     executor: Executor | str = "inprocess",
     workers: int | None = None,
     scheduler: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
 ) -> SearchResult:
     """Continue a search that stopped (killed, interrupted, crashed) from its journal.
 
     Finished trials are kept, the searcher is rebuilt by replaying them, trials that were
     running are run again and the ledger goes on from what was spent. A search whose data
     was given as arrays needs `data` again; an `optimize` run needs its `objective`.
-    Any executor may continue it, whichever ran it before.
+    Any executor may continue it, whichever ran it before. Where a named dataset is read from
+    (`data_root`) and whether it may be downloaded come from the caller, never the journal.
     """
     store = Storage.open(path)
     try:
@@ -264,7 +270,8 @@ def resume(
         s = settings.searcher
         searcher = searcher_registry.get(s.name, space, seed=s.seed, **s.options)
         _, trial_seq = seed_sequences(settings.seed)
-        obj = _objective_of(settings, store.path, data, objective, searcher)
+        obj = _objective_of(settings, store.path, data, objective, searcher,
+                            location={"root": data_root, "download": download})
         limit = settings.limit
         if limit is None:
             raise UserError(f"{store.path} records no budget that can be read: it is not a "
@@ -281,8 +288,10 @@ def resume(
 
 
 def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
-                  objective: Callable[..., Any] | None, searcher: Searcher) -> Objective:
-    """The objective a journal was run with, rebuilt from its settings."""
+                  objective: Callable[..., Any] | None, searcher: Searcher,
+                  location: Mapping[str, Any] | None = None) -> Objective:
+    """The objective a journal was run with, rebuilt from its settings; a named dataset is
+    read from the caller's `location` (root, download), whatever the journal says."""
     if settings.kind is RunKind.OPTIMIZE:
         if objective is None:
             raise UserError(f"{path} is an optimize run: resume it from Python with "
@@ -293,7 +302,9 @@ def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
         try:
             if spec is None:
                 raise UserError("the journal names no data")
-            data = load_dataset(spec.name, **dict(spec.options))
+            # A journal is untrusted: it must not choose a folder to create or download into.
+            options = {k: v for k, v in spec.options.items() if k not in LOCATION_OPTIONS}
+            data = load_dataset(spec.name, **options, **dict(location or {}))
         except UserError as exc:
             raise UserError(f"cannot reload the data of {path}: {exc}; restore it, or pass "
                             "the data from Python: nas.resume(path, data=...)") from None
