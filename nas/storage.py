@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,9 @@ class Storage:
         self._columns = _COLUMNS
         # An older journal that could not be upgraded (read-only): converted row by row.
         self._legacy = False
+        #: True when the journal or its folder cannot be written (a read-only mount): it can be
+        #: read (show, export, report) but not locked for a resume.
+        self.read_only = False
 
     def lock(self) -> None:
         """Claim the journal for this process; refuse if a live search holds it.
@@ -85,6 +89,10 @@ class Storage:
         """
         if str(self.path) == MEMORY or self._lock is not None:
             return
+        if self.read_only:
+            raise UserError(f"{self.path} is on a read-only location: it can be read (nas show, "
+                            "export, report) but not continued; copy it and its "
+                            f"{self.checkpoint_dir.name} folder somewhere writable")
         import fcntl
 
         # The real path's lock: a symlink to the journal must not let a second search in.
@@ -148,8 +156,9 @@ class Storage:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"no search database at {path}")
+        read_only = not _writable(path)
         try:
-            db = _connect(path)
+            db = _connect(path, read_only=read_only)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError:
             raise UserError(f"{path} is not a search database") from None
@@ -162,6 +171,7 @@ class Storage:
                 "upgrade nas to read it"
             )
         store = cls(path, db)
+        store.read_only = read_only
         if version < SCHEMA_VERSION:
             store._upgrade(version)
         return store
@@ -368,7 +378,18 @@ class Storage:
         )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _writable(path: Path) -> bool:
+    """Whether the journal and its folder (WAL side files, the lock) can be written."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    if read_only:
+        # Immutable: SQLite may not create its WAL side files there; a journal closed cleanly
+        # holds everything in its main file.
+        uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
+                               check_same_thread=False)
     db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")
     # FULL: a committed trial survives power loss, not only a killed process.

@@ -156,3 +156,38 @@ def test_where_the_data_was_read_is_not_journaled(tmp_path: Path) -> None:
                         space_overrides={"width": 16, "n_blocks": 1}, progress=False)
     spec = JournalView.load(result.path).settings.data
     assert spec is not None and dict(spec.options) == {"seed": 1}
+
+
+@pytest.fixture
+def small_mount(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 32 MB tmpfs at tmp_path / "mnt" (skipped where this process may not mount)."""
+    import subprocess
+
+    point = tmp_path / "mnt"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def test_a_journal_on_a_read_only_mount_is_read_and_not_resumed(
+        tmp_path: Path, small_mount: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    db = _unfinished(small_mount, monkeypatch)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["show", str(db)]) == 0
+    assert "trials" in capsys.readouterr().out
+    assert main(["export", str(db), "--out", str(tmp_path / "m.pt")]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "read-only location" in err and err.count("\n") == 1
