@@ -6,6 +6,7 @@ lets `nas show` read a search while it runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nas.errors import UserError
+from nas.errors import DiskFull, UserError, is_disk_full
 from nas.records import MetaKey, SearchState, TrialRecord
 from nas.types import Result, Trial, TrialKind, TrialStatus
 
@@ -119,10 +120,16 @@ class Storage:
                 f"{self.path} is in use by a running search (pid {pid}); "
                 f"`nas show {self.path}` can read it while it runs"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError as exc:
+            handle.close()
+            if is_disk_full(exc):
+                raise DiskFull(self.path) from None
+            raise
         self._lock = handle
 
     # -- opening -------------------------------------------------------------------------------
@@ -137,6 +144,8 @@ class Storage:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = _connect(path)
         except (OSError, sqlite3.Error) as exc:
+            if is_disk_full(exc):
+                raise DiskFull(path) from None
             raise UserError(f"cannot create {path}: {exc}") from None
         store = cls(path, db)
         store.lock()
@@ -357,13 +366,21 @@ class Storage:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise DiskFull(self.path) from None
             raise
-        self._db.execute("COMMIT")
 
     def _put_checkpoint(self, trial_id: int, path: Path, kind: str) -> None:
         self._db.execute(

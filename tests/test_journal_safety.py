@@ -191,3 +191,59 @@ def test_a_journal_on_a_read_only_mount_is_read_and_not_resumed(
     assert main(["resume", str(db)]) == 2
     err = capsys.readouterr().err
     assert "read-only location" in err and err.count("\n") == 1
+
+
+def _fill(folder: Path) -> Path:
+    """Write zeros into `folder` until its file system is full; the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (1 << 20, 4096, 1):  # then the last few KB, then the last bytes
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+# The disk fills after `after` finished trials: mid-search, in whichever write comes next (the
+# journal's row, a checkpoint, the WAL). Three searches in fresh processes (~30 s).
+@pytest.mark.parametrize("after", [3, pytest.param(1, marks=pytest.mark.slow),
+                                   pytest.param(9, marks=pytest.mark.slow)])
+def test_a_full_disk_is_one_line_and_the_search_resumes_to_the_same_result(
+        tmp_path: Path, small_mount: Path, after: int) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_resume import _args, _env, _finished, _outcome
+
+    reference = subprocess.run(_args("bohb", "full"), cwd=tmp_path, env=_env(), text=True,
+                               capture_output=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    db = small_mount / "runs" / "cut.db"
+    proc = subprocess.Popen(_args("bohb", "cut"), cwd=small_mount, env=_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _finished(db) < after:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the search did not get going"
+        time.sleep(0.01)
+    filler = _fill(small_mount)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1 and "no space left" in lines[0]
+    assert f"nas resume {db}" in lines[0] or "nas resume runs/cut.db" in lines[0]
+    with Storage.open(db) as store:
+        assert store.meta("state") == "running"
+    filler.unlink()
+    resumed = subprocess.run([sys.executable, "-m", "nas", "resume", str(db), "--no-progress"],
+                             cwd=small_mount, env=_env(), text=True, capture_output=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    want, got = _outcome(tmp_path / "runs" / "full.db"), _outcome(db)
+    assert got == want

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from nas.errors import UserError
+from nas.errors import DiskFull, UserError, is_disk_full
 from nas.storage import Storage
 
 
@@ -48,9 +48,15 @@ class Checkpoints:
         if folder.is_symlink():
             raise UserError(f"{folder} is a symbolic link; a journal's checkpoint folder must "
                             "be a plain folder: remove the link")
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"trial-{trial_id}.pt"
-        save_atomic(payload, path)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            save_atomic(payload, path)
+        except (OSError, RuntimeError) as exc:
+            if not is_disk_full(exc):
+                raise
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)  # free what it took
+            raise DiskFull(self.store.path) from None
         return path
 
     def drop_unused(self, keep: set[int]) -> None:
