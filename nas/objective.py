@@ -256,21 +256,55 @@ class FunctionObjective:
 
 
 def _as_result(value: float | Mapping[str, Any], budget: float, seconds: float) -> Result:
+    """An objective's return value as a Result; a value no journal could hold or no ledger
+    could charge raises ValueError, which fails that trial (not the run)."""
     tiebreak = None
     if isinstance(value, Mapping):
         if "loss" not in value:
             raise ValueError("an objective's dict must hold 'loss'")
-        metrics = {k: v for k, v in value.items() if k not in _RESERVED}
-        loss, cost = float(value["loss"]), float(value.get("cost", budget))
+        metrics = {str(k): _metric(k, v) for k, v in value.items() if k not in _RESERVED}
+        loss = _number(value["loss"], "loss")
+        cost = budget if value.get("cost") is None else _number(value["cost"], "cost")
+        if not (math.isfinite(cost) and cost >= 0):
+            raise ValueError(f"the objective's cost must be a finite number >= 0, got {cost}")
         if value.get("tiebreak_loss") is not None:
-            tiebreak = float(value["tiebreak_loss"])
+            tiebreak = _number(value["tiebreak_loss"], "tiebreak_loss")
     else:
-        metrics, loss, cost = {}, float(value), budget
+        metrics, loss, cost = {}, _number(value, "loss"), budget
     if not math.isfinite(loss):
         return Result.failure(TrialStatus.DIVERGED, f"the objective returned {loss}",
                               seconds=seconds, cost=cost)
     return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost,
                   tiebreak_loss=tiebreak)
+
+
+def _number(value: Any, what: str) -> float:
+    """`value` as a float: a number (numpy's and 0-d tensors included), not text or a bool."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValueError(f"the objective's {what} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the objective's {what} must be a number, got a "
+                         f"{type(value).__name__}") from None
+
+
+def _metric(name: Any, value: Any) -> Any:
+    """A metric as the journal stores it (JSON): text, numbers, bools, None and lists or dicts
+    of them as they are, other numbers (numpy's, 0-d tensors) as floats; anything else fails
+    the trial, naming it."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_metric(name, v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _metric(name, v) for k, v in value.items()}
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the objective's metric {name!r} is a {type(value).__name__}, which "
+                         "a journal cannot hold: return numbers, text or lists of them"
+                         ) from None
 
 
 #: Keys of an objective's dict that are part of the result, not metrics.

@@ -86,6 +86,27 @@ def test_failures_and_non_finite_losses_are_recorded() -> None:
     assert result.best.status is TrialStatus.OK
 
 
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"cost": math.nan}, "cost must be a finite number"),
+    ({"cost": -5.0}, "cost must be a finite number"),
+    ({"cost": math.inf}, "cost must be a finite number"),
+    ({"loss": "0.25"}, "loss must be a number"),
+    ({"loss": True}, "loss must be a number"),
+    ({"extra": object()}, "metric 'extra' is a object"),
+])
+def test_a_bad_value_fails_its_trial_not_the_run(bad: dict, message: str) -> None:
+    # Every third trial returns something no ledger can charge or no journal can hold.
+    def objective(config: dict, budget: float) -> dict:
+        value: dict = {"loss": config["x"] ** 2, "note": "ok", "n": 3}
+        return {**value, **bad} if config["x"] > 1 else value
+
+    result = nas.optimize(objective, _space(), "random", "20trials", storage=":memory:")
+    failed = [r for r in result.trials if r.status is TrialStatus.FAILED]
+    assert len(result.trials) == 20 and failed and result.best is not None
+    assert all(message in r.result.error for r in failed)
+    assert result.best.result.metrics == {"note": "ok", "n": 3}
+
+
 def test_optimize_on_a_benchmark_problem() -> None:
     problem = get_problem("counting-ones")
     result = nas.optimize(problem.evaluate, problem.space, "bohb", 10 * problem.max_budget,
