@@ -128,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=None,
                    help="seed of a built-in dataset's train/validation/test split (default 0: "
                         "the same split whatever --seed is)")
-    p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
+    p.add_argument("--top", type=_at_least_one, default=5,
+                   help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)
     p.set_defaults(func=commands.search)
@@ -143,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
                    "journal)")
     p.add_argument("--download", action="store_true",
                    help="download torchvision datasets if missing (needs internet)")
-    p.add_argument("--top", type=int, default=5, help="rows of the final table (default 5)")
+    p.add_argument("--top", type=_at_least_one, default=5,
+                   help="rows of the final table (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     _tensorboard_option(p)
     p.set_defaults(func=commands.resume)
@@ -151,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="summary and top trials of a search",
                        description="Summarise a finished or running search.")
     p.add_argument("db", help="journal written by `nas search`")
-    p.add_argument("--top", type=int, default=5, help="rows of the table (default 5)")
+    p.add_argument("--top", type=_at_least_one, default=5,
+                   help="rows of the table (default 5)")
     p.set_defaults(func=commands.show)
 
     p = sub.add_parser("report", help="write an HTML report with plots",
@@ -161,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "configurations and hyperparameter importance.")
     p.add_argument("db", help="journal written by `nas search`, `nas.optimize` or `nas bench`")
     p.add_argument("-o", "--out", default="report", help="output folder (default report)")
-    p.add_argument("--top", type=int, default=10, help="rows of the top table (default 10)")
+    p.add_argument("--top", type=_at_least_one, default=10,
+                   help="rows of the top table (default 10)")
     p.set_defaults(func=commands.report)
 
     p = sub.add_parser("export", help="write the best model to a file",
@@ -214,6 +218,17 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
                    "else one per core; dask: size of a local cluster)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler of a running cluster, e.g. tcp://host:8786")
+
+
+def _at_least_one(text: str) -> int:
+    """A count of rows: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _tensorboard_option(p: argparse.ArgumentParser) -> None:

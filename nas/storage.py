@@ -64,6 +64,8 @@ CREATE TABLE checkpoints (
 """
 
 
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a checkpoint's file may be called: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -75,6 +77,7 @@ class Storage:
         self.path = path
         self._db = connection
         self._lock: Any = None
+        self._lock_path: Path | None = None
         self._columns = _COLUMNS
         # An older journal that could not be upgraded (read-only): converted row by row.
         self._legacy = False
@@ -86,7 +89,7 @@ class Storage:
         """Claim the journal for this process; refuse if a live search holds it.
 
         The lock is an OS advisory lock on ``<db>.lock``: it vanishes with its process, so a
-        search killed with SIGKILL leaves nothing that blocks a resume.
+        search killed with SIGKILL leaves nothing that blocks a resume; `close` removes the file.
         """
         if str(self.path) == MEMORY or self._lock is not None:
             return
@@ -94,20 +97,51 @@ class Storage:
             raise UserError(f"{self.path} is on a read-only location: it can be read (nas show, "
                             "export, report) but not continued; copy it and its "
                             f"{self.checkpoint_dir.name} folder somewhere writable")
-        import fcntl
-
         # The real path's lock: a symlink to the journal must not let a second search in.
         real = self.real_path
         lock_path = real.with_name(real.name + ".lock")
+        for _ in range(100):
+            handle = self._claim(lock_path)
+            # A holder removes the file as it lets go: the lock then held is on a file that no
+            # longer has this name, and another process may claim a new one. Only the lock on
+            # the file the name points to counts.
+            try:
+                named = os.stat(lock_path, follow_symlinks=False)
+            except FileNotFoundError:
+                handle.close()
+                continue
+            held = os.fstat(handle.fileno())
+            if (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+                break
+            handle.close()
+        else:
+            raise UserError(f"cannot lock {self.path}: its lock file keeps changing")
         try:
-            # Never through a symlink: one planted as the lock file would have its target
-            # overwritten with a pid.
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError as exc:
+            handle.close()
+            if is_disk_full(exc):
+                raise DiskFull(self.path) from None
+            raise
+        self._lock, self._lock_path = handle, lock_path
+
+    def _claim(self, lock_path: Path) -> Any:
+        """Open `lock_path` (never through a symlink) and take its flock; refuse if held."""
+        import fcntl
+
+        try:
+            # A symlink planted as the lock file would have its target overwritten with a pid.
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
                          0o644)
         except OSError as exc:
             if lock_path.is_symlink():
                 raise UserError(f"{lock_path} is a symbolic link; a journal's lock file must be "
                                 "a plain file: remove the link") from None
+            if is_disk_full(exc):
+                raise DiskFull(self.path) from None
             raise UserError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
         handle = os.fdopen(fd, "r+")
         try:
@@ -120,17 +154,7 @@ class Storage:
                 f"{self.path} is in use by a running search (pid {pid}); "
                 f"`nas show {self.path}` can read it while it runs"
             ) from None
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-        except OSError as exc:
-            handle.close()
-            if is_disk_full(exc):
-                raise DiskFull(self.path) from None
-            raise
-        self._lock = handle
+        return handle
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -140,6 +164,9 @@ class Storage:
         path = Path(path)
         if path.exists() and str(path) != MEMORY:
             raise UserError(f"{path} already exists; pick another --name or --db")
+        if path.suffix == ".ckpt":
+            raise UserError(f"a journal may not be named {path.name}: <name>.ckpt is its "
+                            "checkpoint folder; use another suffix, e.g. .db")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = _connect(path)
@@ -165,11 +192,21 @@ class Storage:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"no search database at {path}")
+        # Checked before SQLite opens it: SQLite would turn an empty file into a database.
+        # (A journal's main file may still be empty while its pages are in its WAL file.)
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+        wal = path.with_name(path.name + "-wal")
+        if head != _SQLITE_HEADER and not (head == b"" and wal.is_file()
+                                           and wal.stat().st_size > 0):
+            raise UserError(f"{path} is not a search database")
         read_only = not _writable(path)
         try:
             db = _connect(path, read_only=read_only)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(path) from None
             raise UserError(f"{path} is not a search database") from None
         if row is None:
             raise UserError(f"{path} is not a search database (no schema version)")
@@ -212,7 +249,10 @@ class Storage:
         """Close the connection and let go of the lock."""
         self._db.close()
         if self._lock is not None:
-            self._lock.close()  # closing the file releases the flock
+            # Removed while still held (see `lock`), then closed: closing releases the flock.
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
+            self._lock.close()
             self._lock = None
 
     def __enter__(self) -> Storage:

@@ -81,7 +81,7 @@ def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
     target.write_text("keep me")
     with Storage.create(tmp_path / "a.db", {}):
         pass
-    (tmp_path / "a.db.lock").unlink()
+    assert not (tmp_path / "a.db.lock").exists()  # closing removed it
     (tmp_path / "a.db.lock").symlink_to(target)
     with Storage.open(tmp_path / "a.db") as store, pytest.raises(UserError, match="symbolic"):
         store.lock()
@@ -219,7 +219,7 @@ def test_a_full_disk_is_one_line_and_the_search_resumes_to_the_same_result(
     import sys
     import time
 
-    from tests.test_resume import _args, _env, _finished, _outcome
+    from tests.test_resume import _args, _env, _finished
 
     reference = subprocess.run(_args("bohb", "full"), cwd=tmp_path, env=_env(), text=True,
                                capture_output=True, timeout=300)
@@ -238,12 +238,28 @@ def test_a_full_disk_is_one_line_and_the_search_resumes_to_the_same_result(
     lines = err.strip().splitlines()
     assert "Traceback" not in err and len(lines) == 1 and "no space left" in lines[0]
     assert f"nas resume {db}" in lines[0] or "nas resume runs/cut.db" in lines[0]
-    with Storage.open(db) as store:
-        assert store.meta("state") == "running"
     filler.unlink()
+    assert _read(db, "state") == "running"
     resumed = subprocess.run([sys.executable, "-m", "nas", "resume", str(db), "--no-progress"],
                              cwd=small_mount, env=_env(), text=True, capture_output=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    want, got = _outcome(tmp_path / "runs" / "full.db"), _outcome(db)
-    assert got == want
+    assert _read(db, "outcome") == _read(tmp_path / "runs" / "full.db", "outcome")
+
+
+def _read(db: Path, what: str) -> object:
+    """The journal's state or outcome, read in a fresh process: this one polled the journal
+    while the other process wrote it, and SQLite keeps per-process state of a database file
+    (its shared-memory index among it) that a later open here may still find stale."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from pathlib import Path; from nas.storage import Storage; "
+            "from tests.test_resume import _outcome; db = Path(sys.argv[1]); "
+            "s = Storage.open(db); state = s.meta('state'); s.close(); "
+            "print(json.dumps(state if sys.argv[2] == 'state' else _outcome(db)))")
+    done = subprocess.run([sys.executable, "-c", code, str(db), what], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -31,6 +31,7 @@ from nas.engine.loop import Loop
 from nas.engine.options import (
     check_ensemble,
     check_max_failures,
+    check_name,
     check_replicas,
     check_trial_budget,
     executor_for,
@@ -130,6 +131,7 @@ def search(
     if replicas != "auto":
         replicas = check_replicas(replicas, ensemble)
     check_max_failures(max_failures)
+    check_name(name)
     options = trainer_options_of(trainer_options)
     device = resolve_device(options.device)  # a wrong device is the user's mistake: say so now
 
@@ -217,6 +219,7 @@ def optimize(
     """
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
+    check_name(name)
     limit = Budget.parse(budget)
     if limit.unit is Unit.EPOCHS:
         limit = Budget(limit.amount, Unit.UNITS)  # epochs are the objective's own units here

@@ -47,6 +47,27 @@ def check_trial_budget(limit: Budget, per_trial: Budget) -> None:
         raise UserError("--trial-budget is epochs or seconds per trial, e.g. 20ep or 30s")
     if limit.unit is Unit.EPOCHS and per_trial.unit is not Unit.EPOCHS:
         raise UserError("a total budget in epochs needs a trial budget in epochs, e.g. 20ep")
+    if limit.unit is per_trial.unit and per_trial.amount > limit.amount:
+        raise UserError(f"the trial budget {per_trial} is more than the whole budget {limit}: "
+                        "no trial could finish; give a smaller --trial-budget or a larger "
+                        "--budget")
+
+
+#: The longest run name: its journal's file name (plus ".db") must fit any file system.
+MAX_NAME = 120
+
+
+def check_name(name: str | None) -> None:
+    """Refuse a run name that is not one plain file name (it names ``runs/<name>.db``)."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not name.strip():
+        raise UserError("--name must be a non-empty text")
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise UserError(f"--name {name!r} must be a plain name, not a path (use --db for "
+                        "a journal elsewhere)")
+    if len(name) > MAX_NAME:
+        raise UserError(f"--name is {len(name)} characters long; at most {MAX_NAME}")
 
 
 def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,12 @@ class TensorBoardLogger(Callback):
         if not tensorboard_available():
             raise UserError(f"--tensorboard needs the tensorboard package: {INSTALL_HINT}")
         self.log_dir = Path(log_dir)
-        if self.log_dir.exists() and not self.log_dir.is_dir():
-            raise UserError(f"--tensorboard {self.log_dir} is a file, not a folder")
+        # The folder is made when the search starts; whatever stands in its way is refused now.
+        existing = next(p for p in (self.log_dir, *self.log_dir.parents) if p.exists())
+        if not existing.is_dir():
+            raise UserError(f"--tensorboard {self.log_dir}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK):
+            raise UserError(f"--tensorboard {self.log_dir}: {existing} cannot be written")
         self._search: Any = None
         self._told = 0
         self._best = math.inf
