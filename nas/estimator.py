@@ -7,6 +7,7 @@ fitted attributes ending in ``_``, a clear error before `fit`) without importing
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -134,7 +135,11 @@ class AutoClassifier:
         from nas.journal import JournalView
 
         x = self._features(X, "X")
-        classes, codes = np.unique(_labels(y, "y"), return_inverse=True)
+        sample = tuple(x.shape[1:])
+        labels = _labels(y, "y")
+        if len(labels) != len(x):
+            raise UserError(f"X has {len(x)} samples but y has {len(labels)} labels")
+        classes, codes = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise UserError(f"y holds {len(classes)} distinct class; need at least 2")
         space = self.space
@@ -145,8 +150,19 @@ class AutoClassifier:
                                val_fraction=validation_split, seed=int(self.seed),
                                name="arrays", num_classes=len(classes))
         else:
-            xv = self._features(validation_data[0], "validation X").reshape(-1, *layout)
+            xv = self._features(validation_data[0], "validation X")
+            if tuple(xv.shape[1:]) != sample:
+                raise UserError(f"validation X has samples of shape {tuple(xv.shape[1:])}, X of "
+                                f"shape {sample}: they must match")
+            xv = xv.reshape(-1, *layout)
             yv = _labels(validation_data[1], "validation y")
+            if len(yv) != len(xv):
+                raise UserError(f"validation X has {len(xv)} samples but validation y "
+                                f"{len(yv)} labels")
+            if yv.dtype.kind != classes.dtype.kind and {yv.dtype.kind, classes.dtype.kind} \
+                    & {"U", "S", "O"}:
+                raise UserError("validation y and y must hold the same kind of labels (numbers "
+                                "or text)")
             unknown = np.setdiff1d(yv, classes)
             if len(unknown):
                 raise UserError(f"validation y holds labels not in y: {unknown[:5].tolist()}")
@@ -285,11 +301,31 @@ def _layout(space: str | ConfigurationSpace, shape: tuple[int, ...]) -> tuple[in
 
 
 def _labels(y: Any, what: str) -> np.ndarray:
+    """Class labels, one per sample: numbers or text, all of one kind, none missing."""
     arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or len(arr) == 0:
         raise UserError(f"{what} must be one class label per sample, got shape {arr.shape}")
+    if arr.dtype == object:
+        values = arr.tolist()
+        missing = sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
+        if missing:
+            raise UserError(f"{what} has {missing} missing label(s) (None or NaN): drop those "
+                            "samples or label them")
+        kinds = sorted({"text" if isinstance(v, str) else "number"
+                        if isinstance(v, (int, np.integer)) else type(v).__name__
+                        for v in values})
+        if kinds not in (["number"], ["text"]):
+            raise UserError(f"{what} mixes kinds of labels ({', '.join(kinds)}): use all whole "
+                            "numbers or all text")
+    elif arr.dtype.kind == "f":
+        missing = int(np.isnan(arr).sum())
+        if missing:
+            raise UserError(f"{what} has {missing} missing label(s) (NaN): drop those samples "
+                            "or label them")
+    elif arr.dtype.kind not in "biuUS":
+        raise UserError(f"{what} must hold numbers or text, got {arr.dtype}")
     return arr
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -147,6 +148,26 @@ def test_bad_data_is_a_user_error(tmp_path) -> None:
         clf.fit(np.zeros((20, 4)), np.zeros(20))
     with pytest.raises(UserError, match="samples but y has"):
         clf.fit(np.zeros((20, 4)), np.arange(10) % 2)
+
+
+@pytest.mark.parametrize(("x_val", "y", "y_val", "message"), [
+    (None, [0.0, 1.0, np.nan] * 10, None, "missing label"),
+    (None, [0, 1, None] * 10, None, "missing label"),
+    (None, [0, "a", 1] * 10, None, "mixes kinds of labels"),
+    (np.zeros((5, 10)), [0, 1] * 15, [0, 1] * 5, "samples of shape (10,), X of shape (5,)"),
+    (np.zeros((10, 5)), [0, 1] * 15, [0, 1] * 4, "validation X has 10 samples"),
+])
+def test_labels_and_validation_data_are_checked(tmp_path, x_val, y, y_val, message) -> None:
+    # NaN became a class, (5, 10) validation features were reshaped to (10, 5), and mixed
+    # labels raised numpy's TypeError.
+    clf = AutoClassifier(searcher="random", budget="1trials", trial_budget="1ep",
+                         storage=tmp_path / "x.db", progress=False)
+    y = np.array(y, dtype=object) if any(v is None or isinstance(v, str) for v in y) \
+        else np.array(y)
+    validation = None if x_val is None else (x_val, np.array(y_val))
+    with pytest.raises(UserError, match=re.escape(message)):
+        clf.fit(np.zeros((30, 5)), y, validation_data=validation)
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_search_space_is_printable_and_narrowable() -> None:
