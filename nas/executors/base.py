@@ -7,11 +7,14 @@ before torch is first imported.
 
 from __future__ import annotations
 
+import ast
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from nas.errors import UserError
@@ -159,3 +162,47 @@ def make_executor(name: str = "inprocess", *, workers: int | None = None,
     if name == "inprocess":
         return EXECUTORS.get(name)(threads=threads, reason=reason)
     return EXECUTORS.get(name)(workers=workers, scheduler=scheduler, gpus=gpus)
+
+
+def check_main_guard(what: str) -> None:
+    """Refuse to start worker processes from a script whose search call is not under
+    ``if __name__ == "__main__":``: each spawned worker re-runs the script's top level, so every
+    worker would start a search of its own and never serve a trial."""
+    import __main__
+
+    spec = getattr(__main__, "__spec__", None)
+    path = getattr(__main__, "__file__", None)
+    # What spawn re-runs: a script's top level; not a package's __main__ nor an interpreter.
+    if path is None or (spec is not None and spec.name.endswith("__main__")):
+        return
+    frame = sys._getframe(1)
+    outermost = None
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
+            outermost = frame
+        frame = frame.f_back
+    if outermost is None:
+        return
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    line = outermost.f_lineno
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _tests_main(node.test) and node.body \
+                and node.body[0].lineno <= line <= (node.body[-1].end_lineno or line):
+            return
+    raise UserError(f"{path}, line {line}: {what} starts worker processes, and each re-runs this "
+                    "script's top level; put the code that starts the search under "
+                    "`if __name__ == \"__main__\":`")
+
+
+def _tests_main(test: ast.expr) -> bool:
+    """Whether `test` is ``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(texts) == 1

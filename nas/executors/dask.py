@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from nas.errors import UserError
-from nas.executors.base import WorkerLost, _Shared, cpu_count
+from nas.executors.base import WorkerLost, _Shared, check_main_guard, cpu_count
 
 
 class DaskExecutor:
@@ -62,6 +62,7 @@ class DaskExecutor:
                 raise UserError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
                                 ) from None
             return
+        check_main_guard("executor 'dask' with a local cluster")
         # Our own cluster: a task whose worker dies comes straight back to the runner, which
         # counts its retries (a remote scheduler applies its own allowed-failures first).
         # Dask's housekeeping (a stack-sampling profiler at 100 Hz, event-loop ticks at 50 Hz,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.errors import UserError
-from nas.executors.base import WorkerLost, _Shared, cpu_count
+from nas.executors.base import WorkerLost, _Shared, check_main_guard, cpu_count
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
@@ -164,6 +164,7 @@ class LocalExecutor:
         with self._lock:
             if self._pool:
                 return
+            check_main_guard("executor 'local'")
             self._closing = False
             for slot in range(self._workers):
                 self._spawn(slot)
