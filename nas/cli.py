@@ -140,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "running are run again.")
     p.add_argument("db", help="journal written by `nas search`")
     _executor_options(p)
+    p.add_argument("--repair", action="store_true",
+                   help="first drop what the journal holds that cannot be trusted (unreadable "
+                        "trial rows, missing or damaged checkpoints); those trials run again")
     p.add_argument("--data-root", help="folder of torchvision datasets (never read from the "
                    "journal)")
     p.add_argument("--download", action="store_true",

@@ -137,6 +137,11 @@ def resume(args: argparse.Namespace) -> int:
     from nas.engine.api import finished, resume
 
     callbacks = _callbacks(args)
+    if args.repair:
+        from nas.repair import repair
+
+        for note in repair(args.db) or ["nothing to repair"]:
+            print(f"repair   {note}")
     if finished(args.db):
         print(f"{args.db} has finished already; nothing to resume")
     else:

@@ -185,15 +185,22 @@ class TrainingObjective:
         if self.data.has_test_split:
             splits["test"] = (self.data.x_test, self.data.y_test)
         probs: dict[str, list[torch.Tensor]] = {name: [] for name in splits}
-        for path in checkpoints.values():
-            model = self._load(path, device)
+        readable: dict[int, Path] = {}
+        for trial_id, path in checkpoints.items():
+            try:
+                model = self._load(path, device)
+            except Exception:  # a damaged file is left out, not the end of the search
+                continue
+            readable[trial_id] = path
             with torch.no_grad():
                 for name, (x, _) in splits.items():
                     out = [torch.softmax(model(x[i:i + self.options.eval_batch_size]
                                                .to(device)).float(), 1).cpu()
                            for i in range(0, len(x), self.options.eval_batch_size)]
                     probs[name].append(torch.cat(out))
-        ids = list(checkpoints)
+        ids = list(readable)
+        if len(ids) < 2:
+            return None
         y_val = self.data.y_val.cpu()
         counts = greedy_selection(probs["val"], y_val, ROUNDS_PER_CANDIDATE * len(ids),
                                   initial=[ids.index(i) for i in initial if i in ids])

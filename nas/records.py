@@ -15,6 +15,8 @@ class MetaKey(str, Enum):
 
     SCHEMA_VERSION = "schema_version"
     SETTINGS = "settings"
+    #: A digest of each setting as created: a resume refuses settings edited since.
+    SETTINGS_DIGEST = "settings_digest"
     CREATED_AT = "created_at"
     STATE = "state"
     SPENT = "spent"

@@ -182,6 +182,7 @@ class Storage:
                     db.execute(statement)
             store._put_meta(MetaKey.SCHEMA_VERSION, SCHEMA_VERSION)
             store._put_meta(MetaKey.SETTINGS, dict(settings))
+            store._put_meta(MetaKey.SETTINGS_DIGEST, settings_digest(settings))
             store._put_meta(MetaKey.CREATED_AT, time.time())
             store._put_meta(MetaKey.STATE, SearchState.RUNNING.value)
         return store
@@ -210,7 +211,17 @@ class Storage:
             raise UserError(f"{path} is not a search database") from None
         if row is None:
             raise UserError(f"{path} is not a search database (no schema version)")
-        version = json.loads(row[0])
+        try:
+            version = json.loads(row[0])
+        except (TypeError, ValueError):
+            version = None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise UserError(f"{path} is damaged: its schema version is {row[0]!r}, not a "
+                            "whole number")
+        missing = {"meta", "trials", "checkpoints"} - {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if missing:
+            raise UserError(f"{path} is damaged: it has no {', '.join(sorted(missing))} table")
         if version > SCHEMA_VERSION:
             raise UserError(
                 f"{path} was written by a newer version (schema {version} > {SCHEMA_VERSION}); "
@@ -266,12 +277,27 @@ class Storage:
     def meta(self, key: str, default: Any = None) -> Any:
         """A JSON value stored under `key` (a `MetaKey`)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_key(key),)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError):
+            raise UserError(f"{self.path} is damaged: its {_key(key)!r} entry is not valid "
+                            "JSON") from None
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON value under `key` (committed at once)."""
         with self._transaction():
             self._put_meta(key, value)
+
+    def edited_settings(self) -> list[str]:
+        """The settings changed since the journal was created (none for journals older than
+        their digest)."""
+        digest = self.meta(MetaKey.SETTINGS_DIGEST)
+        if not isinstance(digest, dict):
+            return []
+        now = settings_digest(self.settings)
+        return sorted(k for k in set(digest) | set(now) if digest.get(k) != now.get(k))
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -350,7 +376,41 @@ class Storage:
     def trials(self) -> list[TrialRecord]:
         """Every trial, in the order asked."""
         rows = self._db.execute(f"SELECT {self._columns} FROM trials ORDER BY id").fetchall()
-        return [_record(row, legacy=self._legacy) for row in rows]
+        return [self._read(row) for row in rows]
+
+    def _read(self, row: tuple[Any, ...]) -> TrialRecord:
+        """A trial row as a record; a row no version of nas wrote is named in one line."""
+        try:
+            return _record(row, legacy=self._legacy)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise UserError(f"{self.path} is damaged: trial row {row[0]!r} cannot be read "
+                            f"({type(exc).__name__}: {exc}); `nas resume --repair` drops it"
+                            ) from None
+
+    def trial_ids(self) -> list[int]:
+        """Every trial row's id, in order (whether or not the row can be read)."""
+        return [int(t) for (t,) in self._db.execute("SELECT id FROM trials ORDER BY id")]
+
+    def unreadable_trials(self) -> list[int]:
+        """Ids of trial rows that cannot be read (damaged or edited journals), in id order."""
+        rows = self._db.execute(f"SELECT {self._columns} FROM trials ORDER BY id").fetchall()
+        bad = []
+        for row in rows:
+            try:
+                _record(row, legacy=self._legacy)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                bad.append(row[0])
+        return bad
+
+    def drop_trials_from(self, trial_id: int) -> int:
+        """Delete trial `trial_id` and every later one (and their checkpoint rows): a replay
+        must ask them all again. How many were deleted."""
+        with self._transaction():
+            count = self._db.execute("DELETE FROM trials WHERE id >= ?", (trial_id,)).rowcount
+            self._db.execute("DELETE FROM checkpoints WHERE trial_id >= ?", (trial_id,))
+            self._db.execute("DELETE FROM meta WHERE key = ?", (_key(MetaKey.SUMMARY),))
+            self._put_meta(MetaKey.STATE, SearchState.INTERRUPTED.value)
+        return int(count)
 
     def trial(self, trial_id: int) -> TrialRecord:
         """One trial by id."""
@@ -358,7 +418,7 @@ class Storage:
                                (trial_id,)).fetchone()
         if row is None:
             raise KeyError(trial_id)
-        return _record(row, legacy=self._legacy)
+        return self._read(row)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -433,6 +493,14 @@ class Storage:
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_key(key), json.dumps(value))
         )
+
+
+def settings_digest(settings: Mapping[str, Any]) -> dict[str, str]:
+    """A digest of each setting's JSON: what `edited_settings` compares."""
+    import hashlib
+
+    return {str(k): hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()
+                                   ).hexdigest()[:16] for k, v in settings.items()}
 
 
 def _writable(path: Path) -> bool:

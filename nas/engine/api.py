@@ -268,6 +268,11 @@ def resume(
         view = JournalView.of(store)
         if view.finished_search:
             return SearchResult.of(view)
+        edited = store.edited_settings()
+        if edited:
+            raise UserError(f"cannot resume {store.path}: its settings were changed since the "
+                            f"search started ({', '.join(edited)}); later trials would not be "
+                            "comparable with the earlier ones: start a new search instead")
         settings = view.settings
         space = spaces.space_from_json(settings.space)
         s = settings.searcher
@@ -311,6 +316,11 @@ def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
         except UserError as exc:
             raise UserError(f"cannot reload the data of {path}: {exc}; restore it, or pass "
                             "the data from Python: nas.resume(path, data=...)") from None
+    recorded = dict(settings.data.sizes) if settings.data is not None else {}
+    if recorded and {k: int(v) for k, v in recorded.items()} != dict(data.sizes):
+        raise UserError(f"cannot resume {path}: its data no longer matches the journal (splits "
+                        f"of {dict(data.sizes)} samples, journaled {recorded}); restore the "
+                        "data the search started with")
     return TrainingObjective(data, Budget.parse(settings.trial_budget or ""),
                              TrainerOptions(**dict(settings.trainer or {})),
                              horizon=_horizon(searcher))

@@ -71,7 +71,10 @@ class Candidates:
         journal form, when the data and the candidates allow them."""
         test_accuracy = None
         if best_path is not None and objective.has_test_split:
-            test_accuracy = objective.test_accuracy(best_path)
+            try:
+                test_accuracy = objective.test_accuracy(best_path)
+            except Exception:  # a damaged file: no test accuracy, not a crashed search
+                test_accuracy = None
         return test_accuracy, self.select(objective, paths, best, group)
 
     def select(self, objective: Selects, paths: Mapping[int, Path], best: TrialRecord | None,
