@@ -235,6 +235,9 @@ class FunctionObjective:
     function: Callable[..., float | Mapping[str, Any]]
     max_budget: float = 1.0
     device: str = "cpu"
+    #: A function cannot be asked to stop at a deadline: an executor that can stop a running
+    #: task (worker processes) stops it there.
+    stops_itself = False
 
     @property
     def takes_seed(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from nas.budget import Unit
 from nas.engine.checkpoints import Checkpoints
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
@@ -27,6 +28,17 @@ def scoring_seconds(objective: Objective, memory: Memory) -> float:
         return 0.0
     return FINISH_MARGIN * objective.scoring_scale \
         * memory.candidates.scoring_seconds(memory.best)
+
+
+def overrun_note(ledger: Ledger, objective: Objective, stopped_at_deadline: bool) -> str:
+    """What the summary adds when a function objective ran past a time budget in a process
+    that could not stop it mid-call (worker processes stop it at the deadline)."""
+    over = ledger.spent - ledger.limit.amount
+    if ledger.unit is not Unit.SECONDS or getattr(objective, "stops_itself", True) \
+            or stopped_at_deadline or over <= 1.0:
+        return ""
+    return (f"the last trial ran {over:.1f} s past the budget: a function objective is not "
+            "stopped mid-call in this process (executor=\"local\" stops it at the deadline)")
 
 
 def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: Checkpoints,

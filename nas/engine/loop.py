@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,17 @@ from nas.engine.checkpoints import Checkpoints
 from nas.engine.costs import CostModel
 from nas.engine.ensemble import Candidates
 from nas.engine.failures import likely_cause
-from nas.engine.finish import conclude, scoring_seconds
+from nas.engine.finish import conclude, overrun_note, scoring_seconds
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
 from nas.engine.phases import Decision, Phases
 from nas.engine.replicas import ReplicaPhase
 from nas.engine.result import SearchResult
 from nas.engine.reuse import Plan, Reuse
-from nas.engine.running import Running
+from nas.engine.running import Running, first_done, stopper
 from nas.engine.seeds import trial_seed
 from nas.errors import SearchInterrupted
-from nas.executors import Executor
+from nas.executors import Executor, describe
 from nas.journal import (
     JournalView,
     MetaKey,
@@ -103,10 +102,7 @@ class Loop:
         self.ledger.start_clock()
         try:
             self.executor.start()
-            self.store.set_meta(MetaKey.EXECUTOR, {
-                "name": self.executor.name, "workers": self.executor.workers,
-                "threads": getattr(self.executor, "threads", None),
-                "threads_reason": getattr(self.executor, "threads_reason", "")})
+            self.store.set_meta(MetaKey.EXECUTOR, describe(self.executor))
             shared = self.executor.share(self.objective)
             while True:
                 self.ledger.tick()
@@ -114,7 +110,7 @@ class Loop:
                 if not self.running:
                     break
                 waiting = {r.future: r for r in self.running.values() if r.future is not None}
-                done, _ = wait(list(waiting), return_when=FIRST_COMPLETED)
+                done = first_done(waiting, stopper(self.objective, self.executor))
                 for future in sorted(done, key=lambda f: waiting[f].trial.id):
                     result = self._collect(shared, waiting[future])
                     if result is None:
@@ -220,6 +216,7 @@ class Loop:
                 for cb in self.callbacks:
                     cb.on_epoch(trial, point)
         running.attempts += 1
+        running.deadline_at = deadline
         assert trial.seed is not None
         running.future = self.executor.submit(
             evaluate_trial, shared, trial, seed=trial.seed, deadline_at=deadline, parent=source,
@@ -290,6 +287,9 @@ class Loop:
             self.executor.close()
 
     def _finish(self, stopped: str) -> SearchResult:
+        self.ledger.tick()
+        stopped = "; ".join(filter(None, [stopped, overrun_note(
+            self.ledger, self.objective, stopper(self.objective, self.executor) is not None)]))
         summary = conclude(self.store, self.objective, self.memory, self.checkpoints,
                            self.reuse.resolve, self.phases.replicas, stopped, self.ledger)
         self.store.finish_search(summary.to_dict(), spent=self.ledger.spent)

@@ -15,10 +15,12 @@ from typing import Any
 
 from nas.executors.base import (
     EXECUTORS,
+    DeadlinePassed,
     Executor,
     InProcessExecutor,
     WorkerLost,
     cpu_count,
+    describe,
     make_executor,
 )
 from nas.executors.dask import DaskExecutor
@@ -44,10 +46,12 @@ def _dask(*, workers: int | None = None, scheduler: str | None = None,
 __all__ = [
     "EXECUTORS",
     "DaskExecutor",
+    "DeadlinePassed",
     "Executor",
     "InProcessExecutor",
     "LocalExecutor",
     "WorkerLost",
     "cpu_count",
+    "describe",
     "make_executor",
 ]

@@ -21,6 +21,10 @@ from nas.errors import UserError
 from nas.registry import Registry
 
 
+class DeadlinePassed(RuntimeError):
+    """The executor stopped a task that ran past its deadline (`stop`); it is not retried."""
+
+
 class WorkerLost(RuntimeError):
     """The worker running a task died (killed process, lost Dask worker) before answering."""
 
@@ -162,6 +166,13 @@ def make_executor(name: str = "inprocess", *, workers: int | None = None,
     if name == "inprocess":
         return EXECUTORS.get(name)(threads=threads, reason=reason)
     return EXECUTORS.get(name)(workers=workers, scheduler=scheduler, gpus=gpus)
+
+
+def describe(executor: Executor) -> dict[str, Any]:
+    """What the journal records of an executor: its name, workers and torch threads."""
+    return {"name": executor.name, "workers": executor.workers,
+            "threads": getattr(executor, "threads", None),
+            "threads_reason": getattr(executor, "threads_reason", "")}
 
 
 def check_main_guard(what: str) -> None:

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.errors import UserError
-from nas.executors.base import WorkerLost, _Shared, check_main_guard, cpu_count
+from nas.executors.base import (
+    DeadlinePassed,
+    WorkerLost,
+    _Shared,
+    check_main_guard,
+    cpu_count,
+)
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
@@ -86,7 +92,7 @@ class _Worker:
             except (EOFError, OSError):
                 break
             task, self.task = self.task, None
-            if task is not None:
+            if task is not None and not task.future.done():  # done: stopped at its deadline
                 ok, value = pickle.loads(message)
                 if ok:
                     task.future.set_result(value)
@@ -235,6 +241,19 @@ class LocalExecutor:
             else:
                 self._idle.appendleft(worker)
         return handed
+
+    def stop(self, future: Future[Any]) -> bool:
+        """Stop the task behind `future` now: its worker is killed (and replaced) and the
+        future raises `DeadlinePassed`. False when it is not running here."""
+        with self._lock:
+            worker = next((w for w in self._pool
+                           if w.task is not None and w.task.future is future), None)
+            if worker is None or future.done():
+                return False
+            worker.task = None
+            future.set_exception(DeadlinePassed("stopped at the time budget's deadline"))
+        worker.process.kill()  # its reader sees the process go and replaces it
+        return True
 
     def worker_idle(self, worker: _Worker) -> None:
         """Called by a worker's reader when it answered: give it the next task."""
