@@ -27,6 +27,8 @@ class MetaKey(str, Enum):
     #: The time plan's cost model (`nas.engine.costs.CostPlan`), and its revisions so far.
     COST_PLAN = "cost_plan"
     REPLANS = "replans"
+    #: The searcher's random states after its last two journaled asks (`Storage.add_trial`).
+    SEARCHER_STATES = "searcher_states"
     #: The plain baselines fitted on the search's split (`nas.baselines`).
     BASELINES = "baselines"
 

@@ -64,8 +64,6 @@ CREATE TABLE checkpoints (
 """
 
 
-#: The first bytes of every SQLite database file.
-_SQLITE_HEADER = b"SQLite format 3\x00"
 #: What a checkpoint's file may be called: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -193,13 +191,11 @@ class Storage:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"no search database at {path}")
-        # Checked before SQLite opens it: SQLite would turn an empty file into a database.
-        # (A journal's main file may still be empty while its pages are in its WAL file.)
-        with open(path, "rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
+        # Checked before SQLite opens it: SQLite would turn an empty file into a database (a
+        # journal's main file may be empty while its pages are in its WAL file). Only stat():
+        # opening and closing the file here would drop this process's SQLite locks on it.
         wal = path.with_name(path.name + "-wal")
-        if head != _SQLITE_HEADER and not (head == b"" and wal.is_file()
-                                           and wal.stat().st_size > 0):
+        if path.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
             raise UserError(f"{path} is not a search database")
         read_only = not _writable(path)
         try:
@@ -307,9 +303,16 @@ class Storage:
 
     # -- trials --------------------------------------------------------------------------------
 
-    def add_trial(self, trial: Trial, *, seq: int | None = None) -> None:
-        """Record a trial the searcher asked for, as the `seq`-th event of the search."""
+    def add_trial(self, trial: Trial, *, seq: int | None = None,
+                  random_state: Mapping[str, Any] | None = None) -> None:
+        """Record a trial the searcher asked for, as the `seq`-th event of the search; with
+        `random_state` (the searcher's generators right after asking it), kept with the one
+        before it, so a resume can skip re-asking (`MetaKey.SEARCHER_STATES`)."""
         with self._transaction():
+            if random_state is not None:
+                states = self.meta(MetaKey.SEARCHER_STATES, []) or []
+                self._put_meta(MetaKey.SEARCHER_STATES, [
+                    *states[-1:], {"after": trial.id, "state": dict(random_state)}])
             # A trial that was running when its search died is run again on resume: it keeps
             # its place among the asks, and its old result goes.
             asked = trial.asked()
@@ -408,7 +411,8 @@ class Storage:
         with self._transaction():
             count = self._db.execute("DELETE FROM trials WHERE id >= ?", (trial_id,)).rowcount
             self._db.execute("DELETE FROM checkpoints WHERE trial_id >= ?", (trial_id,))
-            self._db.execute("DELETE FROM meta WHERE key = ?", (_key(MetaKey.SUMMARY),))
+            for key in (MetaKey.SUMMARY, MetaKey.SEARCHER_STATES):  # both name dropped trials
+                self._db.execute("DELETE FROM meta WHERE key = ?", (_key(key),))
             self._put_meta(MetaKey.STATE, SearchState.INTERRUPTED.value)
         return int(count)
 

@@ -64,6 +64,23 @@ class Searcher(ABC):
         """
         return set()
 
+    # -- fast replay (optional) ---------------------------------------------------------------
+
+    def random_state(self) -> dict[str, Any] | None:
+        """The state of every random generator it draws from, as JSON; None when it cannot
+        say (then a resume replays every ask)."""
+        return None
+
+    def set_random_state(self, state: Mapping[str, Any]) -> None:
+        """Put its generators back into a `random_state` it returned."""
+        raise NotImplementedError(f"{type(self).__name__} does not restore random states")
+
+    def replay_ask(self, journaled: Trial) -> Trial | None:
+        """Take `journaled` as its next ask without proposing it (nothing drawn, no model
+        fitted); None when it cannot (then the resume asks for real). After such replays a
+        resume restores the generators with `set_random_state`."""
+        return None
+
     # -- helpers for subclasses -------------------------------------------------------------
 
     def _new_trial(self, config: Configuration | Mapping[str, Any], *, budget: float | None = None,
@@ -135,3 +152,32 @@ class ScheduledSearcher(Searcher):
     def continuable(self) -> set[int]:
         """What the schedule may still promote."""
         return self.schedule.continuable()
+
+    def random_state(self) -> dict[str, Any] | None:
+        """Its own generator's and its space's sampler's states."""
+        kind, keys, pos, has_gauss, gauss = self.space.random.get_state()
+        return {"rng": plain(self.rng.bit_generator.state),
+                "space": [str(kind), [int(k) for k in keys], int(pos), int(has_gauss),
+                          float(gauss)]}
+
+    def set_random_state(self, state: Mapping[str, Any]) -> None:
+        """Restore both generators from `random_state`'s form."""
+        self.rng.bit_generator.state = dict(state["rng"])
+        kind, keys, pos, has_gauss, gauss = state["space"]
+        self.space.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss,
+                                     gauss))
+
+    def replay_ask(self, journaled: Trial) -> Trial | None:
+        """The schedule's next action with `journaled`'s configuration for a new sample: the
+        proposer is skipped (a default-first proposer notes its default as proposed)."""
+        action = self.schedule.next(self._next_id)
+        if isinstance(action, Promote):
+            return self._new_trial(action.config, budget=action.budget, parent=action.trial_id,
+                                   **action.info, origin="promoted")
+        if isinstance(action, Sample):
+            skip = getattr(self.proposer, "skip", None)
+            if skip is not None:
+                skip()
+            return self._new_trial(journaled.config, budget=action.budget, **action.info,
+                                   origin=journaled.info.get("origin"))
+        return None

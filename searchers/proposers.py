@@ -76,6 +76,11 @@ class DefaultFirst:
             return Proposal(dict(self.space.get_default_configuration()), "default")
         return self.proposer.propose(budget, pending)
 
+    def skip(self) -> None:
+        """A proposal replayed from a journal took the place of this one: the default, first,
+        counts as proposed."""
+        self.proposed_default = True
+
     def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
         """Pass the result on to the wrapped proposer."""
         self.proposer.observe(config, budget, loss)

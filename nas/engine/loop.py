@@ -49,9 +49,8 @@ class Loop:
 
     def __init__(self, store: Storage, searcher: Searcher, objective: Objective, ledger: Ledger,
                  trial_seq: np.random.SeedSequence, callbacks: Sequence[Callback],
-                 executor: Executor, *, owns_executor: bool = True,
-                 settings: SearchSettings, costs: CostModel | None = None,
-                 closed: str = "") -> None:
+                 executor: Executor, *, owns_executor: bool = True, settings: SearchSettings,
+                 costs: CostModel | None = None, closed: str = "") -> None:
         """`settings` decide how trials are treated (continued, deduplicated, kept for the
         ensemble, replicated): a resume reads them back, so it treats them alike. `costs`
         turns away new candidates too slow for a time budget, and re-plans as trials end.
@@ -193,7 +192,8 @@ class Loop:
         trial = dataclasses.replace(trial, seed=trial_seed(self.trial_seq, trial.id))
         # Listed as running before it is journaled: a Ctrl-C in between still marks it.
         running = self.running[trial.id] = Running(trial, plan, cost)
-        self.store.add_trial(trial, seq=self.phases.take_seq(trial.id))
+        self.store.add_trial(trial, seq=self.phases.take_seq(trial.id),
+                             random_state=self.phases.take_state(trial.id))
         self.store.start_trial(trial.id, device=self.objective.device)
         for cb in self.callbacks:
             cb.on_trial_start(trial)
@@ -265,8 +265,9 @@ class Loop:
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again."""
-        rerun = self.memory.replay(records, self.store.path,
-                                   self.store.meta(MetaKey.SEARCHER_DONE, "") or "")
+        meta = self.store.meta
+        rerun = self.memory.replay(records, self.store.path, meta(MetaKey.SEARCHER_DONE, "")
+                                   or "", meta(MetaKey.SEARCHER_STATES, []) or [])
         if self.memory.best is not None:
             self.memory.best = self.store.trial(self.memory.best.id)
         self.checkpoints.remove_orphans()

@@ -5,8 +5,9 @@ rebuilds it by replaying the journal."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from nas.engine.ensemble import Candidates
 from nas.engine.phases import Phases
@@ -56,8 +57,8 @@ class Memory:
         ids |= self.candidates.ids() | self.phases.replicas.keep()
         return {self.reuse.resolve(i) for i in ids}
 
-    def replay(self, records: Sequence[TrialRecord], path: Path,
-               searcher_done: str) -> list[Trial]:
+    def replay(self, records: Sequence[TrialRecord], path: Path, searcher_done: str,
+               states: Sequence[Mapping[str, Any]] = ()) -> list[Trial]:
         """Learn the journal's `records` again; return the trials to run again.
 
         The journal's asks and tells are replayed in the order they happened: the searcher must
@@ -68,9 +69,19 @@ class Memory:
         searched = [r for r in records if r.kind is TrialKind.SEARCH]
         replicas = [r for r in records if r.kind is TrialKind.REPLICA]
         asked: dict[int, Trial] = {}
+        # With the searcher's random state after one of the last asks (`states`), the asks up
+        # to it are taken from the journal without proposing (a model per ask made a 10,000-
+        # trial TPE resume take minutes); the generators are then restored, and the asks after
+        # it are asked for real, so the searcher is still checked against the journal.
+        ids = {r.id for r in searched}
+        restore = next((s for s in states if s.get("after") in ids), None)
+        fast_until = int(restore["after"]) if restore is not None else -1
         for kind, record in events(searched):
             if kind == "ask":
-                asked[record.id] = self.phases.replay_ask(record, path)
+                asked[record.id] = self.phases.replay_ask(record, path,
+                                                          fast=record.id <= fast_until)
+                if restore is not None and record.id == fast_until:
+                    self.phases.searcher.set_random_state(restore["state"])
             else:
                 assert record.result is not None
                 self.learn(asked.pop(record.id), record.result)

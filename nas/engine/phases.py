@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from nas.engine.replicas import KEPT_FOR_REPLICAS, ReplicaPhase
 from nas.errors import UserError
@@ -44,6 +45,8 @@ class Phases:
         self.seq = -1
         self._ask_seq: dict[int, int] = {}
         self.last_id = -1
+        # The searcher's random states right after each ask not yet journaled.
+        self._states: dict[int, dict[str, Any] | None] = {}
 
     @property
     def done(self) -> str:
@@ -58,6 +61,11 @@ class Phases:
     def take_seq(self, trial_id: int) -> int | None:
         """The position of a trial's ask (None: a trial run again, which keeps its own)."""
         return self._ask_seq.pop(trial_id, None)
+
+    def take_state(self, trial_id: int) -> dict[str, Any] | None:
+        """The searcher's random state right after it asked `trial_id` (None: not the
+        searcher's fresh ask, or a searcher that cannot say)."""
+        return self._states.pop(trial_id, None)
 
     def continuable(self) -> set[int]:
         """Trials a later trial of the searcher may continue."""
@@ -116,6 +124,7 @@ class Phases:
         trial = self.searcher.ask()
         if trial is not None:
             self._ask_seq[trial.id] = self.next_seq()
+            self._states[trial.id] = self.searcher.random_state()
             self.last_id = max(self.last_id, trial.id)
         return trial
 
@@ -125,9 +134,11 @@ class Phases:
 
     # -- replay --------------------------------------------------------------------------------
 
-    def replay_ask(self, record: TrialRecord, path: Path) -> Trial:
-        """Ask the searcher again; it must ask what the journal holds."""
-        trial = self.searcher.ask()
+    def replay_ask(self, record: TrialRecord, path: Path, *, fast: bool = False) -> Trial:
+        """Ask the searcher again; it must ask what the journal holds. `fast`: let it take the
+        journal's configuration without proposing (its generators are restored after)."""
+        trial = self.searcher.replay_ask(record.trial) if fast else None
+        trial = self.searcher.ask() if trial is None and not fast else trial
         if trial is None or trial.asked() != record.trial.asked():
             raise UserError(f"cannot resume {path}: the searcher no longer asks trial "
                             f"{record.id} as journaled (was the code or a setting changed?)")
