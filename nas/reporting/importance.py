@@ -12,6 +12,9 @@ from nas.journal import JournalView
 
 #: Fewest successful trials at one budget before hyperparameter importance is estimated.
 MIN_IMPORTANCE_TRIALS = 10
+#: At most this many trials train the importance forest (a seeded sample of more): its cost
+#: grows with the trials, its estimate barely.
+MAX_IMPORTANCE_TRIALS = 2000
 IMPORTANCE_METHOD = (
     "permutation importance of a random forest (64 trees) fitted on configuration → loss, "
     "measured out of fold: the drop in cross-validated R² when one hyperparameter's values "
@@ -51,11 +54,19 @@ def importance(journal: JournalView, *, seed: int = 0, repeats: int = 10) -> Imp
             f"{MIN_IMPORTANCE_TRIALS} to tell importance from noise"))
     budget = max(usable)
     rows = [r for r in ok if journal.budget_of(r) == budget]
+    if len(rows) > MAX_IMPORTANCE_TRIALS:
+        # A seeded sample: the forest's cost grows with the trials, its estimate barely.
+        keep = np.random.default_rng(seed).choice(len(rows), MAX_IMPORTANCE_TRIALS,
+                                                  replace=False)
+        rows = [rows[i] for i in sorted(keep)]
     try:
-        from searchers.encoding import SpaceCoder
-        from spaces import space_from_json
+        from ConfigSpace import ConfigurationSpace
 
-        coder = SpaceCoder(space_from_json(journal.settings.space))
+        from searchers.encoding import SpaceCoder
+
+        # Not `spaces.space_from_json`: `spaces` imports torch (0.5 GB), which a report never
+        # needs.
+        coder = SpaceCoder(ConfigurationSpace.from_serialized_dict(dict(journal.settings.space)))
     except Exception:  # a journal without a readable space: no importance, the rest stands
         return Importance(IMPORTANCE_METHOD, len(rows), budget,
                           reason="the journal's search space could not be rebuilt")
