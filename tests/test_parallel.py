@@ -81,6 +81,28 @@ def test_dask_trials_on_gpus_ask_for_one_gpu_resource_each() -> None:
         assert ex.client.run_on_scheduler(_resources_of, future.dask_future.key) == {"GPU": 1}
 
 
+def test_workers_lost_while_dask_resends_the_data_lose_the_trial_not_the_search() -> None:
+    # Three kills of busy workers ~3 s apart crashed the driver in scatter (CommClosedError).
+    from distributed.comm.core import CommClosedError
+
+    class DeadData:
+        status = "lost"  # every worker holding the shared data died
+
+    class Client:
+        def scatter(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise CommClosedError("in <TCP (closed) ConnectionPool.scatter>: Stream is closed")
+
+    ex = DaskExecutor(workers=1)
+    ex.client = Client()  # as if started; nothing else is reached
+    ex._scattered[1] = ("data", DeadData())
+    from nas.executors.base import _Shared
+
+    future = ex.submit(pid_and_threads, _Shared(1), 3)
+    with pytest.raises(WorkerLost, match="while sending the trial's data"):
+        future.result(timeout=5)
+    ex.client = None
+
+
 def _resources_of(key: str, dask_scheduler=None) -> dict:  # runs on the scheduler
     return dict(dask_scheduler.tasks[key].resource_restrictions or {})
 

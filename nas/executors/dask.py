@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 from nas.errors import UserError
 from nas.executors.base import WorkerLost, _Shared, check_main_guard, cpu_count
 
+#: Seconds a re-sending of the shared data may take before the trial counts as lost.
+SCATTER_TIMEOUT = 60
+
 
 class DaskExecutor:
     """Trials as Dask tasks, on a running cluster (`scheduler`) or a LocalCluster of `workers`.
@@ -120,7 +123,8 @@ class DaskExecutor:
             return value
         original, future = self._scattered[value.key]
         if future.status != "finished":
-            future = self.client.scatter(original, broadcast=True, hash=False)
+            future = self.client.scatter(original, broadcast=True, hash=False,
+                                         timeout=SCATTER_TIMEOUT)
             self._scattered[value.key] = (original, future)
         return future
 
@@ -132,10 +136,17 @@ class DaskExecutor:
         done: Future[Any] = Future()
         done.set_running_or_notify_cancel()
         resources = {self.resources_key: 1} if self.gpu else None
-        args = tuple(self._resolve(a) for a in args)
-        kwargs = {k: self._resolve(v) for k, v in kwargs.items()}
-        task = self.client.submit(_dask_call, self.threads, fn, *args, pure=False,
-                                  resources=resources, **kwargs)
+        try:
+            args = tuple(self._resolve(a) for a in args)
+            kwargs = {k: self._resolve(v) for k, v in kwargs.items()}
+            task = self.client.submit(_dask_call, self.threads, fn, *args, pure=False,
+                                      resources=resources, **kwargs)
+        except (OSError, TimeoutError) as exc:  # CommClosedError is an OSError
+            # Workers died while the data was sent again: the trial is lost like its worker,
+            # and runs again (re-sending then) instead of ending the search.
+            done.set_exception(WorkerLost(f"Dask workers lost while sending the trial's data: "
+                                          f"{type(exc).__name__}: {exc}"))
+            return done
 
         def settle(f: Any) -> None:
             try:
