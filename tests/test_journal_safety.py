@@ -248,3 +248,24 @@ def test_a_full_disk_is_one_line_and_the_search_resumes_to_the_same_result(
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert _outcome(db) == _outcome(tmp_path / "runs" / "full.db")
+
+
+def test_a_finished_search_keeps_only_the_checkpoints_its_result_may_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A finished Hyperband run on local workers kept one-epoch checkpoints that could never be
+    # promoted (brackets still in progress when the budget ran out).
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--data", "synthetic", "--searcher", "hyperband", "--budget",
+                 "12trials", "--trial-budget", "9ep", "--option", "min_budget=1", "--name", "h",
+                 "--set", "width=16", "--set", "n_blocks=1", "--ensemble", "2",
+                 "--workers", "2", "--no-progress"]) == 0
+    db = tmp_path / "runs" / "h.db"
+    with Storage.open(db) as store:
+        kept = set(store.checkpoints())
+        summary = store.meta("summary")
+        files = {p.name for p in store.checkpoint_dir.iterdir()}
+    wanted = {summary["best_trial"]} | {int(k) for k in (summary["ensemble"] or {}).get(
+        "weights", {})}
+    assert wanted <= kept and len(kept) <= 2 + len(wanted)
+    assert files == {f"trial-{i}.pt" for i in kept}
+    assert main(["export", str(db), "--out", str(tmp_path / "m.pt")]) == 0

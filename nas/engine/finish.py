@@ -59,6 +59,11 @@ def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: 
         test_accuracy, ensemble = memory.candidates.conclude(
             objective, paths, top, None if top is None else paths.get(resolve(top.id)),
             replicas.group(lambda i: statuses.get(i, TrialStatus.PENDING)))
+        # Once the search is over nothing is promoted any more: keep only the checkpoints its
+        # result may load (the best, the ensemble's members and candidates).
+        needed = memory.candidates.ids() | {int(k) for k in (ensemble or {}).get("weights", {})}
+        needed |= set() if top is None else {top.id}
+        checkpoints.drop_unused(needed | {resolve(i) for i in needed})
     ledger.tick()
     return Summary(stopped=stopped, best_trial=None if top is None else top.id,
                    test_accuracy=test_accuracy, ensemble=ensemble, replicas=replicas.summary(),
