@@ -206,7 +206,8 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
             f"sizes   a candidate whose full trial would take over {100 * MAX_TRIAL_SHARE:.0f} % "
             "of the budget (predicted from its FLOPs against the default model's measured "
             "time) is skipped; the prediction is rescaled whenever trials take over 2x or "
-            "under 1/2 of it, and each rescaling is journaled",)
+            "under 1/2 of it, and then the trial budget is planned again for the time left "
+            "(the searcher's brackets not yet started use it); each re-plan is journaled",)
     return Plan(space_name=space_name, space=default, searcher=DEFAULT_SEARCHER,
                 trial_budget=Budget(float(epochs), Unit.EPOCHS),
                 searcher_options={"eta": ETA, "include_default": True, "full_first": True},
@@ -293,6 +294,15 @@ def baseline_seconds(budget: Budget) -> float:
         small = min(BASELINE_FLOOR_SECONDS, BASELINE_SMALL_SHARE * budget.amount)
         return min(BASELINE_SECONDS, max(BASELINE_SHARE * budget.amount, small))
     return BASELINE_SECONDS
+
+
+def replanned_epochs(seconds_left: float, epoch_seconds: float, floor: int) -> int:
+    """A full trial's epochs for the `seconds_left` of a search at `epoch_seconds` per epoch of
+    the default model (measured anew): the rules `plan` started from, `floor` its wanted
+    fewest epochs (MIN_AUGMENTED_EPOCHS or MIN_TRIAL_EPOCHS)."""
+    left = Budget(max(seconds_left, 1e-3), Unit.SECONDS)
+    return _trial_epochs(left, epoch_seconds,
+                         _affordable_floor(floor, _total_epochs(left, epoch_seconds)))
 
 
 def _total_epochs(budget: Budget, epoch_seconds: float | None) -> float | None:

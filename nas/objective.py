@@ -122,6 +122,8 @@ class TrainingObjective:
 
         amount = trial.budget_or(self.max_budget)
         by_epochs = self.trial_budget.unit is Unit.EPOCHS
+        # A trial of a re-planned bracket names its own span (`horizon` in its info).
+        horizon = trial.info.get("horizon", self.horizon)
         start = time.monotonic()
         try:
             parent = checkpoint.read(parent_checkpoint) \
@@ -131,7 +133,7 @@ class TrainingObjective:
                 epochs=amount if by_epochs else None,
                 seconds=None if by_epochs else amount,
                 deadline=deadline, options=self.options, on_epoch=on_epoch,
-                horizon=max(self.horizon or amount, amount) if by_epochs else None,
+                horizon=max(horizon or amount, amount) if by_epochs else None,
                 parent=parent,
             )
         except UserError:

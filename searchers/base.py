@@ -64,6 +64,16 @@ class Searcher(ABC):
         """
         return set()
 
+    @property
+    def next_id(self) -> int:
+        """The id its next trial will have."""
+        return self._next_id
+
+    def rebudget(self, max_budget: float) -> bool:
+        """Let its trials not yet proposed run up to `max_budget` (a search re-planned as real
+        trial times came in); False when it cannot (the default)."""
+        return False
+
     # -- fast replay (optional) ---------------------------------------------------------------
 
     def random_state(self) -> dict[str, Any] | None:

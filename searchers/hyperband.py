@@ -41,6 +41,15 @@ class SuccessiveHalving(ScheduledSearcher):
     def _make_proposer(self) -> Proposer:
         return RandomProposer(self.space)
 
+    def rebudget(self, max_budget: float) -> bool:
+        """Brackets not yet started run up to `max_budget` (the same ladder ratio and eta):
+        a re-planned trial budget. False when its schedule cannot change (ASHA)."""
+        relayout = getattr(self.schedule, "relayout", None)
+        if relayout is None or not max_budget > 0:
+            return False
+        low = max_budget * self.min_budget / self.max_budget
+        return bool(relayout(hyperband_layout(low, float(max_budget), self.eta)))
+
     @property
     def options(self) -> dict[str, Any]:
         """Settings stored in the journal."""

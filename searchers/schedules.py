@@ -197,6 +197,11 @@ class FullFirst:
         """The wrapped schedule's."""
         return self.schedule.continuable()
 
+    def relayout(self, layout: tuple[Bracket, ...]) -> bool:
+        """The wrapped schedule's `relayout` (False when it has none)."""
+        relayout = getattr(self.schedule, "relayout", None)
+        return bool(relayout(layout)) if relayout is not None else False
+
 
 @dataclass
 class _BracketRun:
@@ -204,6 +209,8 @@ class _BracketRun:
 
     bracket: Bracket
     number: int
+    #: The lr schedule's span of its trials, when the layout changed after the search began.
+    horizon: float | None = None
     rung: int = 0
     queue: list[tuple[Mapping[str, Any], int]] = field(default_factory=list)
     started: set[int] = field(default_factory=set)
@@ -227,6 +234,7 @@ class HyperbandSchedule:
     def __init__(self, layout: tuple[Bracket, ...], *, max_brackets: int | None = None) -> None:
         self.layout = layout
         self.max_brackets = max_brackets
+        self._relaid = False
         # Brackets in progress, oldest first; several only while trials run in parallel.
         self._runs: list[_BracketRun] = []
         self._brackets_started = 0
@@ -269,16 +277,26 @@ class HyperbandSchedule:
                 ids |= run.started
         return ids
 
+    def relayout(self, layout: tuple[Bracket, ...]) -> bool:
+        """Lay the brackets not yet started out anew (a re-planned trial budget); those in
+        progress keep theirs. Their trials say their bracket's top budget (`horizon` in their
+        info): the lr schedule spans it, so a promotion continues its parent seamlessly."""
+        self.layout, self._relaid = layout, True
+        return True
+
     def _start_bracket(self) -> _BracketRun:
         bracket = self.layout[self._brackets_started % len(self.layout)]
         run = _BracketRun(bracket=bracket, number=self._brackets_started,
-                          to_sample=bracket.rungs[0].n_configs)
+                          to_sample=bracket.rungs[0].n_configs,
+                          horizon=bracket.rungs[-1].budget if self._relaid else None)
         self._brackets_started += 1
         return run
 
     def _next_of(self, run: _BracketRun, trial_id: int) -> Action:
         budget = run.bracket.rungs[run.rung].budget
-        info = {"bracket": run.bracket.index, "rung": run.rung}
+        info: dict[str, Any] = {"bracket": run.bracket.index, "rung": run.rung}
+        if run.horizon is not None:
+            info["horizon"] = run.horizon
         run.started.add(trial_id)
         self._trial_rung[trial_id] = (run.number, run.rung)
         if run.queue:

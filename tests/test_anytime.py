@@ -14,9 +14,11 @@ import nas
 import searchers
 import spaces
 from nas.budget import Budget
+from nas.defaults import replanned_epochs
 from nas.engine.costs import CostModel, CostPlan, Replan
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
+from nas.errors import SearchInterrupted
 from nas.executors import InProcessExecutor
 from nas.executors import base as executors_base
 from nas.executors import threads as threads_module
@@ -114,6 +116,35 @@ def _costs(limit: float = 100.0) -> CostModel:
 
 def _trial(size: int, trial_id: int = 0) -> Trial:
     return Trial(id=trial_id, config={"size": size}, budget=9)
+
+
+def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
+    # Trials 3x slower than the probe said: a full trial is sized again for what is left, the
+    # searcher told (from its trial 7 on), and the refusals use the new trial length.
+    plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=300.0,
+                    share=1 / 3, floor=9)
+    asked: list[float] = []
+
+    def rebudget(epochs: float) -> int | None:
+        asked.append(epochs)
+        return 7
+
+    costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    slow = Result(loss=0.1, epochs=3.0, seconds=9.0)
+    replan = costs.learn(_trial(10, 0), slow, spent=20.0, left=250.0, rebudget=rebudget)
+    assert replan is not None and asked == [replan.trial_epochs] == [9.0]
+    assert replan.at_trial == 7 and "trials from 7 on run up to 9 epochs (were 27)" in \
+        replan.reason
+    assert costs.full_epochs == 9.0
+    assert Replan.from_dict(replan.to_dict()) == replan
+    resumed = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    resumed.resume([replan])
+    assert resumed.full_epochs == 9.0 and resumed.epoch_seconds == pytest.approx(3.0)
+    # A searcher that cannot re-plan keeps the trial budget; so does a plan without a floor.
+    fixed = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    assert fixed.learn(_trial(10, 0), slow, 20.0, left=250.0,
+                       rebudget=lambda e: None).trial_epochs is None
+    assert fixed.full_epochs == 27
 
 
 def test_a_candidate_whose_full_trial_would_not_fit_is_refused() -> None:
@@ -284,3 +315,38 @@ def test_with_no_network_to_train_the_baselines_get_what_is_left(tmp_path) -> No
     caps = {b["cap"] for b in result.baselines}
     assert len(caps) == 1 and 15.0 <= caps.pop() <= 24.0
     assert time.monotonic() - start < 10.0
+
+
+def test_trials_slower_than_the_probe_re_plan_the_trial_budget_and_resume(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The probe says an epoch takes 2 ms, so the plan gives 36-epoch trials; real epochs take
+    # far longer: after the first trials the trial budget is planned again for what is left,
+    # the searcher's later brackets run up to it, and the journal says so. A resume replays
+    # the re-plan (else it would not ask the journaled trials again).
+    import nas.defaults
+    from nas.engine.callbacks import Callback
+
+    monkeypatch.setattr(nas.defaults, "measure_epoch_seconds", lambda *a, **k: 0.002)
+    seen: list[int] = []
+
+    class StopSoonAfter(Callback):
+        def on_trial_end(self, trial, result, best, ledger) -> None:  # type: ignore[no-untyped-def]
+            view = JournalView.load(tmp_path / "a.db")
+            replans = [r for r in view.replans if r.get("trial_epochs") is not None]
+            if replans and trial.id >= int(replans[0]["at_trial"]) + 3:
+                seen.append(trial.id)
+                raise KeyboardInterrupt
+
+    data = blobs(n=600)
+    with pytest.raises(SearchInterrupted):
+        nas.search(data=data, budget="25s", seed=0, storage=tmp_path / "a.db", progress=False,
+                   callbacks=[StopSoonAfter()], baselines=False)
+    view = JournalView.load(tmp_path / "a.db")
+    replan = next(r for r in view.replans if r.get("trial_epochs") is not None)
+    assert replan["trial_epochs"] < 36 and "run up to" in replan["reason"]
+    later = [r for r in view.records if r.id >= replan["at_trial"]]
+    assert seen and later and all(r.trial.budget <= replan["trial_epochs"] or
+                                  "horizon" not in r.trial.info for r in later)
+    assert any(r.trial.info.get("horizon") == replan["trial_epochs"] for r in later)
+    resumed = nas.resume(tmp_path / "a.db", data=data, progress=False)
+    assert len(resumed.trials) >= len(view.records)

@@ -371,18 +371,21 @@ def _cost_model(plan: Plan | None, space: ConfigurationSpace, data: Dataset, per
     if plan is None or plan.epoch_seconds is None or limit.unit is not Unit.SECONDS \
             or per_trial.unit is not Unit.EPOCHS:
         return None
-    from nas.defaults import MAX_TRIAL_SHARE
+    from nas.defaults import MAX_TRIAL_SHARE, MIN_AUGMENTED_EPOCHS, MIN_TRIAL_EPOCHS, augmented
 
     reference = plain(dict(space.get_default_configuration()))
+    floor = MIN_AUGMENTED_EPOCHS if augmented(space) else MIN_TRIAL_EPOCHS
     return _costs(CostPlan(reference, plan.epoch_seconds, per_trial.amount, limit.amount,
-                           MAX_TRIAL_SHARE), data)
+                           MAX_TRIAL_SHARE, floor), data)
 
 
 def _costs(plan: CostPlan, data: Dataset) -> CostModel:
     """The cost model of `plan` for models of `data`'s shape."""
+    from nas.defaults import replanned_epochs
+
     return CostModel(plan, lambda config: spaces.model_flops(config, data.input_shape,
                                                              data.num_classes),
-                     spaces.architecture_hash)
+                     spaces.architecture_hash, replanned_epochs)
 
 
 def _resumed_costs(store: Storage, objective: Objective) -> CostModel | None:

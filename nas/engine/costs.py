@@ -31,20 +31,28 @@ CALIBRATES_FROM = 0.25
 
 @dataclass(frozen=True)
 class Replan:
-    """One revision of the plan: when (`spent` of the budget), why, and the new scale."""
+    """One revision of the plan: when (`spent` of the budget), why, and the new scale; with
+    `trial_epochs`, the searcher's trials from `at_trial` on run up to that many epochs."""
 
     spent: float
     reason: str
     epoch_seconds: float
+    trial_epochs: float | None = None
+    at_trial: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The journal's form."""
-        return {"spent": self.spent, "reason": self.reason, "epoch_seconds": self.epoch_seconds}
+        out = {"spent": self.spent, "reason": self.reason, "epoch_seconds": self.epoch_seconds}
+        if self.trial_epochs is not None:
+            out |= {"trial_epochs": self.trial_epochs, "at_trial": self.at_trial}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Replan:
         """Read back `to_dict`'s form."""
-        return cls(float(data["spent"]), str(data["reason"]), float(data["epoch_seconds"]))
+        epochs, at = data.get("trial_epochs"), data.get("at_trial")
+        return cls(float(data["spent"]), str(data["reason"]), float(data["epoch_seconds"]),
+                   None if epochs is None else float(epochs), None if at is None else int(at))
 
 
 @dataclass(frozen=True)
@@ -57,40 +65,53 @@ class CostPlan:
     full_epochs: float
     limit: float
     share: float
+    #: The fewest epochs a full trial should have (`nas.defaults.replanned_epochs`' floor);
+    #: None: the trial budget is never re-planned.
+    floor: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The journal's form (a resume rebuilds the model from it)."""
         return {"reference": dict(self.reference), "epoch_seconds": self.epoch_seconds,
-                "full_epochs": self.full_epochs, "limit": self.limit, "share": self.share}
+                "full_epochs": self.full_epochs, "limit": self.limit, "share": self.share,
+                "floor": self.floor}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CostPlan:
         """Read back `to_dict`'s form."""
+        floor = data.get("floor")
         return cls(dict(data["reference"]), float(data["epoch_seconds"]),
-                   float(data["full_epochs"]), float(data["limit"]), float(data["share"]))
+                   float(data["full_epochs"]), float(data["limit"]), float(data["share"]),
+                   None if floor is None else int(floor))
 
 
 class CostModel:
     """Seconds per epoch of a configuration = its FLOPs x a scale measured on real trials."""
 
     def __init__(self, plan: CostPlan, flops_of: Callable[[Mapping[str, Any]], float],
-                 key_of: Callable[[Mapping[str, Any]], str]) -> None:
+                 key_of: Callable[[Mapping[str, Any]], str],
+                 epochs_for: Callable[[float, float, int], int] | None = None) -> None:
         """`flops_of` counts a configuration's forward FLOPs; `key_of` names its model (the
-        count is cached per model)."""
+        count is cached per model); `epochs_for(seconds_left, epoch_seconds, floor)` sizes a
+        full trial anew when the scale changes (`nas.defaults.replanned_epochs`)."""
         self.plan = plan
         self._flops_of = flops_of
         self._key_of = key_of
+        self._epochs_for = epochs_for
         self._flops: dict[str, float] = {}
         self.reference_flops = max(self.flops(plan.reference), 1.0)
         self.epoch_seconds = plan.epoch_seconds  # of the reference model, as now believed
+        self.full_epochs = plan.full_epochs  # of a full trial, as now planned
         self._ratios: list[float] = []
         self.replans: list[Replan] = []
 
     def resume(self, replans: list[Replan]) -> None:
-        """Go on from a journal's re-plans: at the scale of the last."""
+        """Go on from a journal's re-plans: at the scale and trial budget of the last."""
         self.replans = list(replans)
         if replans:
             self.epoch_seconds = replans[-1].epoch_seconds
+        for replan in replans:
+            if replan.trial_epochs is not None:
+                self.full_epochs = replan.trial_epochs
 
     def flops(self, config: Mapping[str, Any]) -> float:
         """Forward FLOPs of `config`'s model (cached)."""
@@ -109,16 +130,19 @@ class CostModel:
         if trial.kind is not TrialKind.SEARCH or trial.parent is not None:
             return None
         plan = self.plan
-        full = self.predict(trial.config) * plan.full_epochs
+        full = self.predict(trial.config) * self.full_epochs
         if full <= plan.share * plan.limit:
             return None
-        return (f"too slow for this budget: {plan.full_epochs:g} epochs would take about "
+        return (f"too slow for this budget: {self.full_epochs:g} epochs would take about "
                 f"{full:.0f} s, more than {100 * plan.share:.0f} % of {plan.limit:g} s")
 
-    def learn(self, trial: Trial, result: Result, spent: float) -> Replan | None:
+    def learn(self, trial: Trial, result: Result, spent: float, *, left: float = 0.0,
+              rebudget: Callable[[float], int | None] | None = None) -> Replan | None:
         """Compare a finished trial's time with the prediction; rescale (and return why) when
         recent trials disagree by more than REPLAN_FACTOR (after a rescaling, the median of at
-        least SEEN_AFTER_REPLAN trials)."""
+        least SEEN_AFTER_REPLAN trials). Then a full trial is sized anew for the `left`
+        seconds; when that changes its epochs, `rebudget(epochs)` re-plans the searcher (the
+        id of its first trial so planned, or None when it cannot)."""
         if result.epochs < 0.25 or not result.ok:
             return None
         flops = self.flops(trial.config)
@@ -132,9 +156,25 @@ class CostModel:
             return None
         before, self.epoch_seconds = self.epoch_seconds, self.epoch_seconds * ratio
         self._ratios.clear()
-        replan = Replan(spent, f"trials took {ratio:.1f}x the predicted time: the measured "
-                               f"model's epoch is now {self.epoch_seconds:.2f} s (was "
-                               f"{before:.2f} s), so the largest models allowed changed",
-                        self.epoch_seconds)
+        why = (f"trials took {ratio:.1f}x the predicted time: the measured model's epoch is "
+               f"now {self.epoch_seconds:.2f} s (was {before:.2f} s), so the largest models "
+               "allowed changed")
+        epochs, at = self._trial_epochs(left, rebudget)
+        if epochs is not None:
+            why += f"; trials from {at} on run up to {epochs:g} epochs (were {self.full_epochs:g})"
+            self.full_epochs = epochs
+        replan = Replan(spent, why, self.epoch_seconds, epochs, at)
         self.replans.append(replan)
         return replan
+
+    def _trial_epochs(self, left: float, rebudget: Callable[[float], int | None] | None
+                      ) -> tuple[float | None, int | None]:
+        """A full trial's new epochs for `left` seconds, and where the searcher takes them up;
+        (None, None) when they stay (or nothing can re-plan them)."""
+        if self._epochs_for is None or self.plan.floor is None or rebudget is None:
+            return None, None
+        epochs = float(self._epochs_for(left, self.epoch_seconds, self.plan.floor))
+        if epochs == self.full_epochs:
+            return None, None
+        at = rebudget(epochs)
+        return (epochs, at) if at is not None else (None, None)

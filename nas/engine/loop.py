@@ -237,8 +237,9 @@ class Loop:
         result = evaluation.result
         self.ledger.settle(result)
         self.memory.learn(trial, result)
-        replan = None if self.costs is None else self.costs.learn(trial, result,
-                                                                  self.ledger.spent)
+        replan = None if self.costs is None else self.costs.learn(
+            trial, result, self.ledger.spent, left=self.ledger.remaining - self._held(),
+            rebudget=self.phases.rebudget)
         if replan is not None:
             self.store.set_meta(MetaKey.REPLANS, [r.to_dict() for r in self.costs.replans])
             for cb in self.callbacks:
@@ -265,9 +266,7 @@ class Loop:
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again."""
-        meta = self.store.meta
-        rerun = self.memory.replay(records, self.store.path, meta(MetaKey.SEARCHER_DONE, "")
-                                   or "", meta(MetaKey.SEARCHER_STATES, []) or [])
+        rerun = self.memory.replay(records, self.store)
         if self.memory.best is not None:
             self.memory.best = self.store.trial(self.memory.best.id)
         self.checkpoints.remove_orphans()

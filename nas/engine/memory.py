@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from nas.engine.ensemble import Candidates
 from nas.engine.phases import Phases
 from nas.engine.reuse import Reuse
-from nas.journal import TrialRecord, events
+from nas.journal import MetaKey, TrialRecord, events
+from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
 
 
@@ -57,8 +57,7 @@ class Memory:
         ids |= self.candidates.ids() | self.phases.replicas.keep()
         return {self.reuse.resolve(i) for i in ids}
 
-    def replay(self, records: Sequence[TrialRecord], path: Path, searcher_done: str,
-               states: Sequence[Mapping[str, Any]] = ()) -> list[Trial]:
+    def replay(self, records: Sequence[TrialRecord], store: Storage) -> list[Trial]:
         """Learn the journal's `records` again; return the trials to run again.
 
         The journal's asks and tells are replayed in the order they happened: the searcher must
@@ -66,6 +65,12 @@ class Memory:
         searcher trial (`searcher_done` says why its phase ended). Trials that were running or
         interrupted are run again.
         """
+        path, searcher_done = store.path, store.meta(MetaKey.SEARCHER_DONE, "") or ""
+        states: Sequence[Mapping[str, Any]] = store.meta(MetaKey.SEARCHER_STATES, []) or []
+        # Trial budgets re-planned during the search: from which ask on, how many epochs.
+        rebudgets = {int(r["at_trial"]): float(r["trial_epochs"])
+                     for r in store.meta(MetaKey.REPLANS, []) or []
+                     if r.get("trial_epochs") is not None and r.get("at_trial") is not None}
         searched = [r for r in records if r.kind is TrialKind.SEARCH]
         replicas = [r for r in records if r.kind is TrialKind.REPLICA]
         asked: dict[int, Trial] = {}
@@ -78,6 +83,8 @@ class Memory:
         fast_until = int(restore["after"]) if restore is not None else -1
         for kind, record in events(searched):
             if kind == "ask":
+                if record.id in rebudgets:
+                    self.phases.searcher.rebudget(rebudgets[record.id])
                 asked[record.id] = self.phases.replay_ask(record, path,
                                                           fast=record.id <= fast_until)
                 if restore is not None and record.id == fast_until:
@@ -85,6 +92,9 @@ class Memory:
             else:
                 assert record.result is not None
                 self.learn(asked.pop(record.id), record.result)
+        # A re-plan after the last ask applies to the asks still to come.
+        for at in sorted(a for a in rebudgets if a > max((r.id for r in searched), default=-1)):
+            self.phases.searcher.rebudget(rebudgets[at])
         for record in replicas:
             self.phases.replicas.restore(record, searcher_done, len(replicas))
             if record.told:

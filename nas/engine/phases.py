@@ -67,6 +67,13 @@ class Phases:
         searcher's fresh ask, or a searcher that cannot say)."""
         return self._states.pop(trial_id, None)
 
+    def rebudget(self, epochs: float) -> int | None:
+        """Let the searcher's next trials run up to `epochs`; the id of the first of them, or
+        None when it cannot (or its phase is over)."""
+        if self.done or not self.searcher.rebudget(epochs):
+            return None
+        return self.searcher.next_id
+
     def continuable(self) -> set[int]:
         """Trials a later trial of the searcher may continue."""
         return set(self.searcher.continuable())

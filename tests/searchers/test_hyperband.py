@@ -200,3 +200,33 @@ def test_include_default_proposes_the_default_configuration_once_first(name: str
     assert with_default[0].info["origin"] == "default"
     assert [t.info["origin"] for t in with_default].count("default") == 1
     assert all(dict(t.config) != default for t in without)
+
+
+def test_a_rebudget_lays_out_only_the_brackets_not_yet_started() -> None:
+    # Issue 20: the trial budget is re-planned as real trial times come in.
+    space = ConfigurationSpace(space={"x": Float("x", (0.0, 1.0))}, seed=0)
+    s = searchers.get("bohb", space, seed=0, min_budget=1, max_budget=9, eta=3,
+                      include_default=True, full_first=True)
+    first = s.ask()
+    assert first.budget == 9 and "horizon" not in first.info
+    s.tell(first, Result(loss=0.5))
+    started = s.ask()  # the most exploratory bracket of the 1-9 layout begins
+    assert started.budget == 1
+    assert s.rebudget(27) and s.next_id == started.id + 1
+    # The running bracket keeps its rungs and says no horizon; brackets after it run to 27.
+    budgets, horizons = [], set()
+    while True:
+        trial = s.ask()
+        if trial is None:
+            break
+        s.tell(trial, Result(loss=trial.config["x"]))
+        budgets.append(trial.budget)
+        if "horizon" in trial.info:
+            horizons.add((trial.info["bracket"], trial.info["horizon"]))
+        if len(budgets) > 60:
+            break
+    s.tell(started, Result(loss=0.9))
+    assert max(budgets) == 27 and horizons and {h for _, h in horizons} == {27.0}
+    assert 27.0 not in budgets[:8]  # the bracket in progress finished on its own ladder first
+    assert not searchers.get("asha", space, seed=0, min_budget=1, max_budget=9).rebudget(27)
+    assert not searchers.get("tpe", space, seed=0).rebudget(27)
