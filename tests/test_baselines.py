@@ -106,8 +106,8 @@ def test_a_machine_faster_than_the_estimates_fits_more(digits, monkeypatch):
     real = baselines._fit
 
     def timed(share: float):
-        def fit(name, common, x, y, *rest):
-            return dataclasses.replace(real(name, common, x, y, *rest),
+        def fit(name, common, x, y, *rest, **options):
+            return dataclasses.replace(real(name, common, x, y, *rest, **options),
                                        seconds=share * len(y) / per[name])
         return fit
 
@@ -118,6 +118,24 @@ def test_a_machine_faster_than_the_estimates_fits_more(digits, monkeypatch):
     assert fit_baselines(digits, seconds=10.0, speed=1.0)[-1].train_size == 312
     monkeypatch.setattr(baselines, "_fit", timed(1.0))
     assert {b.name: b for b in fit_baselines(digits, seconds=10.0)}["svm-rbf"].train_size == 312
+
+
+def test_the_whole_split_with_one_setting_before_all_settings_on_a_subsample(digits,
+                                                                         monkeypatch):
+    # The SVM on the whole split fits the cap with sklearn's default C alone, not with both
+    # values: it is fitted on all of it with C=1, not on a subsample with both.
+    n = len(digits.y_train)
+    sizes = {"n_features": 64, "n_classes": 10, "n_val": len(digits.y_val),
+             "n_test": len(digits.y_test)}
+    one = baselines.estimate_seconds("svm-rbf", n_train=n, settings=1, **sizes)
+    both = baselines.estimate_seconds("svm-rbf", n_train=n, **sizes)
+    assert both == pytest.approx(2 * one, rel=0.05)
+    monkeypatch.setattr(baselines, "NAMES", ("svm-rbf",))
+    (svm,) = fit_baselines(digits, seconds=(one + both) / 2, speed=1.0)
+    assert svm.train_size == n and dict(svm.params["val_accuracy_by_C"]).keys() == {1.0}
+    # Fitted again from the journal: the same single setting, the same model.
+    (again,) = fit_baselines(digits, seconds=0.0, only="svm-rbf", settings=1)
+    assert again.params["C"] == 1.0 and again.val_accuracy == svm.val_accuracy
 
 
 def test_a_journaled_baseline_is_fitted_again_exactly(digits):

@@ -22,6 +22,9 @@ KNN_KS = (1, 5, 15)
 # wants C > 1 on standardised features).
 LOGISTIC_CS = (0.01, 0.1, 1.0)
 SVM_CS = (1.0, 10.0)
+#: The one setting tried when the whole train split fits a time cap with it but not with all:
+#: scikit-learn's default, a user's first try (fewer settings before fewer samples).
+FIRST_CHOICE = {"logistic": 1.0, "svm-rbf": 1.0}
 # sklearn's default; the cost estimate assumes the solver may use all of them.
 LOGISTIC_MAX_ITER = 100
 
@@ -43,19 +46,21 @@ _SAFETY = 1.5
 
 
 def estimate_seconds(name: str, *, n_train: int, n_features: int, n_classes: int,
-                     n_val: int, n_test: int) -> float:
-    """Estimated seconds to fit baseline `name` on `n_train` samples and score it.
+                     n_val: int, n_test: int, settings: int | None = None) -> float:
+    """Estimated seconds to fit baseline `name` on `n_train` samples and score it, trying
+    `settings` of its regularisation values (default all).
 
     Scoring covers the validation split (k-NN once per candidate k) and `n_test` test samples.
     """
     n, f = float(n_train), float(n_features)
     kernel = f + _KERNEL_OVERHEAD
     if name == "logistic":
-        work = len(LOGISTIC_CS) * LOGISTIC_MAX_ITER * (
+        work = (settings or len(LOGISTIC_CS)) * LOGISTIC_MAX_ITER * (
             _LOGISTIC_PER_UNIT * n * f * n_classes + _LOGISTIC_PER_ITER)
     elif name == "svm-rbf":
-        work = len(SVM_CS) * (_SVM_FIT_PER_UNIT * n * n * kernel
-                               + _SVM_PREDICT_PER_UNIT * n * (n_val + n_test) * kernel)
+        work = (settings or len(SVM_CS)) * (
+            _SVM_FIT_PER_UNIT * n * n * kernel
+            + _SVM_PREDICT_PER_UNIT * n * (n_val + n_test) * kernel)
     elif name == "knn":
         work = _KNN_PER_UNIT * n * (len(KNN_KS) * n_val + n_test) * kernel
     else:

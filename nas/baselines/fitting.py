@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas.baselines.costs import (
+    FIRST_CHOICE,
     KNN_KS,
     LOGISTIC_CS,
     LOGISTIC_MAX_ITER,
@@ -41,16 +42,18 @@ FASTEST = 0.35
 
 
 def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | None = None,
-                  train_size: int | None = None, speed: float | None = None
-                  ) -> tuple[Baseline, ...]:
+                  train_size: int | None = None, speed: float | None = None,
+                  settings: int | None = None) -> tuple[Baseline, ...]:
     """Fit every baseline on `data`'s train split within about `seconds`, cheapest first.
 
     One that would not fit in what is left is fitted on a stratified subsample whose estimated
     cost fits, or skipped (with the reason) when even a small one would not; the first always
     runs. The estimates are the slowest machine's, times `speed` (None: measured, the fits' own
     seconds against their estimates). Single-threaded; returned in the order they ran. `only`
-    fits just that one on `train_size` samples (default all), as a search did: its journaled
-    baseline, fitted again.
+    fits just that one on `train_size` samples (default all) trying `settings` values of its
+    regularisation (default all; 1: `FIRST_CHOICE`), as a search did: its journaled baseline,
+    fitted again. Where the whole split fits the cap with one setting but not with all, that
+    one is fitted on the whole split (fewer settings before fewer samples).
     """
     if only is not None and only not in NAMES:
         raise UserError(f"no baseline named {only!r}; there are {', '.join(NAMES)}")
@@ -67,28 +70,30 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
     n_classes = int(data.num_classes)
     train_classes = len(np.unique(y_train))
 
-    def fit(name: str, common: dict[str, Any], size: int) -> Baseline:
+    def fit(name: str, common: dict[str, Any], size: int, tried: int | None = None
+            ) -> Baseline:
         keep = _subsample(y_train, size, np.random.default_rng([seed, NAMES.index(name)]))
         return _fit(name, common, x_train[keep].astype(np.float64), y_train[keep],
-                    (x_val, y_val), test, seed)
+                    (x_val, y_val), test, seed, settings=tried)
 
     def common(name: str) -> dict[str, Any]:
         return {"name": name, "num_classes": n_classes, "input_shape": tuple(data.input_shape)}
 
     if only is not None:
         size = n if train_size is None else _check_size(train_size, n)
-        return (fit(only, common(only), size),)
+        return (fit(only, common(only), size, settings),)
 
-    def estimate(name: str, size: int) -> float:
+    def estimate(name: str, size: int, tried: int | None = None) -> float:
         return estimate_seconds(name, n_train=size, n_features=n_features, n_classes=n_classes,
-                                n_val=len(y_val), n_test=0 if test is None else len(test[1]))
+                                n_val=len(y_val), n_test=0 if test is None else len(test[1]),
+                                settings=tried)
 
     measured = 0.0  # the slowest of the fits so far, as a share of its estimate
 
-    def cost(name: str, size: int) -> float:
-        if speed is not None:
-            return speed * estimate(name, size)
-        return (min(1.0, max(FASTEST, measured)) if measured else 1.0) * estimate(name, size)
+    def cost(name: str, size: int, tried: int | None = None) -> float:
+        scale = speed if speed is not None else (
+            min(1.0, max(FASTEST, measured)) if measured else 1.0)
+        return scale * estimate(name, size, tried)
 
     smallest = min(n, max(_MIN_TRAIN, _MIN_PER_CLASS * n_classes))
     order = sorted(NAMES, key=lambda name: estimate(name, n))  # stable: ties keep NAMES' order
@@ -110,18 +115,21 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
                                  f"{max(left, 0.0):.2g} s of the {seconds:g} s cap were left"))
             continue
         size = smallest if size is None else size  # the first always runs, however small
+        tried = None
+        if size < n and name in FIRST_CHOICE and cost(name, n, 1) <= left:
+            size, tried = n, 1  # the whole split with the default setting only
         # The clock also skips: on a machine slower or busier than the estimates say.
         spent = time.perf_counter() - start
-        if not first and spent + cost(name, size) > seconds * (1 + _CLOCK_SLACK):
+        if not first and spent + cost(name, size, tried) > seconds * (1 + _CLOCK_SLACK):
             done.append(_skipped(common(name), f"the cap of {seconds:g} s would be passed: "
                                  f"{spent:.2g} s spent (the fits took {used:.2g} s)"
-                                 f" and this one estimated at {cost(name, size):.2g} s"))
+                                 f" and this one estimated at {cost(name, size, tried):.2g} s"))
             continue
-        estimated = cost(name, size)
-        done.append(fit(name, common(name), size))
+        estimated = cost(name, size, tried)
+        done.append(fit(name, common(name), size, tried))
         used += estimated if speed is not None else done[-1].seconds
-        if estimate(name, size) > 0:
-            measured = max(measured, done[-1].seconds / estimate(name, size))
+        if estimate(name, size, tried) > 0:
+            measured = max(measured, done[-1].seconds / estimate(name, size, tried))
     return tuple(done)
 
 
@@ -140,8 +148,9 @@ def _skipped(common: dict[str, Any], reason: str) -> Baseline:
 
 def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
          val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None,
-         seed: int) -> Baseline:
-    """Fit baseline `name` on (x, y) and score it; the result keeps the model."""
+         seed: int, *, settings: int | None = None) -> Baseline:
+    """Fit baseline `name` on (x, y) and score it, trying all its regularisation values (or,
+    with ``settings=1``, only `FIRST_CHOICE`); the result keeps the model."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -158,7 +167,7 @@ def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
                     warnings.simplefilter("ignore", ConvergenceWarning)  # reported in params
                     return model.fit(x, y)
 
-            c, model, scores = _best_on(val, LOGISTIC_CS, logistic)
+            c, model, scores = _best_on(val, _tried(name, LOGISTIC_CS, settings), logistic)
             params = {"C": c, "converged": bool(np.max(model.n_iter_) < LOGISTIC_MAX_ITER),
                       "val_accuracy_by_C": MappingProxyType(scores)}
         elif name == "svm-rbf":
@@ -168,7 +177,7 @@ def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
             spread = float(x.var()) * x.shape[1]
             gamma = 1.0 / spread if spread > 0 else 1.0
             # probability is left at its default, False: passing it is deprecated since 1.9.
-            c, model, scores = _best_on(val, SVM_CS, lambda c: SVC(
+            c, model, scores = _best_on(val, _tried(name, SVM_CS, settings), lambda c: SVC(
                 kernel="rbf", C=c, gamma=gamma, break_ties=True, random_state=seed).fit(x, y))
             params = {"C": c, "gamma": gamma, "val_accuracy_by_C": MappingProxyType(scores)}
         else:
@@ -186,6 +195,11 @@ def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
     return Baseline(**common, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
                     seconds=time.perf_counter() - start, train_size=len(y),
                     params=MappingProxyType(params), model=model)
+
+
+def _tried(name: str, values: Sequence[float], settings: int | None) -> Sequence[float]:
+    """The regularisation values to try: all, or with one setting `FIRST_CHOICE` alone."""
+    return (FIRST_CHOICE[name],) if settings == 1 else values
 
 
 def _best_on(val: tuple[np.ndarray, np.ndarray], settings: Sequence[float],

@@ -77,9 +77,11 @@ class SearchResult:
             data = load(spec.name, **dict(spec.options))
         name = str(self.baseline_won["name"])
         journaled = next(b for b in self.baselines if b["name"] == name)
+        tried = (journaled.get("params") or {}).get("val_accuracy_by_C") or {}
         (fitted,) = fit_baselines(data, seconds=float(journaled.get("cap", 0.0)),
                                   seed=view.settings.seed, only=name,
-                                  train_size=journaled.get("train_size") or None)
+                                  train_size=journaled.get("train_size") or None,
+                                  settings=1 if len(tried) == 1 else None)
         return BaselineModel(fitted, data.mean, data.std).eval()
 
     @property
