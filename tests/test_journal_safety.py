@@ -240,6 +240,12 @@ def test_a_full_disk_is_one_line_and_the_search_resumes_to_the_same_result(
     lines = err.strip().splitlines()
     assert "Traceback" not in err and len(lines) == 1 and "no space left" in lines[0]
     assert f"nas resume {db}" in lines[0] or "nas resume runs/cut.db" in lines[0]
+    # A resume while the disk is still full says so too, and changes nothing.
+    early = subprocess.run([sys.executable, "-m", "nas", "resume", str(db), "--no-progress"],
+                           cwd=small_mount, env=_env(), text=True, capture_output=True,
+                           timeout=300)
+    assert early.returncode == 2 and "Traceback" not in early.stderr
+    assert "no space left" in early.stderr.strip().splitlines()[-1]
     filler.unlink()
     with Storage.open(db) as store:
         assert store.meta("state") == "running"
