@@ -227,6 +227,10 @@ def test_large_images_first_get_a_stride_2_stem(strided_seconds: float, narrowed
     # Fast enough with it: the channels stay; else they are narrowed too, stride kept.
     assert ("channels" in overrides) == narrowed == ("channels narrowed" in why)
     assert all(t["stride"] == 2 for t in timed)
+    # Nine epochs fit a quarter of 200 s at 3 s each, but the 27 an augmented plan wants do
+    # not: the stem is still halved (and nothing narrowed).
+    between = _sized_models(images, {}, 3.0, 200.0, lambda space, share=1.0: 1.0)
+    assert between[0] == {"stem_stride": 2} and "27 epochs" in between[2]
     # Small images (6x6) never get it; the user's own choice is kept.
     assert "stem_stride" not in _sized_models(_images(), {}, 10.0, 20.0, measure)[0]
     assert _sized_models(images, {"stem_stride": 1, "channels": (8, 16)}, 10.0, 20.0,
