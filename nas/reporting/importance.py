@@ -14,7 +14,7 @@ from nas.journal import JournalView
 MIN_IMPORTANCE_TRIALS = 10
 #: At most this many trials train the importance forest (a seeded sample of more): its cost
 #: grows with the trials, its estimate barely.
-MAX_IMPORTANCE_TRIALS = 2000
+MAX_IMPORTANCE_TRIALS = 1000
 IMPORTANCE_METHOD = (
     "permutation importance of a random forest (64 trees) fitted on configuration → loss, "
     "measured out of fold: the drop in cross-validated R² when one hyperparameter's values "

@@ -75,8 +75,9 @@ def plot_best_so_far(journal: JournalView, path: Path) -> Path | None:
     ax.step(xs, ys, where="post", color="#1f77b4", lw=2, label="best so far")
     done = [(spent, r.result.loss) for r, spent, _ in curve
             if r.result is not None and r.result.ok]
-    ax.scatter([d[0] for d in done], [d[1] for d in done], s=12, color="#7f7f7f", alpha=0.5,
-               label="each trial")
+    # Markers of one line, not a scatter collection: ten times faster to draw 10,000 trials.
+    ax.plot([d[0] for d in done], [d[1] for d in done], linestyle="none", marker="o", ms=3.5,
+            color="#7f7f7f", alpha=0.5, label="each trial")
     limit = journal.limit
     if limit is not None and limit.unit is not Unit.SECONDS:
         ax.axvline(limit.amount, color="#333333", ls="--", lw=1, label=f"budget {limit}")
