@@ -20,7 +20,6 @@ from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
 from nas.errors import SearchInterrupted
 from nas.executors import InProcessExecutor
-from nas.executors import base as executors_base
 from nas.executors import threads as threads_module
 from nas.executors.threads import choose_threads
 from nas.journal import JournalView
@@ -79,10 +78,10 @@ def test_cpu_times_and_quota_parse_the_kernel_files(tmp_path: Path) -> None:
     assert threads_module._cpu_times(str(stat)) == (15.0, 100.0)
     quota = tmp_path / "cpu.max"
     quota.write_text("150000 100000\n")
-    assert executors_base._cgroup_quota(str(quota)) == 1.5
+    assert threads_module._cgroup_quota(str(quota)) == 1.5
     quota.write_text("max 100000\n")
-    assert executors_base._cgroup_quota(str(quota)) is None
-    assert executors_base._cgroup_quota(str(tmp_path / "absent")) is None
+    assert threads_module._cgroup_quota(str(quota)) is None
+    assert threads_module._cgroup_quota(str(tmp_path / "absent")) is None
 
 
 def test_the_in_process_executor_sets_threads_and_gives_them_back() -> None:
@@ -317,6 +316,9 @@ def test_with_no_network_to_train_the_baselines_get_what_is_left(tmp_path) -> No
     assert time.monotonic() - start < 10.0
 
 
+# Timing-dependent (a loaded CI machine may end the 25 s search before the re-planned trials);
+# the schedule's and the cost model's parts are tested above without a clock.
+@pytest.mark.slow
 def test_trials_slower_than_the_probe_re_plan_the_trial_budget_and_resume(
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The probe says an epoch takes 2 ms, so the plan gives 36-epoch trials; real epochs take

@@ -202,8 +202,10 @@ def test_cli_report_prints_the_page_and_checks_top(search_db, tmp_path, capsys) 
     assert main(["report", str(search_db), "-o", str(out), "--top", "2"]) == 0
     assert capsys.readouterr().out.strip() == str(out / "report.html")
     assert len(_top_rows((out / "report.html").read_text())) == 2
-    assert main(["report", str(search_db), "-o", str(out), "--top", "0"]) == 2
-    assert "--top must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse's own one-line error
+        main(["report", str(search_db), "-o", str(out), "--top", "0"])
+    assert exited.value.code == 2
+    assert "--top: must be at least 1" in capsys.readouterr().err
 
 
 def _artifacts() -> Path:

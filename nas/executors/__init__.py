@@ -19,12 +19,12 @@ from nas.executors.base import (
     Executor,
     InProcessExecutor,
     WorkerLost,
-    cpu_count,
     describe,
     make_executor,
 )
 from nas.executors.dask import DaskExecutor
 from nas.executors.local import LocalExecutor
+from nas.executors.threads import cpu_count
 
 
 # After "inprocess" (registered with the protocol), in the order `make_executor`'s message

@@ -8,8 +8,6 @@ before torch is first imported.
 from __future__ import annotations
 
 import ast
-import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -110,31 +108,6 @@ class InProcessExecutor:
 
             torch.set_num_threads(self._before)
             self._before = None
-
-
-def cpu_count() -> int:
-    """Cores this process may run on: its affinity, within a container's CPU quota."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    quota = _cgroup_quota()
-    return max(1, min(cores, math.ceil(quota))) if quota else cores
-
-
-def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
-    """Cores' worth of CPU time a cgroup v2 quota allows, or None when there is none."""
-    try:
-        with open(path) as f:
-            quota, period = f.read().split()[:2]
-    except (OSError, ValueError):
-        return None
-    if quota == "max":
-        return None
-    try:
-        return int(quota) / int(period)
-    except (ValueError, ZeroDivisionError):
-        return None
 
 
 @dataclass(frozen=True)

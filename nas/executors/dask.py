@@ -8,7 +8,8 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from nas.errors import UserError
-from nas.executors.base import WorkerLost, _Shared, check_main_guard, cpu_count
+from nas.executors.base import WorkerLost, _Shared, check_main_guard
+from nas.executors.threads import cpu_count
 
 #: Seconds a re-sending of the shared data may take before the trial counts as lost.
 SCATTER_TIMEOUT = 60

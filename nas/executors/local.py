@@ -23,8 +23,8 @@ from nas.executors.base import (
     WorkerLost,
     _Shared,
     check_main_guard,
-    cpu_count,
 )
+from nas.executors.threads import cpu_count
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0

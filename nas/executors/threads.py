@@ -7,14 +7,13 @@ is not read off the core count but timed: the same small workload at each candid
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from nas.executors.base import cpu_count
 
 #: A higher thread count must be at least this much faster to be chosen: extra threads also
 #: take cores from everything else running, and a noisy timing should not decide.
@@ -32,6 +31,31 @@ class ThreadChoice:
 
     threads: int
     reason: str
+
+
+def cpu_count() -> int:
+    """Cores this process may run on: its affinity, within a container's CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """Cores' worth of CPU time a cgroup v2 quota allows, or None when there is none."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def _cpu_times(path: str = "/proc/stat") -> tuple[float, float] | None:
