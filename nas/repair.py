@@ -24,7 +24,7 @@ def repair(path: str | os.PathLike[str]) -> list[str]:
         bad = store.unreadable_trials()
         if bad:
             first = int(bad[0])
-            readable = [r for r in _readable(store) if r.result is not None]
+            readable = [r for r in _readable(store, set(bad)) if r.result is not None]
             spent = _spent_after_dropping(store, [r for r in readable if r.id < first],
                                           [r for r in readable if r.id >= first])
             dropped = store.drop_trials_from(first)
@@ -44,9 +44,8 @@ def repair(path: str | os.PathLike[str]) -> list[str]:
     return notes
 
 
-def _readable(store: Storage) -> list[TrialRecord]:
-    """The trial rows that can be read."""
-    bad = set(store.unreadable_trials())
+def _readable(store: Storage, bad: set[int]) -> list[TrialRecord]:
+    """The trial rows that can be read (all but `bad`)."""
     return [store.trial(tid) for tid in store.trial_ids() if tid not in bad]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
@@ -90,3 +91,14 @@ def toy_problem() -> object:
 
 def _toy_evaluate(config: dict, budget: float, seed: int) -> float:
     return (config["x"] - 0.3) ** 2 + 1.0 / budget
+
+
+def one_line_error(capsys: Any, argv: list[str]) -> str:
+    """Run the CLI on `argv`: it must exit 2 with exactly one line on stderr; that line."""
+    from nas.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err

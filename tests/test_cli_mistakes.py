@@ -9,17 +9,11 @@ import pytest
 
 import nas.reporting.tensorboard
 from nas.cli import main
+from tests.helpers import one_line_error
 
 SEARCH = ["search", "--data", "synthetic", "--budget", "2trials", "--trial-budget", "1ep",
           "--set", "width=16", "--set", "n_blocks=1", "--no-progress"]
 
-
-def _one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -35,7 +29,7 @@ def test_search_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     argv = [a for a in SEARCH]
     if "--budget" in extra:  # replaces the default budgets
         argv = [a for a in argv if a not in ("2trials", "1ep", "--budget", "--trial-budget")]
-    assert message in _one_line(capsys, argv + extra)
+    assert message in one_line_error(capsys, argv + extra)
     assert not list(tmp_path.rglob("*.db")) and not (tmp_path.parent / "x.db").exists()
 
 
@@ -45,7 +39,7 @@ def test_tensorboard_behind_a_file_is_refused_before_the_search(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(nas.reporting.tensorboard, "tensorboard_available", lambda: True)
     (tmp_path / "file").write_text("")
-    err = _one_line(capsys, [*SEARCH, "--tensorboard", "file/x"])
+    err = one_line_error(capsys, [*SEARCH, "--tensorboard", "file/x"])
     assert "is a file, not a folder" in err
     assert not (tmp_path / "runs").exists()
 
@@ -64,7 +58,7 @@ def test_show_on_an_empty_file_leaves_it_empty(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
-    assert "is not a search database" in _one_line(capsys, ["show", str(empty)])
+    assert "is not a search database" in one_line_error(capsys, ["show", str(empty)])
     assert empty.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == \
         ["empty.db"]
 

@@ -14,6 +14,7 @@ from nas.cli import main
 from nas.errors import UserError
 from nas.records import MetaKey
 from nas.storage import Storage
+from tests.helpers import one_line_error
 from tests.test_journal_safety import _unfinished
 
 
@@ -23,13 +24,6 @@ def _sql(db: Path, statement: str, *args: object) -> None:
     con.close()
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
 
 def test_edited_settings_are_named_and_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,7 +31,7 @@ def test_edited_settings_are_named_and_refused(tmp_path: Path, monkeypatch: pyte
     with Storage.open(db) as store:
         settings = {**store.settings, "trial_budget": "20ep"}
         store.set_meta(MetaKey.SETTINGS, settings)
-    err = _one_line_error(capsys, ["resume", str(db)])
+    err = one_line_error(capsys, ["resume", str(db)])
     assert "settings were changed" in err and "trial_budget" in err
 
 
@@ -60,7 +54,7 @@ def test_a_damaged_journal_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     db = _unfinished(tmp_path, monkeypatch)
     _sql(db, damage)
     for command in (["resume", str(db)], ["show", str(db)]):
-        err = _one_line_error(capsys, command)
+        err = one_line_error(capsys, command)
         assert "damaged" in err and message in err
 
 
@@ -71,7 +65,7 @@ def test_repair_drops_an_unreadable_row_and_the_search_goes_on(
         damage: str) -> None:
     db = _unfinished(tmp_path, monkeypatch)
     _sql(db, damage)
-    err = _one_line_error(capsys, ["resume", str(db)])
+    err = one_line_error(capsys, ["resume", str(db)])
     assert "trial row 1 cannot be read" in err and "--repair" in err
     assert main(["resume", str(db), "--repair", "--no-progress"]) == 0
     out = capsys.readouterr().out
