@@ -4,7 +4,8 @@ Builds (once, in `--dir`) a TPE journal of `--trials` cheap trials that stops 10
 its budget (as a kill would leave it), then times, each in a fresh process:
 
 - `nas.resume` of a copy of it (the replay, plus the last 10 trials and the end), and
-- `nas report` on the finished copy, with its peak resident memory (``ru_maxrss``).
+- `nas report` on the finished copy, the whole command, with its peak resident memory
+  (``ru_maxrss``).
 
     python benchmarks/journal_scale.py --trials 10000 --dir runs/scale
 
@@ -59,13 +60,16 @@ result = nas.resume(sys.argv[1], objective=objective, progress=False)
 print(time.perf_counter() - start, len(result.trials))
 """
 
+# The whole `nas report` command as a user runs it (interpreter start and imports included),
+# in a child process of its own so that its peak memory is its alone.
 REPORT = """
-import resource, sys, time
-from nas.reporting.html import write_report
+import resource, subprocess, sys, time
 
 start = time.perf_counter()
-write_report(sys.argv[1], sys.argv[2])
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+subprocess.run([sys.executable, "-m", "nas", "report", sys.argv[1], "--out", sys.argv[2]],
+               check=True, capture_output=True)
+print(time.perf_counter() - start,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 """
 
 

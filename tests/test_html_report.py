@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,40 @@ def test_importance_finds_the_hyperparameter_that_matters(random_db, tmp_path) -
     # One budget level: no rungs, so no per-rung plot, and the page says why.
     assert not (tmp_path / "out" / "budget-per-rung.png").exists()
     assert "same budget (no rungs)" in page and len(_embedded(page)) == 3
+
+
+def test_importance_reads_the_stored_space_again_and_again(random_db) -> None:
+    # ConfigSpace's reader had emptied the journal's stored space: a second call found none.
+    view = JournalView.load(random_db)
+    first, second = importance(view), importance(view)
+    assert first.reason is None and second == first
+
+
+def test_inactive_values_sort_below_active_ones_and_foreign_configs_are_skipped() -> None:
+    from nas.reporting.importance import _columns, _encode, _inactive_below
+
+    columns = _columns(spaces.space_to_json(_space()))
+    assert columns is not None and [n for n, _ in columns] == ["c", "x", "y", "z"]
+    rows = [_encode(columns, {"c": "b", "x": 0.5, "y": 0.1, "z": 0.2}),
+            _encode(columns, {"c": "a", "x": 0.7, "y": 0.3})]
+    assert _encode(columns, {"c": "other", "x": 0.5, "y": 0.1}) is None
+    assert _encode(columns, {"c": "a", "x": "0.5", "y": 0.1}) is None
+    x = _inactive_below(np.array(rows))
+    assert x[0].tolist() == [1.0, 0.5, 0.1, 0.2]
+    assert x[1, 3] < x[0, 3] and x[1, :3].tolist() == [0.0, 0.7, 0.3]
+    assert _columns({"hyperparameters": "nonsense"}) is None
+
+
+def test_a_report_imports_neither_torch_nor_configspace(random_db, tmp_path) -> None:
+    code = ("import sys\n"
+            "from nas.reporting.html import write_report\n"
+            f"write_report({str(random_db)!r}, {str(tmp_path / 'out')!r})\n"
+            "print(sorted(m for m in ('torch', 'ConfigSpace') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "out" / "importance.png").exists()
 
 
 def test_too_few_trials_say_so_instead_of_plotting_noise(search_db, tmp_path) -> None:
