@@ -170,6 +170,17 @@ def test_inactive_values_sort_below_active_ones_and_foreign_configs_are_skipped(
     assert _columns({"hyperparameters": "nonsense"}) is None
 
 
+def test_importance_trains_on_a_seeded_sample_of_many_trials(random_db, monkeypatch) -> None:
+    # 10,000 trials must not mean a forest on 10,000 rows (issue 21: the report took 29 s).
+    import nas.reporting.importance as module
+
+    monkeypatch.setattr(module, "MAX_IMPORTANCE_TRIALS", 20)
+    view = JournalView.load(random_db)
+    first, second = importance(view), importance(view, seed=1)
+    assert first.n_trials == second.n_trials == 20
+    assert first == importance(view) and first.r2 != second.r2
+
+
 def test_a_report_imports_neither_torch_nor_configspace(random_db, tmp_path) -> None:
     code = ("import sys\n"
             "from nas.reporting.html import write_report\n"
