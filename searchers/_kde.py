@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy.special import logsumexp, ndtr, ndtri
 
+#: The ways a `ParzenEstimator` sets its continuous bandwidths.
+BANDWIDTH_RULES = ("normal", "neighbors")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
 _LOG_MISMATCH = math.log(1e-3)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -25,11 +27,18 @@ class ParzenEstimator:
     `prior_weight` mixes in a uniform density as that many extra pseudo-observations, so a
     model of few points never rules a region out. `magic_clip` floors continuous bandwidths at
     1 / min(100, 1 + n) as in Bergstra et al.'s implementation, keeping early models broad.
+    `bandwidth_rule`: "normal" gives each dim one bandwidth (the normal-reference rule);
+    "neighbors" gives each observation its own, its distance to the farther of its two
+    neighbours along that dim (Bergstra et al.'s rule, also Optuna's): wide where observations
+    are sparse, narrow where they crowd.
     """
 
     def __init__(self, data: np.ndarray, is_categorical: np.ndarray, n_choices: np.ndarray, *,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
-                 prior_weight: float = 0.0, magic_clip: bool = False) -> None:
+                 prior_weight: float = 0.0, magic_clip: bool = False,
+                 bandwidth_rule: str = "normal") -> None:
+        if bandwidth_rule not in BANDWIDTH_RULES:
+            raise ValueError(f"bandwidth_rule must be one of {BANDWIDTH_RULES}")
         data = np.atleast_2d(np.asarray(data, dtype=np.float64))
         if data.shape[0] == 0:
             raise ValueError("a Parzen estimator needs at least one observation")
@@ -41,6 +50,12 @@ class ParzenEstimator:
         self.cont = ~self.cat
         self.n_choices = np.asarray(n_choices, dtype=np.int64)
         self.bandwidth = self._bandwidths(min_bandwidth, magic_clip)
+        #: Bandwidth of each observation's kernel in each dim (n x d).
+        self.kernel_bandwidth = np.broadcast_to(self.bandwidth, (self.n, self.d)).copy()
+        if bandwidth_rule == "neighbors":
+            floor = self._floor(min_bandwidth, magic_clip)
+            for j in np.flatnonzero(self.cont):
+                self.kernel_bandwidth[:, j] = _neighbor_widths(data[:, j], floor[j])
         self._prepare()
 
     # -- bandwidths ----------------------------------------------------------------------------
@@ -53,13 +68,14 @@ class ParzenEstimator:
         mean = filled.sum(axis=0) / np.maximum(counts, 1)
         var = (np.where(active, self.data - mean, 0.0) ** 2).sum(axis=0) / np.maximum(counts, 1)
         bw = 1.06 * np.sqrt(var) * np.maximum(counts, 1) ** (-1.0 / (self.d + 4))
-        floor = np.full(self.d, min_bandwidth)
-        if magic_clip:
-            floor = np.maximum(floor, 1.0 / min(100, 1 + self.n))
-        bw = np.maximum(bw, floor)
+        bw = np.maximum(bw, self._floor(min_bandwidth, magic_clip))
         # A categorical bandwidth is the chance of switching to another value: at most uniform.
         k = np.maximum(self.n_choices, 2)
         return np.where(self.cat, np.minimum(bw, (k - 1) / k), bw)
+
+    def _floor(self, min_bandwidth: float, magic_clip: bool) -> np.ndarray:
+        floor = np.full(self.d, min_bandwidth)
+        return np.maximum(floor, 1.0 / min(100, 1 + self.n)) if magic_clip else floor
 
     def _prepare(self) -> None:
         x = self.data
@@ -67,7 +83,7 @@ class ParzenEstimator:
         xc = x[:, cont]
         self._ax = (~np.isnan(xc)).astype(np.float64)
         self._x0 = np.nan_to_num(xc)
-        bw = self.bandwidth[cont]
+        bw = self.kernel_bandwidth[:, cont]
         self._inv2 = 1.0 / (2.0 * bw**2)
         self._inv = 1.0 / bw**2
         # Each truncated Gaussian is normalised over [0, 1].
@@ -97,8 +113,8 @@ class ParzenEstimator:
         ay = (~np.isnan(yc)).astype(np.float64)
         y0 = np.nan_to_num(yc)
         ax, x0 = self._ax, self._x0
-        quad = ((ay * y0**2 * self._inv2) @ ax.T + ay @ (ax * x0**2 * self._inv2).T
-                - (ay * y0 * self._inv) @ (ax * x0).T)
+        quad = ((ay * y0**2) @ (ax * self._inv2).T + ay @ (ax * x0**2 * self._inv2).T
+                - (ay * y0) @ (ax * x0 * self._inv).T)
         out = -quad + ay @ (ax * self._log_norm).T
         mismatch = ay @ (1.0 - ax).T + (1.0 - ay) @ ax.T
         if self.cat.any():
@@ -112,14 +128,15 @@ class ParzenEstimator:
         """Log kernel of dim `j` alone, candidates x observations."""
         yj, xj = y[:, j][:, None], self.data[:, j][None, :]
         ny, nx = np.isnan(yj), np.isnan(xj)
-        bw = self.bandwidth[j]
         if self.cat[j]:
+            bw = self.bandwidth[j]
             k = max(int(self.n_choices[j]), 2)
             both = np.where(yj == xj, math.log1p(-bw), math.log(bw / (k - 1)))
         else:
+            bw = self.kernel_bandwidth[:, j][None, :]
             x0 = np.nan_to_num(xj)
             mass = ndtr((1.0 - x0) / bw) - ndtr(-x0 / bw)
-            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - math.log(bw) - _LOG_SQRT_2PI
+            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - np.log(bw) - _LOG_SQRT_2PI
                     - np.log(np.maximum(mass, 1e-300)))
         return np.where(ny & nx, 0.0, np.where(ny | nx, _LOG_MISMATCH, both))
 
@@ -165,7 +182,9 @@ class ParzenEstimator:
         bw = self.bandwidth
         # Continuous: inverse-CDF draw from the truncated Gaussian around each value.
         cont = self.cont[None, :] & ~np.isnan(out)
-        scale = np.broadcast_to(bw * bandwidth_factor, out.shape)
+        widths = self.kernel_bandwidth[idx[:, 0]] if self.multivariate \
+            else self.kernel_bandwidth[idx, np.arange(d)[None, :]]
+        scale = widths * bandwidth_factor
         centre = np.nan_to_num(out)
         lo, hi = ndtr(-centre / scale), ndtr((1.0 - centre) / scale)
         u = lo + rng.random(out.shape) * (hi - lo)
@@ -187,6 +206,24 @@ class ParzenEstimator:
         draw = np.where(self.cat, np.floor(draw * np.maximum(self.n_choices, 1)), draw)
         # Activity is settled when the vector is decoded; keep the pattern of `like`.
         return np.where(np.isnan(like), np.nan, draw)
+
+
+def _neighbor_widths(values: np.ndarray, floor: float) -> np.ndarray:
+    """Each value's distance to the farther of its two neighbours among the active values,
+    the ends of [0, 1] counting as neighbours of the outermost, clipped to [floor, 1]."""
+    out = np.ones(len(values))
+    active = np.flatnonzero(~np.isnan(values))
+    if active.size == 0:
+        return out
+    order = active[np.argsort(values[active], kind="stable")]
+    line = np.concatenate([[0.0], values[order], [1.0]])
+    gaps = np.diff(line)
+    width = np.maximum(gaps[:-1], gaps[1:])
+    if len(order) >= 2:
+        # The outermost reach only inwards: the distance to the edge says nothing of the data.
+        width[0], width[-1] = gaps[1], gaps[-2]
+    out[order] = np.clip(width, floor, 1.0)
+    return out
 
 
 class Observations:

@@ -160,8 +160,8 @@ class KDEProposer:
     `random_fraction`: None never proposes at random by chance and draws nothing (TPE); a
     number, even 0, costs one draw of the generator per proposal (BOHB). With `constant_liar`,
     trials still running join the bad model for that proposal, so parallel proposals spread
-    out. The kernel settings (`multivariate`, `min_bandwidth`, `prior_weight`, `magic_clip`)
-    are `ParzenEstimator`'s.
+    out. The kernel settings (`multivariate`, `min_bandwidth`, `prior_weight`, `magic_clip`,
+    `bandwidth_rule`) are `ParzenEstimator`'s.
     """
 
     def __init__(self, coder: SpaceCoder, rng: np.random.Generator, *,
@@ -169,7 +169,8 @@ class KDEProposer:
                  n_candidates: int, bandwidth_factor: float = 1.0,
                  random_fraction: float | None = None, constant_liar: bool = False,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
-                 prior_weight: float = 0.0, magic_clip: bool = False) -> None:
+                 prior_weight: float = 0.0, magic_clip: bool = False,
+                 bandwidth_rule: str = "normal") -> None:
         self.coder = coder
         self.space = coder.space
         self.rng = rng
@@ -183,6 +184,7 @@ class KDEProposer:
         self.min_bandwidth = min_bandwidth
         self.prior_weight = prior_weight
         self.magic_clip = magic_clip
+        self.bandwidth_rule = bandwidth_rule
         #: Told results, by the model they belong to (`models.key` of their budget).
         self.observations: dict[float | None, Observations] = {}
 
@@ -222,7 +224,8 @@ class KDEProposer:
     def _density(self, data: np.ndarray) -> ParzenEstimator:
         return ParzenEstimator(data, self.coder.is_categorical, self.coder.n_choices,
                                multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
-                               prior_weight=self.prior_weight, magic_clip=self.magic_clip)
+                               prior_weight=self.prior_weight, magic_clip=self.magic_clip,
+                               bandwidth_rule=self.bandwidth_rule)
 
     def _random(self) -> Proposal:
         return Proposal(dict(self.space.sample_configuration()), "random")

@@ -9,6 +9,7 @@ from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
+from searchers._kde import BANDWIDTH_RULES
 from searchers.base import ScheduledSearcher
 from searchers.encoding import SpaceCoder
 from searchers.proposers import GammaSplit, KDEProposer, Proposer, SingleModel
@@ -29,13 +30,16 @@ class TPE(ScheduledSearcher):
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0, n_startup: int = 10,
                  gamma: float = 0.15, n_candidates: int = 24, multivariate: bool = True,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
-                 min_bandwidth: float = 1e-3, constant_liar: bool = True) -> None:
+                 min_bandwidth: float = 1e-3, constant_liar: bool = True,
+                 bandwidth_rule: str = "normal") -> None:
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
         if not 0 < gamma < 1:
             raise ValueError("gamma must lie in (0, 1)")
         if prior_weight < 0 or bandwidth_factor <= 0 or min_bandwidth <= 0:
             raise ValueError("prior_weight must be >= 0, bandwidths positive")
+        if bandwidth_rule not in BANDWIDTH_RULES:
+            raise ValueError(f"bandwidth_rule must be one of {', '.join(BANDWIDTH_RULES)}")
         self.n_startup = int(n_startup)
         self.gamma = float(gamma)
         self.n_candidates = int(n_candidates)
@@ -44,6 +48,7 @@ class TPE(ScheduledSearcher):
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.constant_liar = bool(constant_liar)
+        self.bandwidth_rule = str(bandwidth_rule)
         super().__init__(space, seed=seed)
 
     @property
@@ -52,7 +57,8 @@ class TPE(ScheduledSearcher):
         return {"n_startup": self.n_startup, "gamma": self.gamma,
                 "n_candidates": self.n_candidates, "multivariate": self.multivariate,
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
-                "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar}
+                "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar,
+                "bandwidth_rule": self.bandwidth_rule}
 
     def _make_schedule(self) -> Schedule:
         return FullBudget()
@@ -64,5 +70,5 @@ class TPE(ScheduledSearcher):
             split=GammaSplit(self.gamma), n_candidates=self.n_candidates,
             bandwidth_factor=self.bandwidth_factor, constant_liar=self.constant_liar,
             multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
-            prior_weight=self.prior_weight, magic_clip=True,
+            prior_weight=self.prior_weight, magic_clip=True, bandwidth_rule=self.bandwidth_rule,
         )

@@ -22,14 +22,15 @@ def _data(n: int = 40, seed: int = 0) -> np.ndarray:
 
 
 def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: bool) -> float:
-    def k1(a: float, b: float, j: int) -> float:
+    def k1(a: float, b: float, j: int, i: int) -> float:
         if np.isnan(a) and np.isnan(b):
             return 1.0
         if np.isnan(a) or np.isnan(b):
             return 1e-3
-        bw = kde.bandwidth[j]
         if CAT[j]:
+            bw = kde.bandwidth[j]
             return 1 - bw if a == b else bw / (K[j] - 1)
+        bw = kde.kernel_bandwidth[i, j]  # observation i's own kernel
         return truncnorm.pdf(a, -b / bw, (1 - b) / bw, loc=b, scale=bw)
 
     def u1(a: float, j: int) -> float:
@@ -37,18 +38,21 @@ def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: bo
 
     n = len(x)
     if mv:
-        total = sum(np.prod([k1(y[j], row[j], j) for j in range(4)]) for row in x)
+        total = sum(np.prod([k1(y[j], row[j], j, i) for j in range(4)])
+                    for i, row in enumerate(x))
         total += pw * np.prod([u1(y[j], j) for j in range(4)])
         return math.log(total / (n + pw))
-    return sum(math.log((sum(k1(y[j], row[j], j) for row in x) + pw * u1(y[j], j)) / (n + pw))
-               for j in range(4))
+    return sum(math.log((sum(k1(y[j], row[j], j, i) for i, row in enumerate(x))
+                         + pw * u1(y[j], j)) / (n + pw)) for j in range(4))
 
 
+@pytest.mark.parametrize("rule", ["normal", "neighbors"])
 @pytest.mark.parametrize("multivariate", [True, False])
 @pytest.mark.parametrize("prior_weight", [0.0, 1.0])
-def test_logpdf_matches_brute_force(multivariate: bool, prior_weight: float) -> None:
+def test_logpdf_matches_brute_force(multivariate: bool, prior_weight: float, rule: str) -> None:
     x = _data()
-    kde = ParzenEstimator(x, CAT, K, multivariate=multivariate, prior_weight=prior_weight)
+    kde = ParzenEstimator(x, CAT, K, multivariate=multivariate, prior_weight=prior_weight,
+                          bandwidth_rule=rule)
     y = kde.sample(12, np.random.default_rng(1))
     y[0, 1] = np.nan  # an activity pattern no observation has
     got = kde.logpdf(y)
@@ -87,6 +91,19 @@ def test_bandwidth_rules() -> None:
     spread = ParzenEstimator(np.array([[0.0, 0.0], [1.0, 1.0]] * 3), np.array([False, True]),
                              np.array([0, 2]))
     assert spread.bandwidth[1] <= 0.5  # a categorical bandwidth never exceeds uniform
+
+
+def test_neighbor_bandwidths_follow_the_gaps_between_observations() -> None:
+    x = np.array([[0.1], [0.2], [0.6], [np.nan], [0.9]])
+    kde = ParzenEstimator(x, np.array([False]), np.array([0]), bandwidth_rule="neighbors")
+    # Inner points: the larger gap beside them; the outermost: the gap inwards only.
+    np.testing.assert_allclose(kde.kernel_bandwidth[[0, 1, 2, 4], 0], [0.1, 0.4, 0.4, 0.3])
+    assert np.isfinite(kde.logpdf(np.array([[0.5], [np.nan]]))).all()
+    crowded = ParzenEstimator(np.array([[0.5]] * 4), np.array([False]), np.array([0]),
+                              bandwidth_rule="neighbors", magic_clip=True)
+    assert crowded.kernel_bandwidth[:, 0] == pytest.approx([0.2] * 4)  # the clip, not zero
+    with pytest.raises(ValueError, match="bandwidth_rule"):
+        ParzenEstimator(x, np.array([False]), np.array([0]), bandwidth_rule="silverman")
 
 
 def test_observations_grow_and_split_deterministically() -> None:
