@@ -15,7 +15,7 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 from nas import problems
 from nas.errors import UserError
 
-SYNTHETIC = ("counting-ones", "mf-branin", "mf-hartmann6")
+SYNTHETIC = ("counting-ones", "mf-branin", "mf-hartmann6", "mixed-10d", "mixed-20d")
 TRAINING = ("digits-conv", "digits-mlp", "mnist1d-mlp")
 # The cheapest configuration of each training problem, so that tests train in milliseconds.
 NARROW: dict[str, dict[str, object]] = {
@@ -67,7 +67,7 @@ def samples(problem: problems.Problem, n: int, seed: int = 0) -> list[dict]:
 # ---------------------------------------------------------------- registry
 
 
-def test_available_lists_the_six_problems():
+def test_available_lists_every_problem():
     assert problems.available() == sorted([*SYNTHETIC, *TRAINING])
     for name in problems.available():
         problem = problems.get(name)
@@ -140,6 +140,52 @@ def test_regret_is_non_negative_on_random_configs(name):
 def test_missing_parameter_is_a_user_error():
     with pytest.raises(UserError, match="x2"):
         problems.get("mf-branin").evaluate({"x1": 0.0}, 81)
+
+
+# ---------------------------------------------------------------- mixed, misleading low budgets
+
+
+@pytest.mark.parametrize(("name", "dims"), [("mixed-10d", 10), ("mixed-20d", 20)])
+def test_mixed_problems_have_every_kind_of_hyperparameter_and_a_known_optimum(name, dims):
+    from ConfigSpace.hyperparameters import IntegerHyperparameter
+
+    problem = problems.get(name)
+    space = problem.space
+    kinds = {type(hp).__name__ for hp in space.values()}
+    assert len(space) == dims and {"UniformFloatHyperparameter", "UniformIntegerHyperparameter",
+                                   "CategoricalHyperparameter"} <= kinds
+    assert space.conditions  # some floats are active on one branch only
+    assert isinstance(space["branch"], CategoricalHyperparameter)
+    assert any(isinstance(hp, IntegerHyperparameter) for hp in space.values())
+    best = problem.best_config
+    assert best is not None and problem.true_loss(best) == 0.0 == problem.optimum
+    assert problem.evaluate(best, problem.max_budget) == 0.0
+    regrets = [problem.regret(c) for c in samples(problem, 200, seed=2)]
+    assert min(regrets) > 0.0  # nothing random reaches the hidden optimum
+
+
+@pytest.mark.parametrize("name", ["mixed-10d", "mixed-20d"])
+def test_mixed_problems_low_budgets_rank_configurations_the_wrong_way(name):
+    from scipy.stats import spearmanr
+
+    problem = problems.get(name)
+    configs = samples(problem, 300, seed=4)
+    full = [problem.evaluate(c, 81) for c in configs]
+    corr = {b: spearmanr([problem.evaluate(c, b) for c in configs], full)[0] for b in (1, 3, 27)}
+    assert corr[1] < -0.3 and corr[3] < -0.3 and corr[27] > 0.3
+    # The optimum is no good at the lowest budget, and losses fall as budgets grow.
+    assert problem.evaluate(problem.best_config, 1) > sorted(problem.evaluate(c, 1)
+                                                            for c in configs)[150]
+    assert all(problem.evaluate(c, 1) > problem.evaluate(c, 81) for c in configs[:20]
+               if problem.evaluate(c, 81) < 0.3)
+
+
+def test_a_mixed_configuration_without_its_branch_floats_is_a_user_error():
+    problem = problems.get("mixed-10d")
+    config = dict(problem.best_config or {})
+    del config["ax0"]
+    with pytest.raises(UserError, match="ax0"):
+        problem.evaluate(config, 81)
 
 
 # ---------------------------------------------------------------- mf-branin

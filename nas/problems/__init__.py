@@ -1,0 +1,14 @@
+"""Multi-fidelity test problems that searchers are tested and benchmarked on (lower loss is better).
+
+`mf-branin` and `mf-hartmann6`: the multi-fidelity Branin and Hartmann6 of Kandasamy et al. 2017
+(BOCA, ICML), noise-free; `counting-ones`: Falkner, Klein & Hutter 2018 (BOHB, ICML), noisy;
+`mixed-10d`, `mixed-20d`: mixed spaces with conditions whose low budgets mislead;
+`digits-mlp`, `digits-conv`, `mnist1d-mlp`: a residual MLP or residual conv cells trained on
+scikit-learn digits or MNIST-1D through the project's trainer. Importing this module does not
+import torch; only evaluating a training problem (or asking for its space) does.
+"""
+
+from nas.problems import mixed, synthetic, training  # noqa: F401  (each registers its problems)
+from nas.problems.core import PROBLEMS, Problem, available, get
+
+__all__ = ["PROBLEMS", "Problem", "available", "get"]
