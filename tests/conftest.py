@@ -10,3 +10,9 @@ torch.set_num_threads(1)
 # A search measures its threads (`nas.executors.threads`) unless told: tests, and the processes
 # they start, run with one.
 os.environ.setdefault("NAS_TORCH_THREADS", "1")
+# Generated datasets are cached per machine (`nas.data.builtin.generated_cache`); tests keep
+# theirs to this run, shared with the processes they start.
+if "NAS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-test-cache-")

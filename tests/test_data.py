@@ -157,6 +157,8 @@ def mnist1d_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path
     py_before, np_before = random.getstate(), np.random.get_state()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
+        # An empty cache: the generator itself runs (and must leave the global RNGs alone).
+        mp.setenv("NAS_CACHE_DIR", str(tmp_path_factory.mktemp("mnist1d_cache")))
         ds = load("mnist1d")
     np_after = np.random.get_state()
     rng_untouched = random.getstate() == py_before and all(
@@ -192,6 +194,37 @@ def test_mnist1d_seed_changes_only_the_validation_split(
     other = load("mnist1d", seed=5)
     assert torch.equal(other.y_test, ds.y_test)
     assert not torch.equal(other.y_val, ds.y_val)
+
+
+def test_generated_mnist1d_is_read_back_from_the_cache_without_the_generator(
+        mnist1d_run: tuple[Dataset, Path, bool], tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "from nas.data import load\n"
+            "d = load('mnist1d')\n"
+            "print(float(d.x_train.sum()), float(d.x_test.sum()), 'mnist1d' in sys.modules)\n")
+    env = {**os.environ, "NAS_CACHE_DIR": str(tmp_path)}
+
+    def run() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    made = run()
+    (cached,) = (tmp_path / "generated").glob("mnist1d-*.npz")
+    again = run()
+    assert made[2] == "True" and again[2] == "False"  # the second never imported mnist1d
+    ds, _, _ = mnist1d_run
+    assert made[:2] == again[:2] == [str(float(ds.x_train.sum())), str(float(ds.x_test.sum()))]
+    cached.write_bytes(b"not an npz")  # damaged: made again, and rewritten
+    assert run() == made and cached.read_bytes()[:2] == b"PK"
+
+
+def test_an_empty_cache_dir_setting_keeps_no_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NAS_CACHE_DIR", "")
+    assert builtin.generated_cache() is None
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path))
+    assert builtin.generated_cache() == tmp_path / "generated"
 
 
 # ---------------------------------------------------------------- synthetic

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
+import os
 import random
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,16 +62,84 @@ def _load_digits(*, root: Any, download: bool, seed: int) -> Dataset:
 
 @functools.cache
 def _mnist1d_arrays() -> dict[str, np.ndarray]:
-    """The standard MNIST-1D arrays x, y, x_test, y_test, generated once per process."""
-    # Imported here: mnist1d pulls in matplotlib and requests.
-    from mnist1d.data import get_dataset_args
+    """The standard MNIST-1D arrays x, y, x_test, y_test, generated once per machine."""
 
-    return mnist1d_generated(get_dataset_args())
+    def args() -> Any:
+        # Imported here: mnist1d pulls in matplotlib and requests.
+        from mnist1d.data import get_dataset_args
+
+        return get_dataset_args()
+
+    return mnist1d_generated(args, key={"set": "mnist1d"})
 
 
-def mnist1d_generated(args: Any) -> dict[str, np.ndarray]:
-    """MNIST-1D's arrays x, y, x_test, y_test made by its generator from `args`, read-only,
-    without touching the caller's global random state."""
+#: The arrays a generated MNIST-1D set consists of.
+_MNIST1D_KEYS = ("x", "y", "x_test", "y_test")
+
+
+def generated_cache() -> Path | None:
+    """Where generated datasets are kept between runs: ``$NAS_CACHE_DIR/generated`` (an empty
+    ``NAS_CACHE_DIR`` keeps none), else ``~/.cache/nas/generated``."""
+    root = os.environ.get("NAS_CACHE_DIR")
+    if root == "":
+        return None
+    return (Path(root) if root else Path("~/.cache/nas").expanduser()) / "generated"
+
+
+def mnist1d_generated(args: Callable[[], Any], *, key: Mapping[str, Any]
+                      ) -> dict[str, np.ndarray]:
+    """MNIST-1D's arrays x, y, x_test, y_test made by its generator from `args()`, read-only,
+    without touching the caller's global random state.
+
+    Generating takes seconds (most of a short search's budget on a slow machine), so the arrays
+    are kept in `generated_cache()` under `key` (with mnist1d's version) and read from there
+    next time: a file that does not read back as such arrays is made again.
+    """
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(json.dumps({**key, "mnist1d": version("mnist1d")},
+                                       sort_keys=True).encode()).hexdigest()[:16]
+    folder = generated_cache()
+    path = None if folder is None else folder / f"mnist1d-{digest}.npz"
+    arrays = _read_arrays(path) if path is not None else None
+    if arrays is None:
+        arrays = _make_mnist1d(args())
+        if path is not None:
+            _write_arrays(path, arrays)
+    for array in arrays.values():
+        # Callers cache and share these arrays, so nobody may change them.
+        array.flags.writeable = False
+    return arrays
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays at `path`, or None when it is missing or not what was written."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.array(data[k]) for k in _MNIST1D_KEYS}
+    except Exception:  # missing, damaged or foreign: generated again
+        return None
+    if len(arrays["x"]) != len(arrays["y"]) or len(arrays["x_test"]) != len(arrays["y_test"]):
+        return None
+    return arrays
+
+
+def _write_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write `arrays` to `path` atomically; a cache that cannot be written is no cache."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _make_mnist1d(args: Any) -> dict[str, np.ndarray]:
     from mnist1d.data import make_dataset
 
     # make_dataset reseeds Python's and NumPy's global generators; put them back so loading
@@ -77,11 +150,7 @@ def mnist1d_generated(args: Any) -> dict[str, np.ndarray]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    arrays = {key: np.array(raw[key]) for key in ("x", "y", "x_test", "y_test")}
-    for array in arrays.values():
-        # Callers cache and share these arrays, so nobody may change them.
-        array.flags.writeable = False
-    return arrays
+    return {key: np.array(raw[key]) for key in _MNIST1D_KEYS}
 
 
 @DATASETS.register(

@@ -206,15 +206,20 @@ _MNIST1D_HARD_SEED = 2026
 @functools.cache
 def _mnist1d_hard_arrays(seed: int) -> dict[str, np.ndarray]:
     """MNIST-1D with doubled noise and shear, generated from seed `_MNIST1D_HARD_SEED + seed`."""
-    # Imported here: mnist1d pulls in matplotlib and requests.
-    from mnist1d.data import get_dataset_args
 
-    args = get_dataset_args()
-    args.corr_noise_scale *= 2
-    args.iid_noise_scale *= 2
-    args.shear_scale *= 2
-    args.seed = _MNIST1D_HARD_SEED + seed
-    return mnist1d_generated(args)
+    def args() -> Any:
+        # Imported here: mnist1d pulls in matplotlib and requests.
+        from mnist1d.data import get_dataset_args
+
+        out = get_dataset_args()
+        out.corr_noise_scale *= 2
+        out.iid_noise_scale *= 2
+        out.shear_scale *= 2
+        out.seed = _MNIST1D_HARD_SEED + seed
+        return out
+
+    return mnist1d_generated(args, key={"set": "mnist1d-hard", "scale": 2,
+                                        "seed": _MNIST1D_HARD_SEED + seed})
 
 
 @DATASETS.register(
