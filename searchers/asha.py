@@ -23,4 +23,4 @@ class ASHA(SuccessiveHalving):
         return tuple(r.budget for r in self.layout[0].rungs)
 
     def _make_schedule(self) -> Schedule:
-        return ASHASchedule(self.budgets, self.eta)
+        return ASHASchedule(self.budgets, self.eta, check=self.fidelity)

@@ -30,7 +30,8 @@ class _BOHBProposals(SuccessiveHalving):
                  eta: float = 3, seed: int | None = 0, random_fraction: float = 1 / 3,
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
-                 include_default: bool = False, full_first: bool = False) -> None:
+                 include_default: bool = False, full_first: bool = False,
+                 check_fidelity: bool = False) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
         if not 0 < top_n_percent < 100:
@@ -44,14 +45,15 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_bandwidth = float(min_bandwidth)
         self.min_points_in_model = min_points_in_model
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
-                         include_default=include_default, full_first=full_first)
+                         include_default=include_default, full_first=full_first,
+                         check_fidelity=check_fidelity)
 
     def _make_proposer(self) -> Proposer:
         coder = SpaceCoder(self.space)
         min_points = coder.dim + 1 if self.min_points_in_model is None \
             else int(self.min_points_in_model)
         return KDEProposer(
-            coder, self.rng, models=LargestBudget(min_points),
+            coder, self.rng, models=LargestBudget(min_points, self.fidelity),
             split=TopPercentSplit(self.top_n_percent, min_points), n_candidates=self.n_samples,
             bandwidth_factor=self.bandwidth_factor, random_fraction=self.random_fraction,
             min_bandwidth=self.min_bandwidth,

@@ -11,6 +11,7 @@ from typing import Any
 from ConfigSpace import ConfigurationSpace
 
 from searchers.base import ScheduledSearcher
+from searchers.fidelity import FidelityCheck
 from searchers.proposers import Proposer, RandomProposer
 from searchers.registry import register
 from searchers.schedules import FullFirst, HyperbandSchedule, Schedule, hyperband_layout
@@ -26,9 +27,15 @@ class SuccessiveHalving(ScheduledSearcher):
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, include_default: bool = False,
-                 full_first: bool = False) -> None:
+                 full_first: bool = False, check_fidelity: bool = False) -> None:
         """`full_first`: the first trial trains at `max_budget` before any bracket (with
-        `include_default`, the default configuration: an anytime incumbent)."""
+        `include_default`, the default configuration: an anytime incumbent).
+        `check_fidelity`: Hyperband's brackets stop starting at budgets whose promotions
+        rank configurations unlike the next budget (`searchers.fidelity`)."""
+        self.check_fidelity = bool(check_fidelity)
+        #: Shared by the schedule (which brackets start) and a model-based proposer (which
+        #: budgets it models): both follow the same measured trust.
+        self.fidelity = FidelityCheck() if self.check_fidelity else None
         self.min_budget = float(min_budget)
         self.max_budget = float(max_budget)
         self.eta = float(eta)
@@ -55,8 +62,12 @@ class SuccessiveHalving(ScheduledSearcher):
         """Settings stored in the journal."""
         options = {"min_budget": self.min_budget, "max_budget": self.max_budget,
                    "eta": self.eta, "include_default": self.include_default}
-        # Only when set: journals and traces of searches without it read as before.
-        return {**options, "full_first": True} if self.full_first else options
+        # Only when set: journals and traces of searches without them read as before.
+        if self.full_first:
+            options["full_first"] = True
+        if self.check_fidelity:
+            options["check_fidelity"] = True
+        return options
 
 
 @register("hyperband")
@@ -67,4 +78,4 @@ class Hyperband(SuccessiveHalving):
     """
 
     def _make_schedule(self) -> Schedule:
-        return HyperbandSchedule(self.layout)
+        return HyperbandSchedule(self.layout, check=self.fidelity)

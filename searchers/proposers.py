@@ -19,6 +19,7 @@ from ConfigSpace import ConfigurationSpace
 
 from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
 from searchers.encoding import SpaceCoder
+from searchers.fidelity import FidelityCheck
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,14 @@ class SingleModel:
 
 @dataclass(frozen=True)
 class LargestBudget:
-    """BOHB's rule: a model per budget; the largest budget with `min_points` + 2 results."""
+    """BOHB's rule: a model per budget; the largest budget with `min_points` + 2 results.
+
+    With a `check`, only budgets it trusts (`FidelityCheck.lowest_trusted`) may be modelled:
+    a model of a misleading budget proposes where that budget, not the top one, is good.
+    """
 
     min_points: int
+    check: FidelityCheck | None = None
 
     def key(self, budget: float | None) -> float | None:
         """The result's own budget."""
@@ -118,6 +124,10 @@ class LargestBudget:
         """The model of the largest usable budget, or None (propose at random)."""
         # The paper asks for N_min + 2 points so that both densities have N_min of their own.
         usable = [b for b, o in models.items() if o.n >= self.min_points + 2]
+        if self.check is not None and usable:
+            budgets = [b for b in models if b is not None]
+            floor = self.check.lowest_trusted(budgets) if budgets else 0.0
+            usable = [b for b in usable if _budget_order(b) >= floor]
         return models[max(usable, key=_budget_order)] if usable else None
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
+from searchers.fidelity import FidelityCheck
+
 # Rank thresholds are floors/ceilings of n / eta; keep an exact 6 / 3 from rounding down.
 _EPS = 1e-9
 
@@ -147,6 +149,10 @@ class RungRanking:
             if tid not in self._promoted:
                 yield tid
 
+    def loss(self, trial_id: int) -> float:
+        """The loss a ranked trial reported."""
+        return next(loss for loss, tid in self._ranked if tid == trial_id)
+
     def promote(self, trial_id: int) -> Mapping[str, Any]:
         """Mark a candidate as moved up; its configuration."""
         self._promoted.add(trial_id)
@@ -216,6 +222,8 @@ class _BracketRun:
     started: set[int] = field(default_factory=set)
     results: RungRanking = field(default_factory=RungRanking)
     to_sample: int = 0
+    #: The queued promotions' parents: id -> (budget, loss) at the rung they leave.
+    parent_losses: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def waiting(self) -> bool:
@@ -228,12 +236,17 @@ class HyperbandSchedule:
 
     While a bracket waits for its rung, the next one starts (as in BOHB's parallel version);
     with `max_brackets`, the schedule waits instead once that many have started, and is done
-    when they have all finished.
+    when they have all finished. With a `check`, the promotions' losses are measured, and a
+    new bracket never starts at a budget the check found misleading (`FidelityCheck`).
     """
 
-    def __init__(self, layout: tuple[Bracket, ...], *, max_brackets: int | None = None) -> None:
+    def __init__(self, layout: tuple[Bracket, ...], *, max_brackets: int | None = None,
+                 check: FidelityCheck | None = None) -> None:
         self.layout = layout
         self.max_brackets = max_brackets
+        self.check = check
+        # A promoted trial's parent: (its budget, its loss), until the trial's own result.
+        self._parents: dict[int, tuple[float, float]] = {}
         self._relaid = False
         # Brackets in progress, oldest first; several only while trials run in parallel.
         self._runs: list[_BracketRun] = []
@@ -262,6 +275,11 @@ class HyperbandSchedule:
     def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
         """Rank the result in the rung that started it (if that rung is still running)."""
         where = self._trial_rung.pop(trial_id, None)
+        parent = self._parents.pop(trial_id, None)
+        if parent is not None and self.check is not None and where is not None:
+            run = next((r for r in self._runs if r.number == where[0]), None)
+            if run is not None:
+                self.check.add(*parent, run.bracket.rungs[where[1]].budget, loss)
         for run in self._runs:
             if where == (run.number, run.rung):
                 run.results.add(trial_id, loss, config)
@@ -285,7 +303,13 @@ class HyperbandSchedule:
         return True
 
     def _start_bracket(self) -> _BracketRun:
-        bracket = self.layout[self._brackets_started % len(self.layout)]
+        layout = self.layout
+        if self.check is not None:
+            # Brackets whose first rung's budget misleads are left out while it does.
+            floor = self.check.lowest_trusted(r.budget for b in layout for r in b.rungs)
+            layout = tuple(b for b in layout if b.rungs[0].budget >= floor * (1 - _EPS)) \
+                or layout[-1:]
+        bracket = layout[self._brackets_started % len(layout)]
         run = _BracketRun(bracket=bracket, number=self._brackets_started,
                           to_sample=bracket.rungs[0].n_configs,
                           horizon=bracket.rungs[-1].budget if self._relaid else None)
@@ -301,6 +325,7 @@ class HyperbandSchedule:
         self._trial_rung[trial_id] = (run.number, run.rung)
         if run.queue:
             config, parent = run.queue.pop(0)
+            self._parents[trial_id] = run.parent_losses.pop(parent)
             return Promote(parent, config, budget, info)
         run.to_sample -= 1
         return Sample(budget, info)
@@ -313,6 +338,8 @@ class HyperbandSchedule:
         ids = list(run.results.candidates(keep))
         if not ids:
             return False
+        budget = run.bracket.rungs[run.rung].budget
+        run.parent_losses = {tid: (budget, run.results.loss(tid)) for tid in ids}
         run.queue = [(run.results.promote(tid), tid) for tid in ids]
         run.rung += 1
         run.started, run.results = set(), RungRanking()
@@ -323,14 +350,18 @@ class ASHASchedule:
     """Asynchronous successive halving over `budgets` (lowest first): never waits.
 
     Each `next` promotes the best not yet promoted trial within the top floor(n / eta) of the
-    highest rung that has one, and otherwise samples a new configuration at the lowest budget.
+    highest rung that has one, and otherwise samples a new configuration at the lowest budget
+    (with a `check`, the lowest the check still trusts).
     """
 
-    def __init__(self, budgets: tuple[float, ...], eta: float) -> None:
+    def __init__(self, budgets: tuple[float, ...], eta: float, *,
+                 check: FidelityCheck | None = None) -> None:
         self.budgets = budgets
         self.eta = eta
+        self.check = check
         self._rungs = [RungRanking() for _ in budgets]
         self._rung_of: dict[int, int] = {}
+        self._parents: dict[int, tuple[float, float]] = {}
 
     def next(self, trial_id: int) -> Action:
         """A promotion from the highest rung that has one due, else a new sample at rung 0."""
@@ -339,14 +370,22 @@ class ASHASchedule:
             tid = next(self._rungs[k].candidates(top), None)
             if tid is not None:
                 self._rung_of[trial_id] = k + 1
+                self._parents[trial_id] = (self.budgets[k], self._rungs[k].loss(tid))
                 return Promote(tid, self._rungs[k].promote(tid), self.budgets[k + 1],
                                {"rung": k + 1})
-        self._rung_of[trial_id] = 0
-        return Sample(self.budgets[0], {"rung": 0})
+        base = 0
+        if self.check is not None:
+            floor = self.check.lowest_trusted(self.budgets)
+            base = next(k for k, b in enumerate(self.budgets) if b >= floor * (1 - _EPS))
+        self._rung_of[trial_id] = base
+        return Sample(self.budgets[base], {"rung": base})
 
     def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
         """Rank the result in its rung; the top rung keeps no configuration (nothing above)."""
         k = self._rung_of.pop(trial_id, None)
+        parent = self._parents.pop(trial_id, None)
+        if parent is not None and self.check is not None and k is not None:
+            self.check.add(*parent, self.budgets[k], loss)
         if k is not None:
             self._rungs[k].add(trial_id, loss, config if k + 1 < len(self.budgets) else None)
 

@@ -1,0 +1,84 @@
+"""Do low budgets rank configurations as higher ones do? Measured on a search's own promotions.
+
+Each promoted trial gives a pair: its parent's loss at one rung's budget and its own at the
+next. Over the pairs of two consecutive budgets, Kendall's tau says how far the lower budget
+orders the configurations it promotes as the higher one then does. Few configurations reach
+the top budget from a low one, so a budget's agreement with the top is estimated as the
+product of the steps' taus on the way up (`FidelityCheck.trust`): each step keeps only part of
+the order. A budget whose trust is at most `min_trust` misleads, and so does every budget
+below it: a schedule then starts no new bracket there (`FidelityCheck.lowest_trusted`).
+
+A low budget that ranks like the next one but not like the top shows up only in the product:
+on `mixed-10d` the steps 1->3->9 agree (tau 0.9, 0.6) and 9->27->81 far less (0.3-0.6), a
+product of 0.1-0.2; on the informative problems the product stays above 0.4
+(docs/decisions.md, "Misleading low budgets").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# Budgets of one ladder computed two ways may differ in the last bits.
+_RTOL = 1e-9
+
+
+def kendall_tau(pairs: Iterable[tuple[float, float]]) -> float:
+    """Kendall's tau-a of (x, y) pairs: concordant minus discordant over all pairs of pairs;
+    ties count neither way. 0 for fewer than two pairs."""
+    points = list(pairs)
+    n = len(points)
+    if n < 2:
+        return 0.0
+    total = sum(_sign(xj - xi) * _sign(yj - yi)
+                for i, (xi, yi) in enumerate(points) for xj, yj in points[i + 1:])
+    return total / (n * (n - 1) / 2)
+
+
+def _sign(value: float) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass
+class FidelityCheck:
+    """Rank agreement between consecutive budgets, from the losses of promoted trials."""
+
+    #: Pairs a step needs before its tau counts (a step with fewer counts as agreeing).
+    min_pairs: int = 6
+    min_trust: float = 0.3
+    #: (lower budget, higher budget) -> (loss at the lower, loss at the higher) per promotion.
+    pairs: dict[tuple[float, float], list[tuple[float, float]]] = field(default_factory=dict)
+
+    def add(self, low_budget: float, low_loss: float, high_budget: float,
+            high_loss: float) -> None:
+        """One promotion's losses; failures (non-finite) say nothing about the ranking."""
+        if math.isfinite(low_loss) and math.isfinite(high_loss):
+            self.pairs.setdefault((low_budget, high_budget), []).append((low_loss, high_loss))
+
+    def trust(self, budget: float) -> float:
+        """The product of the taus of the steps from `budget` up (1.0 where none is measured);
+        a step's tau below 0 counts as 0."""
+        out = 1.0
+        for (low, _), pairs in self.pairs.items():
+            if low >= budget * (1 - _RTOL) and len(pairs) >= self.min_pairs:
+                out *= max(0.0, kendall_tau(pairs))
+        return out
+
+    def misleading(self) -> list[float]:
+        """The budgets whose ranking the steps above them do not keep, lowest first."""
+        return sorted(low for low, _ in self.pairs if self.trust(low) <= self.min_trust)
+
+    def lowest_trusted(self, budgets: Iterable[float]) -> float:
+        """The lowest of `budgets` above every misleading one (the highest when none is)."""
+        ladder = sorted(budgets)
+        bad = self.misleading()
+        if not bad:
+            return ladder[0]
+        above = [b for b in ladder if b > max(bad) * (1 + _RTOL)]
+        return above[0] if above else ladder[-1]
+
+    def summary(self) -> dict[str, float]:
+        """Tau per budget step with its number of pairs, for traces: "low->high (n)" -> tau."""
+        return {f"{low:g}->{high:g} ({len(p)})": round(kendall_tau(p), 3)
+                for (low, high), p in sorted(self.pairs.items())}
