@@ -255,3 +255,19 @@ def test_local_workers_train_the_replicas_side_by_side(tmp_path) -> None:
     first, second = [r for r in result.trials if _is_replica(r)]
     assert second.started_at < first.finished_at  # not one after the other
     assert len({r.worker for r in (first, second)}) == 2
+
+
+def test_a_lineage_asked_before_its_result_is_not_kept_short(tmp_path) -> None:
+    # A replica is planned as long as its configuration's lineage took; asked while the last
+    # trial's journal row had no result yet, that lineage had been kept as its parents' alone.
+    from nas.engine.reuse import Reuse
+    from nas.types import Result, Trial
+
+    with Storage.create(tmp_path / "l.db", {"name": "l"}) as store:
+        store.add_trial(Trial(id=0, config={"a": 1}, budget=3.0))
+        store.finish_trial(0, Result(loss=0.5, seconds=10.0))
+        store.add_trial(Trial(id=1, config={"a": 1}, budget=9.0, parent=0))
+        reuse = Reuse(store, dedup=False, continue_trials=True, budget_of=lambda t: t.budget)
+        assert reuse.lineage_seconds(1) == 10.0  # running: its parent's seconds so far
+        store.finish_trial(1, Result(loss=0.4, seconds=30.0))
+        assert reuse.lineage_seconds(1) == 40.0
