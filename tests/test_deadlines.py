@@ -42,3 +42,20 @@ def test_objectives_that_finish_in_time_are_untouched(executor: str) -> None:
     result = nas.optimize(slow_quadratic, _space(), "random", "3trials", storage=":memory:",
                           executor=executor, workers=1 if executor == "local" else None)
     assert all(r.status is TrialStatus.OK for r in result.trials)
+
+
+def test_a_time_budget_ended_well_past_its_limit_is_stated() -> None:
+    from nas.budget import Budget, Unit
+    from nas.engine.finish import past_budget_note
+    from nas.engine.ledger import Ledger
+
+    def ledger(spent: float, unit: Unit = Unit.SECONDS) -> Ledger:
+        out = Ledger.for_budget(Budget(600.0, unit))
+        out.charge(spent)
+        return out
+
+    note = past_budget_note(ledger(686.0), "the rest of the budget is kept for replicas")
+    assert note.startswith("ended 86 s (14%) past the budget") and "replica" in note
+    assert past_budget_note(ledger(650.0), "") == ""  # within 10 %
+    assert past_budget_note(ledger(700.0, Unit.EPOCHS), "") == ""
+    assert past_budget_note(ledger(686.0), "the last trial ran 86 s past the budget") == ""

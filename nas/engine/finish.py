@@ -10,7 +10,7 @@ from nas.engine.checkpoints import Checkpoints
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
-from nas.engine.replicas import ReplicaPhase
+from nas.engine.replicas import OVERRUN, ReplicaPhase
 from nas.journal import MetaKey, Summary, best
 from nas.objective import Objective, TrainingObjective
 from nas.storage import Storage
@@ -41,6 +41,23 @@ def overrun_note(ledger: Ledger, objective: Objective, stopped_at_deadline: bool
             "stopped mid-call in this process (executor=\"local\" stops it at the deadline)")
 
 
+#: A time budget overrun by more than this share of it is stated in the summary.
+NOTED_OVERRUN = 0.1
+
+
+def past_budget_note(ledger: Ledger, stopped: str) -> str:
+    """What the summary says when a time budget ended over NOTED_OVERRUN past its limit
+    (nothing if `stopped` says so already)."""
+    limit = ledger.limit.amount
+    over = ledger.spent - limit
+    if ledger.unit is not Unit.SECONDS or over <= NOTED_OVERRUN * limit or "past the budget" \
+            in stopped:
+        return ""
+    return (f"ended {over:.0f} s ({over / limit:.0%}) past the budget: a trial that started "
+            f"ran on to its allowance (a replica up to {OVERRUN:g} times its estimate), then the "
+            "end scored the models")
+
+
 def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: Checkpoints,
              resolve: Callable[[int], int], replicas: ReplicaPhase, stopped: str,
              ledger: Ledger) -> Summary:
@@ -65,6 +82,7 @@ def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: 
         needed |= set() if top is None else {top.id}
         checkpoints.drop_unused(needed | {resolve(i) for i in needed})
     ledger.tick()
+    stopped = "; ".join(filter(None, [stopped, past_budget_note(ledger, stopped)]))
     return Summary(stopped=stopped, best_trial=None if top is None else top.id,
                    test_accuracy=test_accuracy, ensemble=ensemble, replicas=replicas.summary(),
                    spent=ledger.spent, finished_at=time.time(), baseline_won=winning_baseline(
