@@ -42,13 +42,15 @@ FULL_TRIAL_SHARE = 1 / 4
 #: The most of a time budget one full trial of any candidate may take: a larger one is turned
 #: away before it trains (`nas.engine.costs`), as one such model can eat the whole budget.
 MAX_TRIAL_SHARE = 1 / 3
-#: The plain baselines (`nas.baselines`) a search fits on its split may take this share of a
-#: time budget, BASELINE_SECONDS at most. A cap, not a charge: they take what they need (under
-#: a second on small data), and the cap matters where a full SVM takes many seconds (large
-#: inputs, a slow machine), which is where a short search's network does not beat it and it is
-#: what the search returns (docs/decisions.md).
-BASELINE_SHARE = 0.4
+#: The plain baselines (`nas.baselines`) a search fits on its split get this share of a time
+#: budget, and at most BASELINE_SECONDS of any other: a user's first try, seconds at most. A
+#: short budget gives them up to BASELINE_SMALL_SHARE of it, BASELINE_FLOOR_SECONDS at most:
+#: there a network has no time to beat them on hard data, so they are what the search returns,
+#: and a full SVM on a few thousand samples takes seconds (docs/decisions.md).
+BASELINE_SHARE = 0.05
 BASELINE_SECONDS = 20.0
+BASELINE_SMALL_SHARE = 0.4
+BASELINE_FLOOR_SECONDS = 5.0
 #: A time budget of which less than this share is left once the process started and loaded
 #: its data trains no network: only the plain baselines are fitted.
 MIN_LEFT_TO_PLAN = 1 / 3
@@ -293,7 +295,8 @@ def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, low: int,
 def baseline_seconds(budget: Budget) -> float:
     """The time cap of a search's plain baselines."""
     if budget.unit is Unit.SECONDS:
-        return min(BASELINE_SECONDS, BASELINE_SHARE * budget.amount)
+        small = min(BASELINE_FLOOR_SECONDS, BASELINE_SMALL_SHARE * budget.amount)
+        return min(BASELINE_SECONDS, max(BASELINE_SHARE * budget.amount, small))
     return BASELINE_SECONDS
 
 
