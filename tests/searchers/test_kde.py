@@ -125,3 +125,17 @@ def test_density_ratio_prefers_the_good_region() -> None:
     bad = ParzenEstimator(rng.random((50, 1)), np.array([False]), np.array([0]))
     ranked = density_ratio_candidates(good, bad, 64, rng)
     assert abs(ranked[0, 0] - 0.2) < 0.1
+
+
+def test_tpe_takes_a_bandwidth_rule_and_journals_it() -> None:
+    from ConfigSpace import ConfigurationSpace, Float
+
+    import searchers
+    from nas.errors import UserError
+
+    space = ConfigurationSpace(space={"x": Float("x", (0.0, 1.0))})
+    tpe = searchers.get("tpe", space, seed=0, bandwidth_rule="neighbors")
+    assert tpe.options["bandwidth_rule"] == "neighbors"
+    assert tpe.proposer.bandwidth_rule == "neighbors"
+    with pytest.raises(UserError, match="bandwidth_rule"):
+        searchers.get("tpe", space, seed=0, bandwidth_rule="silverman")
