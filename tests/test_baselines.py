@@ -71,12 +71,17 @@ def test_without_a_test_split_there_is_no_test_accuracy():
     assert all(b.val_accuracy is not None for b in runs)
 
 
-def test_no_time_skips_all_but_the_cheapest(digits):
+def test_no_time_skips_all_but_the_cheapest(digits, monkeypatch):
     runs = fit_baselines(digits, seconds=0.0)
     first, *rest = runs
     assert first.fitted and first.val_accuracy is not None
-    # Even the one that always runs is cut to the smallest sample the cap allows.
-    assert first.train_size == 100 < len(digits.y_train)
+    # The one that always runs gets FIRST_SECONDS: all of digits for k-NN.
+    assert first.name == "knn" and first.train_size == len(digits.y_train)
+    # One that would cost more is cut to what FIRST_SECONDS buys, the smallest sample at least.
+    _estimates(monkeypatch, {"knn": lambda n: n / 100, "logistic": lambda n: 50.0,
+                             "svm-rbf": lambda n: 50.0})
+    cut = fit_baselines(digits, seconds=0.0)[0]
+    assert cut.name == "knn" and cut.train_size == 100 < len(digits.y_train)
     assert len(rest) == 2
     for b in rest:
         assert not b.fitted and b.val_accuracy is None and b.test_accuracy is None
@@ -138,7 +143,9 @@ def test_the_whole_split_with_one_setting_before_all_settings_on_a_subsample(dig
     assert again.params["C"] == 1.0 and again.val_accuracy == svm.val_accuracy
 
 
-def test_a_journaled_baseline_is_fitted_again_exactly(digits):
+def test_a_journaled_baseline_is_fitted_again_exactly(digits, monkeypatch):
+    _estimates(monkeypatch, {"knn": lambda n: n / 100, "logistic": lambda n: 50.0,
+                             "svm-rbf": lambda n: 50.0})  # so that k-NN gets a subsample
     first = {b.name: b for b in fit_baselines(digits, seconds=0.0, seed=3)}["knn"]
     assert first.train_size < len(digits.y_train)
     (again,) = fit_baselines(digits, seconds=0.0, seed=3, only="knn",

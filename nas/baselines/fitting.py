@@ -39,6 +39,9 @@ _CLOCK_SLACK = 0.1
 #: clock scales them down, to at most this share: the most a fit ran faster than its estimate
 #: where an underestimate overruns most, the SVM (docs/decisions.md, "Baselines' time cap").
 FASTEST = 0.35
+#: What the first baseline may cost when the cap has nothing left (a short budget on a busy
+#: machine): half a second past the budget at most, for the model the search then returns.
+FIRST_SECONDS = 0.5
 
 
 def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | None = None,
@@ -114,7 +117,11 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
                                  f"even on {smallest} of {n} training samples; "
                                  f"{max(left, 0.0):.2g} s of the {seconds:g} s cap were left"))
             continue
-        size = smallest if size is None else size  # the first always runs, however small
+        if size is None:
+            # The first always runs: with no time left, on as many samples as FIRST_SECONDS
+            # buys, as the smallest sample can cost the model the search returns many points.
+            size = largest_fitting(functools.partial(cost, name), smallest, n,
+                                   FIRST_SECONDS) or smallest
         tried = None
         if size < n and name in FIRST_CHOICE and cost(name, n, 1) <= left:
             size, tried = n, 1  # the whole split with the default setting only
