@@ -49,20 +49,33 @@ class FidelityCheck:
     min_trust: float = 0.3
     #: (lower budget, higher budget) -> (loss at the lower, loss at the higher) per promotion.
     pairs: dict[tuple[float, float], list[tuple[float, float]]] = field(default_factory=dict)
+    #: Per step, concordant minus discordant pairs of pairs, kept as pairs arrive: a schedule
+    #: asks for the trust at every new bracket or sample, so tau is never recounted.
+    _balance: dict[tuple[float, float], int] = field(default_factory=dict, repr=False)
 
     def add(self, low_budget: float, low_loss: float, high_budget: float,
             high_loss: float) -> None:
         """One promotion's losses; failures (non-finite) say nothing about the ranking."""
-        if math.isfinite(low_loss) and math.isfinite(high_loss):
-            self.pairs.setdefault((low_budget, high_budget), []).append((low_loss, high_loss))
+        if not (math.isfinite(low_loss) and math.isfinite(high_loss)):
+            return
+        key = (low_budget, high_budget)
+        seen = self.pairs.setdefault(key, [])
+        self._balance[key] = self._balance.get(key, 0) + sum(
+            _sign(low_loss - x) * _sign(high_loss - y) for x, y in seen)
+        seen.append((low_loss, high_loss))
+
+    def tau(self, low_budget: float, high_budget: float) -> float:
+        """Kendall's tau of one step's pairs (`kendall_tau`, kept up to date)."""
+        n = len(self.pairs.get((low_budget, high_budget), ()))
+        return self._balance[low_budget, high_budget] / (n * (n - 1) / 2) if n >= 2 else 0.0
 
     def trust(self, budget: float) -> float:
         """The product of the taus of the steps from `budget` up (1.0 where none is measured);
         a step's tau below 0 counts as 0."""
         out = 1.0
-        for (low, _), pairs in self.pairs.items():
+        for (low, high), pairs in self.pairs.items():
             if low >= budget * (1 - _RTOL) and len(pairs) >= self.min_pairs:
-                out *= max(0.0, kendall_tau(pairs))
+                out *= max(0.0, self.tau(low, high))
         return out
 
     def misleading(self) -> list[float]:
@@ -80,5 +93,5 @@ class FidelityCheck:
 
     def summary(self) -> dict[str, float]:
         """Tau per budget step with its number of pairs, for traces: "low->high (n)" -> tau."""
-        return {f"{low:g}->{high:g} ({len(p)})": round(kendall_tau(p), 3)
+        return {f"{low:g}->{high:g} ({len(p)})": round(self.tau(low, high), 3)
                 for (low, high), p in sorted(self.pairs.items())}

@@ -222,8 +222,8 @@ class _BracketRun:
     started: set[int] = field(default_factory=set)
     results: RungRanking = field(default_factory=RungRanking)
     to_sample: int = 0
-    #: The queued promotions' parents: id -> (budget, loss) at the rung they leave.
-    parent_losses: dict[int, tuple[float, float]] = field(default_factory=dict)
+    #: The queued promotions' losses at the rung they leave.
+    results_below: dict[int, float] = field(default_factory=dict)
 
     @property
     def waiting(self) -> bool:
@@ -245,8 +245,9 @@ class HyperbandSchedule:
         self.layout = layout
         self.max_brackets = max_brackets
         self.check = check
-        # A promoted trial's parent: (its budget, its loss), until the trial's own result.
-        self._parents: dict[int, tuple[float, float]] = {}
+        # With a check, a promoted trial's (parent's budget, parent's loss, own budget) until
+        # its result arrives.
+        self._parents: dict[int, tuple[float, float, float]] = {}
         self._relaid = False
         # Brackets in progress, oldest first; several only while trials run in parallel.
         self._runs: list[_BracketRun] = []
@@ -276,10 +277,8 @@ class HyperbandSchedule:
         """Rank the result in the rung that started it (if that rung is still running)."""
         where = self._trial_rung.pop(trial_id, None)
         parent = self._parents.pop(trial_id, None)
-        if parent is not None and self.check is not None and where is not None:
-            run = next((r for r in self._runs if r.number == where[0]), None)
-            if run is not None:
-                self.check.add(*parent, run.bracket.rungs[where[1]].budget, loss)
+        if parent is not None and self.check is not None:
+            self.check.add(*parent, loss)
         for run in self._runs:
             if where == (run.number, run.rung):
                 run.results.add(trial_id, loss, config)
@@ -325,7 +324,9 @@ class HyperbandSchedule:
         self._trial_rung[trial_id] = (run.number, run.rung)
         if run.queue:
             config, parent = run.queue.pop(0)
-            self._parents[trial_id] = run.parent_losses.pop(parent)
+            if self.check is not None:
+                below = run.bracket.rungs[run.rung - 1].budget
+                self._parents[trial_id] = (below, run.results_below[parent], budget)
             return Promote(parent, config, budget, info)
         run.to_sample -= 1
         return Sample(budget, info)
@@ -338,8 +339,7 @@ class HyperbandSchedule:
         ids = list(run.results.candidates(keep))
         if not ids:
             return False
-        budget = run.bracket.rungs[run.rung].budget
-        run.parent_losses = {tid: (budget, run.results.loss(tid)) for tid in ids}
+        run.results_below = {tid: run.results.loss(tid) for tid in ids}
         run.queue = [(run.results.promote(tid), tid) for tid in ids]
         run.rung += 1
         run.started, run.results = set(), RungRanking()
@@ -361,7 +361,8 @@ class ASHASchedule:
         self.check = check
         self._rungs = [RungRanking() for _ in budgets]
         self._rung_of: dict[int, int] = {}
-        self._parents: dict[int, tuple[float, float]] = {}
+        # With a check, a promoted trial's (parent's budget, parent's loss, own budget).
+        self._parents: dict[int, tuple[float, float, float]] = {}
 
     def next(self, trial_id: int) -> Action:
         """A promotion from the highest rung that has one due, else a new sample at rung 0."""
@@ -370,7 +371,9 @@ class ASHASchedule:
             tid = next(self._rungs[k].candidates(top), None)
             if tid is not None:
                 self._rung_of[trial_id] = k + 1
-                self._parents[trial_id] = (self.budgets[k], self._rungs[k].loss(tid))
+                if self.check is not None:
+                    self._parents[trial_id] = (self.budgets[k], self._rungs[k].loss(tid),
+                                               self.budgets[k + 1])
                 return Promote(tid, self._rungs[k].promote(tid), self.budgets[k + 1],
                                {"rung": k + 1})
         base = 0
@@ -384,8 +387,8 @@ class ASHASchedule:
         """Rank the result in its rung; the top rung keeps no configuration (nothing above)."""
         k = self._rung_of.pop(trial_id, None)
         parent = self._parents.pop(trial_id, None)
-        if parent is not None and self.check is not None and k is not None:
-            self.check.add(*parent, self.budgets[k], loss)
+        if parent is not None and self.check is not None:
+            self.check.add(*parent, loss)
         if k is not None:
             self._rungs[k].add(trial_id, loss, config if k + 1 < len(self.budgets) else None)
 

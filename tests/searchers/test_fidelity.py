@@ -19,6 +19,17 @@ def test_kendall_tau_counts_agreeing_and_disagreeing_orders() -> None:
     assert kendall_tau([(1, 1)]) == 0.0
 
 
+def test_a_check_keeps_each_steps_tau_as_pairs_arrive() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    check, points = FidelityCheck(), []
+    for low, high in rng.normal(size=(40, 2)).round(1):  # rounded: ties too
+        check.add(3.0, float(low), 9.0, float(low + high))
+        points.append((float(low), float(low + high)))
+        assert check.tau(3.0, 9.0) == pytest.approx(kendall_tau(points))
+
+
 def _pairs(check: FidelityCheck, low: float, high: float, agree: bool, n: int = 6) -> None:
     for i in range(n):
         check.add(low, float(i), high, float(i if agree else -i))
