@@ -18,6 +18,8 @@ from searchers.base import Searcher
 
 #: Wall-clock limit of one check; only an endless loop should come near it.
 CHECK_TIMEOUT_S = 30.0
+#: Once the limit is passed, the alarm fires again this often until the check has stopped.
+REPEAT_S = 0.05
 
 Check = Callable[[type[Searcher]], None]
 T = TypeVar("T")
@@ -35,22 +37,31 @@ def _within(seconds: float, what: str, fn: Callable[[], T]) -> T:
         if outer_delay and outer_delay <= seconds:
             return fn()  # an enclosing limit (pytest-timeout, an outer check) fires first anyway
 
+        armed = [True]
+
         def on_alarm(signum: int, frame: Any) -> None:
-            raise _Timeout
+            if armed[0]:
+                raise _Timeout
 
         start = time.monotonic()
         previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        # The alarm repeats: C code that clears every pending error (numpy's array coercion
+        # does) can swallow one _Timeout, and a one-shot alarm then never fires again.
+        signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_S)
         try:
-            return fn()
+            try:
+                return fn()
+            finally:
+                # First, before any call: the interpreter runs a signal handler only at calls
+                # and loop jumps, so no _Timeout can land between here and the store.
+                armed[0] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+                if outer_delay:
+                    left = max(outer_delay - (time.monotonic() - start), 1e-3)
+                    signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
         except _Timeout:
             raise AssertionError(message) from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            if outer_delay:
-                left = max(outer_delay - (time.monotonic() - start), 1e-3)
-                signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
     # No SIGALRM here (Windows, a worker thread): run it in a daemon thread and stop waiting.
     box: dict[str, Any] = {}
 

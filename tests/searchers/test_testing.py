@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import time
 from typing import Any
 
@@ -221,6 +223,32 @@ def test_a_check_that_hangs_fails_after_check_timeout_s(monkeypatch: pytest.Monk
                                              r"within 0\.5 s"):
         conformance.check_seeds_differ(Sleeps)
     assert time.monotonic() - start < 10
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_swallowed_alarm_is_followed_by_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    class SwallowsOnce(RandomSearch):
+        name = "swallows-once"
+
+        def ask(self) -> Trial:
+            if self._next_id == 0:
+                # What numpy's array coercion does to a pending error:
+                with contextlib.suppress(BaseException):
+                    _spin(30)
+                _spin(5)
+            return super().ask()
+
+    monkeypatch.setattr(conformance.watchdog, "CHECK_TIMEOUT_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(AssertionError, match=r"did not finish within 0\.5 s"):
+        conformance.check_seeds_differ(SwallowsOnce)
+    assert time.monotonic() - start < 3
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # the repeating alarm stopped
 
 
 def test_random_search_claiming_a_model_fails_check_beats_random() -> None:
