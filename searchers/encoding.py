@@ -16,8 +16,10 @@ from ConfigSpace.exceptions import ForbiddenValueError
 from ConfigSpace.hyperparameters import (
     CategoricalHyperparameter,
     Constant,
+    FloatHyperparameter,
     OrdinalHyperparameter,
 )
+from ConfigSpace.hyperparameters.hp_components import ROUND_PLACES
 
 from nas.types import plain
 
@@ -53,13 +55,27 @@ class SpaceCoder:
         self.n_choices = np.array(sizes, dtype=np.int64)
         self._scale = np.array(scales, dtype=np.float64)
         self.dim = len(self.columns)
+        self._modelled = [self.hps[pos] for pos in self.columns]
+        self._rounded = [isinstance(hp, FloatHyperparameter) for hp in self._modelled]
         self._parents = {hp.name: space.parent_conditions_of[hp.name] for hp in self.hps}
         self._forbidden = bool(space.forbidden_clauses)
 
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
-        """The model vector of a configuration (NaN where a hyperparameter is inactive)."""
-        array = Configuration(self.space, values=dict(config)).get_array()
-        return array[self.columns] / self._scale
+        """The model vector of a configuration (NaN where a hyperparameter is inactive).
+
+        Each value is converted by its hyperparameter alone, without building (and checking) a
+        Configuration: that took most of a tell. A value outside its range raises ValueError.
+        """
+        out = np.full(self.dim, np.nan)
+        for i, hp in enumerate(self._modelled):
+            value = config.get(hp.name)
+            if value is not None:
+                if not hp.legal_value(value):
+                    raise ValueError(f"{hp.name}={value!r} is outside its range")
+                if self._rounded[i]:  # as a Configuration rounds it, so vectors match its own
+                    value = float(np.round(value, ROUND_PLACES))
+                out[i] = hp.to_vector(value)
+        return out / self._scale
 
     def decode(self, vector: np.ndarray, rng: np.random.Generator) -> dict[str, Any] | None:
         """A valid configuration near `vector`, or None if it falls on a forbidden combination.
