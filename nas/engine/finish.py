@@ -10,7 +10,7 @@ from nas.engine.checkpoints import Checkpoints
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
-from nas.engine.replicas import OVERRUN, ReplicaPhase
+from nas.engine.replicas import OVERRUN, PAST_BUDGET, ReplicaPhase
 from nas.journal import MetaKey, Summary, best
 from nas.objective import Objective, TrainingObjective
 from nas.storage import Storage
@@ -54,8 +54,8 @@ def past_budget_note(ledger: Ledger, stopped: str) -> str:
             in stopped:
         return ""
     return (f"ended {over:.0f} s ({over / limit:.0%}) past the budget: a trial that started "
-            f"ran on to its allowance (a replica up to {OVERRUN:g} times its estimate), then the "
-            "end scored the models")
+            f"ran on to its allowance (a replica up to {OVERRUN:g} times its estimate, at most "
+            f"{PAST_BUDGET:.0%} of the budget past it), then the end scored the models")
 
 
 def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: Checkpoints,
