@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import csv
 import importlib
+import importlib.metadata
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ class BenchResult:
     summary: str
     reused: int
     ran: int
+    #: The peer library behind each searcher that wraps one, with its version ("optuna 5.1.0").
+    versions: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_problem(name: str) -> Problem:
@@ -156,12 +159,31 @@ def bench(
     folder.mkdir(parents=True, exist_ok=True)
     specs = [RunSpec(p, s, seed, budget) for p in problems for s in searchers
              for seed in seed_list]
+    versions = library_versions(searchers)
     reused = _run_all(specs, str(folder), workers, executor, scheduler, on_run)
     rows = collect_rows(specs, folder, loaded)
     annotate_regret(rows, loaded)
-    summary = write_outputs(out, rows, loaded, searchers, budget)
+    for row in rows:
+        row["library"] = versions.get(row["searcher"])
+    summary = write_outputs(out, rows, loaded, searchers, budget, versions)
     return BenchResult(out=out, rows=tuple(rows), summary=summary, reused=reused,
-                       ran=len(specs) - reused)
+                       ran=len(specs) - reused, versions=versions)
+
+
+def library_versions(searchers: Sequence[str]) -> dict[str, str]:
+    """``{searcher: "optuna 5.1.0"}`` for each searcher whose class names, in its `library`
+    attribute, the distribution it wraps (an external baseline), as installed now."""
+    import searchers as registry
+
+    versions: dict[str, str] = {}
+    for name in searchers:
+        library = getattr(registry.get_class(name), "library", None)
+        if library:
+            try:
+                versions[name] = f"{library} {importlib.metadata.version(library)}"
+            except importlib.metadata.PackageNotFoundError:  # importable, but not installed
+                versions[name] = f"{library} (version unknown)"
+    return versions
 
 
 def _run_all(specs: Sequence[RunSpec], folder: str, workers: int | None, executor: str,
@@ -271,11 +293,13 @@ def _reference(rows: Sequence[dict[str, Any]], problem: Problem) -> float:
 
 
 def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[str, Problem],
-                  searchers: Sequence[str], budget: str) -> str:
-    """Write results.csv/json, a regret plot per problem and summary.md; return the summary."""
+                  searchers: Sequence[str], budget: str,
+                  versions: Mapping[str, str] | None = None) -> str:
+    """Write results.csv/json, a regret plot per problem and summary.md; return the summary
+    (which names the peer libraries of `versions`, from `library_versions`)."""
     out.mkdir(parents=True, exist_ok=True)
     fields = ["problem", "searcher", "seed", "trial", "budget", "loss", "status", "spent",
-              "seconds", "wall", "true_loss", "regret"]
+              "seconds", "wall", "true_loss", "regret", "library"]
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -287,6 +311,9 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
                 f"Total budget per run: {budget}; seeds per cell: "
                 f"{len({r['seed'] for r in rows})}. Regret of the incumbent (best trial at the "
                 "highest budget so far); lower is better.", ""]
+    if versions:
+        sections += ["Peer libraries: " + ", ".join(
+            f"{name}: {versions[name]}" for name in searchers if name in versions) + ".", ""]
     for name, problem in problems.items():
         mine = [r for r in rows if r["problem"] == name]
         reference = _reference(mine, problem)

@@ -18,6 +18,10 @@ register_lazy("optuna-tpe", "searchers.optuna_adapters:OptunaTPE",
               requires="optuna", extra="compare")
 register_lazy("optuna-tpe-hyperband", "searchers.optuna_adapters:OptunaTPEHyperband",
               requires="optuna", extra="compare")
+register_lazy("optuna-gp", "searchers.optuna_gp:OptunaGP", requires="optuna", extra="compare")
+# DEHB pins numpy<2 but runs with numpy 2, so no extra can install it.
+register_lazy("dehb", "searchers.dehb_adapter:DEHBSearcher", requires="dehb",
+              install='pip install --no-deps "dehb==0.1.2" loguru')
 
 __all__ = [
               "ASHA",

@@ -29,6 +29,10 @@ class Searcher(ABC):
     multi_fidelity: ClassVar[bool] = False
     #: True when proposals come from a model of past results (and so should beat random search).
     model_based: ClassVar[bool] = False
+    #: An ask takes about a second or more (a Gaussian process): the conformance suite gives
+    #: its checks `COSTLY_FACTOR` times the watchdog's limit and marks them `slow`, and the
+    #: speed benchmarks leave it out.
+    costly_asks: ClassVar[bool] = False
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
         if not isinstance(space, ConfigurationSpace):

@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 from ConfigSpace import Configuration, ConfigurationSpace, Constant, OrdinalHyperparameter
@@ -153,9 +153,11 @@ def _index(choices: Any, value: Any) -> int:
 
 
 class _OptunaSearcher(Searcher):
-    """What both adapters share: the study, its TPE sampler, and asking a valid configuration."""
+    """What the adapters share: the study, its sampler, and asking a valid configuration."""
 
     model_based = True
+    #: The distribution whose version `nas bench` records with the results.
+    library: ClassVar[str] = "optuna"
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
                  n_startup_trials: int = 10, multivariate: bool = True, group: bool = True,
@@ -175,12 +177,14 @@ class _OptunaSearcher(Searcher):
         # Drawn from the searcher's own generator: same seed, same sampler.
         self.sampler_seed = int(self.rng.integers(2**31 - 1))
         with _quiet():
-            sampler = optuna.samplers.TPESampler(
-                seed=self.sampler_seed, n_startup_trials=self.n_startup_trials,
-                multivariate=self.multivariate, group=self.group,
-                constant_liar=self.constant_liar)
             self.study = optuna.create_study(study_name=_STUDY_NAME, direction="minimize",
-                                             sampler=sampler, pruner=self._make_pruner())
+                                             sampler=self._make_sampler(),
+                                             pruner=self._make_pruner())
+
+    def _make_sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(
+            seed=self.sampler_seed, n_startup_trials=self.n_startup_trials,
+            multivariate=self.multivariate, group=self.group, constant_liar=self.constant_liar)
 
     def _make_pruner(self) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
@@ -209,13 +213,17 @@ class _OptunaSearcher(Searcher):
                     if rejected:
                         info["rejected"] = rejected
                     return trial, config, info
-                self.study.tell(trial, state=TrialState.PRUNED)
+                self._reject(trial)
             config = plain(dict(self.space.sample_configuration()))
             self.study.enqueue_trial(self.codec.to_optuna(config))
             trial = self.study.ask()
             self.codec.suggest(trial)  # records the enqueued parameters on the trial
             return trial, config, {"origin": "fallback", "rejected": MAX_REJECTED,
                                    "optuna_trial": trial.number}
+
+    def _reject(self, trial: optuna.Trial) -> None:
+        """Tell Optuna a forbidden draw (inside `_quiet`): PRUNED."""
+        self.study.tell(trial, state=TrialState.PRUNED)
 
     def _allowed(self, values: Mapping[str, Any]) -> bool:
         try:

@@ -30,6 +30,7 @@ class _Lazy:
     target: str  # "package.module:ClassName"
     requires: str  # the top-level module it needs, e.g. "optuna"
     extra: str  # the pip extra that installs it, e.g. "compare"
+    install: str = ""  # the command that installs it, where no extra can
 
 
 _LAZY: dict[str, _Lazy] = {}
@@ -76,16 +77,20 @@ def register(name: str) -> Callable[[S], S]:
     return deco
 
 
-def register_lazy(name: str, target: str, *, requires: str, extra: str) -> None:
+def register_lazy(name: str, target: str, *, requires: str, extra: str = "",
+                  install: str = "") -> None:
     """Register `name` without importing it: ``target`` ("module:Class") is imported on first
     use, and the name is listed by `available` only while the module `requires` is installed.
 
-    `extra` names the pip extra that installs `requires` (for the error message).
+    `extra` names the pip extra that installs `requires`, or `install` the whole command where
+    no extra can (for the error message).
     """
+    if bool(extra) == bool(install):
+        raise ValueError("name either the pip extra or the install command")
     module, _, attr = target.partition(":")
     if not module or not attr:
         raise ValueError(f"target must read 'module:Class', got {target!r}")
-    entry = _Lazy(target, requires, extra)
+    entry = _Lazy(target, requires, extra, install)
     if name in _REGISTRY or _LAZY.get(name, entry) != entry:
         raise ValueError(f"searcher {name!r} is already registered")
     _LAZY[name] = entry
@@ -135,7 +140,7 @@ def get_class(name: str) -> type[Searcher]:
 
 def _load(name: str, lazy: _Lazy) -> type[Searcher]:
     missing = UserError(f"searcher {name!r} needs {lazy.requires}: "
-                        f"pip install 'nas-engine[{lazy.extra}]'")
+                        + (lazy.install or f"pip install 'nas-engine[{lazy.extra}]'"))
     if not _installed(lazy.requires):
         raise missing
     cls = _REGISTRY.get(name)

@@ -348,10 +348,12 @@ def check_searcher(factory: type[Searcher] | str) -> None:
 def parametrize_with_checks(classes: Iterable[type[Searcher]]) -> Any:
     """A ``pytest.mark.parametrize`` over ``(cls, check)`` with ids like ``tpe-check_budgets``.
 
-    Decorate ``def test_x(cls, check): check(cls)``; pytest is imported only here.
+    Decorate ``def test_x(cls, check): check(cls)``; pytest is imported only here. The checks
+    of a class with `costly_asks` are marked ``slow``.
     """
     import pytest
 
-    params = [pytest.param(cls, check, id=f"{_label(cls)}-{check.__name__}")
+    params = [pytest.param(cls, check, id=f"{_label(cls)}-{check.__name__}",
+                           marks=[pytest.mark.slow] if cls.costly_asks else [])
               for cls in classes for check in all_checks(cls)]
     return pytest.mark.parametrize(("cls", "check"), params)

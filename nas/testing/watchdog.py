@@ -18,6 +18,8 @@ from searchers.base import Searcher
 
 #: Wall-clock limit of one check; only an endless loop should come near it.
 CHECK_TIMEOUT_S = 30.0
+#: A searcher with `costly_asks` gets this many times CHECK_TIMEOUT_S.
+COSTLY_FACTOR = 50.0
 #: Once the limit is passed, the alarm fires again this often until the check has stopped.
 REPEAT_S = 0.05
 
@@ -89,7 +91,8 @@ def guarded(fn: Check) -> Check:
         what = f"{fn.__name__}({_label(cls)})"
         try:
             # CHECK_TIMEOUT_S is read at call time so a test can shorten it.
-            _within(CHECK_TIMEOUT_S, what, lambda: fn(cls))
+            limit = CHECK_TIMEOUT_S * (COSTLY_FACTOR if cls.costly_asks else 1.0)
+            _within(limit, what, lambda: fn(cls))
         except AssertionError:
             raise
         except Exception as exc:

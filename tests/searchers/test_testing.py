@@ -251,6 +251,27 @@ def test_a_swallowed_alarm_is_followed_by_another(monkeypatch: pytest.MonkeyPatc
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # the repeating alarm stopped
 
 
+def test_costly_asks_get_a_longer_watchdog_and_a_slow_mark(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Costly(RandomSearch):
+        name = "costly"
+        costly_asks = True
+
+        def ask(self) -> Trial:
+            if self._next_id == 0:
+                time.sleep(0.5)
+            return super().ask()
+
+    monkeypatch.setattr(conformance.watchdog, "CHECK_TIMEOUT_S", 0.2)
+    conformance.check_seeds_differ(Costly)  # 0.2 s x COSTLY_FACTOR: the first ask fits
+    monkeypatch.setattr(Costly, "costly_asks", False)
+    with pytest.raises(AssertionError, match=r"did not finish within 0\.2 s"):
+        conformance.check_seeds_differ(Costly)
+    monkeypatch.setattr(Costly, "costly_asks", True)
+    params = conformance.parametrize_with_checks([Costly, RandomSearch]).mark.args[1]
+    assert {p.id.split("-")[0] for p in params if p.marks} == {"costly"}
+
+
 def test_random_search_claiming_a_model_fails_check_beats_random() -> None:
     assert conformance.check_beats_random in conformance.all_checks(ClaimsModelBased)
     with pytest.raises(AssertionError, match="does not beat random search"):
