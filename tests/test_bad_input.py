@@ -158,7 +158,7 @@ CASES: list[Case] = [
     Case("unknown space", "unknown space 'transformer'; available: residual-mlp, residual-conv",
          ("search", "--space", "transformer")),
     Case("unknown searcher",
-         "unknown searcher 'annealing'; available: asha, async-bohb, bohb, hyperband",
+         "unknown searcher 'annealing'; available: asha, async-bohb, bohb, ",
          ("search", "--searcher", "annealing")),
     Case("unknown dataset", "unknown dataset 'imagenet'; available: digits, mnist1d, synthetic",
          ("search", "--data", "imagenet")),
