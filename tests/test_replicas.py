@@ -40,6 +40,19 @@ def test_greedy_selection_starts_from_the_initial_members() -> None:
         greedy_selection([right], y, 2, initial=[3])
 
 
+def test_initial_members_that_cost_validation_errors_are_left_out() -> None:
+    y = torch.tensor([0, 0, 1, 1, 0, 1])
+    best = _onehot([0, 0, 1, 1, 0, 1])
+    # Two seeds of one configuration that learnt much less: as the start, their votes win.
+    weak = _onehot([1, 1, 0, 1, 0, 1], sure=0.95)
+    weak2 = _onehot([1, 1, 0, 1, 0, 1], sure=0.95)
+    # Started from them, 2 rounds of the best still leave their 3 disputed samples wrong; a
+    # selection from nothing, the best alone, makes no error, so it is the ensemble.
+    assert greedy_selection([best, weak, weak2], y, 2, initial=[1, 2]) == [1, 0, 0]
+    # Where the start costs no error, it stays (the original design, measured on digits).
+    assert greedy_selection([best, best.clone(), weak], y, 4, initial=[0, 1]) == [1, 1, 0]
+
+
 def _record(tid: int, loss: float, budget: float | None, *, status: TrialStatus = TrialStatus.OK,
             kind: TrialKind = TrialKind.SEARCH, reused_from: int | None = None) -> TrialRecord:
     result = Result(loss=loss, status=status, epochs=1.0, seconds=1.0, reused_from=reused_from)
@@ -116,10 +129,14 @@ def test_the_last_trials_are_replicas_of_the_best_and_start_the_ensemble(tmp_pat
     losses = {r.result.metrics["val_loss"] for r in [target, *copies]}
     assert len(losses) == 3 and all(r.result.epochs == 3 for r in copies)
     weights = {int(k) for k in result.ensemble["weights"]}
-    assert {target.id, *(r.id for r in copies)} <= weights  # the initial members stay in
+    # They start the ensemble and stay in, unless a selection from nothing made fewer
+    # validation errors (then it holds the best, as good on validation as the best alone).
+    assert {target.id, *(r.id for r in copies)} <= weights or (
+        target.id in weights
+        and result.ensemble["val_accuracy"] >= target.result.metrics["val_accuracy"])
     with Storage.open(result.path) as store:
         summary = store.meta("summary")
-        assert {target.id, *(r.id for r in copies)} <= set(store.checkpoints())
+        assert weights | {target.id} <= set(store.checkpoints())
     assert summary["replicas"] == {"of": target.id, "trials": [r.id for r in copies]}
     assert "2 replicas of trial" in result.stopped
     assert result.load_ensemble() is not None
