@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_searchers import (
@@ -142,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(results))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # DEHB calls ConfigSpace's old getters
 def test_peer_speed_smoke() -> None:
     """Every searcher steps through the interleaved rounds; the table has a row per size."""
     names = available([*OURS, "dehb", "optuna-tpe"])
