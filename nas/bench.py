@@ -177,7 +177,7 @@ def library_versions(searchers: Sequence[str]) -> dict[str, str]:
 
     versions: dict[str, str] = {}
     for name in searchers:
-        library = getattr(registry.get_class(name), "library", None)
+        library = registry.get_class(name).library
         if library:
             try:
                 versions[name] = f"{library} {importlib.metadata.version(library)}"

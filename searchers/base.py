@@ -33,6 +33,8 @@ class Searcher(ABC):
     #: its checks `COSTLY_FACTOR` times the watchdog's limit and marks them `slow`, and the
     #: speed benchmarks leave it out.
     costly_asks: ClassVar[bool] = False
+    #: The distribution an external baseline wraps ("optuna"); `nas bench` records its version.
+    library: ClassVar[str] = ""
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
         if not isinstance(space, ConfigurationSpace):

@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
@@ -116,8 +116,7 @@ class DEHBSearcher(Searcher):
 
     multi_fidelity = True
     model_based = True
-    #: The distribution whose version `nas bench` records with the results.
-    library: ClassVar[str] = "dehb"
+    library = "dehb"
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, mutation_factor: float = 0.5,

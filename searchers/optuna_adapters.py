@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import optuna
 from ConfigSpace import Configuration, ConfigurationSpace, Constant, OrdinalHyperparameter
@@ -156,8 +156,7 @@ class _OptunaSearcher(Searcher):
     """What the adapters share: the study, its sampler, and asking a valid configuration."""
 
     model_based = True
-    #: The distribution whose version `nas bench` records with the results.
-    library: ClassVar[str] = "optuna"
+    library = "optuna"
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
                  n_startup_trials: int = 10, multivariate: bool = True, group: bool = True,
