@@ -110,6 +110,22 @@ def test_a_replica_that_never_started_is_forgotten() -> None:
     assert phase.next(8) is not None and phase.ids == [8]
 
 
+def test_a_replica_runs_at_most_past_budget_beyond_a_time_budget() -> None:
+    best = _record(2, 0.05, 9.0)
+    phase = replicas.ReplicaPhase(
+        1, Ledger.for_budget(Budget.parse("100s")).view(), candidates=lambda: [best],
+        lineage_seconds=lambda i: 1.0, budget_of=lambda t: t.budget, full=lambda r: True,
+        source=lambda i: best)
+    copy = Trial(7, {"x": 1}, 9.0, kind=TrialKind.REPLICA)
+    phase.plan = replicas.ReplicaPlan(2, 1, 30.0)  # estimated when the machine was faster
+    # Twice its estimate would be 60 s, 50 s past the budget: it gets 5 % of 100 s past it.
+    assert phase.room(copy, 10.0) == pytest.approx(10.0 + replicas.PAST_BUDGET * 100.0)
+    phase.plan = replicas.ReplicaPlan(2, 1, 2.0)
+    assert phase.room(copy, 1.0) == pytest.approx(replicas.OVERRUN * 2.0)  # within the cap
+    assert phase.room(copy, 50.0) == 50.0  # more left than it needs
+    assert phase.room(Trial(3, {"x": 3}, 9.0), 10.0) == 10.0  # a searcher's trial: its room
+
+
 def _space():
     return spaces.residual_mlp(width=(16, 48), n_blocks=1, lr=(1e-3, 1e-2))
 
