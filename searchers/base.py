@@ -6,6 +6,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +36,9 @@ class Searcher(ABC):
     costly_asks: ClassVar[bool] = False
     #: The distribution an external baseline wraps ("optuna"); `nas bench` records its version.
     library: ClassVar[str] = ""
+    #: Options a journal written before they existed implies (their value then), so a resume
+    #: rebuilds the searcher that ran rather than one with today's defaults.
+    legacy_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
         if not isinstance(space, ConfigurationSpace):

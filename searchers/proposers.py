@@ -171,7 +171,7 @@ class KDEProposer:
     number, even 0, costs one draw of the generator per proposal (BOHB). With `constant_liar`,
     trials still running join the bad model for that proposal, so parallel proposals spread
     out. The kernel settings (`multivariate`, `min_bandwidth`, `prior_weight`, `magic_clip`,
-    `bandwidth_rule`) are `ParzenEstimator`'s.
+    `bandwidth_rule`, `bandwidth_scale`) are `ParzenEstimator`'s.
     """
 
     def __init__(self, coder: SpaceCoder, rng: np.random.Generator, *,
@@ -180,7 +180,7 @@ class KDEProposer:
                  random_fraction: float | None = None, constant_liar: bool = False,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
-                 bandwidth_rule: str = "normal") -> None:
+                 bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0) -> None:
         self.coder = coder
         self.space = coder.space
         self.rng = rng
@@ -195,6 +195,7 @@ class KDEProposer:
         self.prior_weight = prior_weight
         self.magic_clip = magic_clip
         self.bandwidth_rule = bandwidth_rule
+        self.bandwidth_scale = bandwidth_scale
         #: Told results, by the model they belong to (`models.key` of their budget).
         self.observations: dict[float | None, Observations] = {}
 
@@ -235,7 +236,8 @@ class KDEProposer:
         return ParzenEstimator(data, self.coder.is_categorical, self.coder.n_choices,
                                multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
                                prior_weight=self.prior_weight, magic_clip=self.magic_clip,
-                               bandwidth_rule=self.bandwidth_rule)
+                               bandwidth_rule=self.bandwidth_rule,
+                               bandwidth_scale=self.bandwidth_scale)
 
     def _random(self) -> Proposal:
         return Proposal(dict(self.space.sample_configuration()), "random")

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from ConfigSpace import ConfigurationSpace
 
-import searchers as searcher_registry
 import spaces
 from nas.budget import Budget, Unit
 from nas.data import Dataset
@@ -36,6 +35,7 @@ from nas.engine.options import (
     check_trial_budget,
     executor_for,
     make_searcher,
+    rebuild_searcher,
     trainer_options_of,
 )
 from nas.engine.result import SearchResult
@@ -276,7 +276,7 @@ def resume(
         settings = view.settings
         space = spaces.space_from_json(settings.space)
         s = settings.searcher
-        searcher = searcher_registry.get(s.name, space, seed=s.seed, **s.options)
+        searcher = rebuild_searcher(s.name, space, s.seed, s.options)
         _, trial_seq = seed_sequences(settings.seed)
         obj = _objective_of(settings, store.path, data, objective, searcher,
                             location={"root": data_root, "download": download})

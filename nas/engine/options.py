@@ -90,6 +90,14 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
     return built, trial_seq
 
 
+def rebuild_searcher(name: str, space: ConfigurationSpace, seed: int | None,
+                     options: Mapping[str, Any]) -> Searcher:
+    """The searcher a journal's settings describe: an option the journal predates takes the
+    value it had then (`Searcher.legacy_options`), not today's default."""
+    legacy = searcher_registry.get_class(name).legacy_options
+    return searcher_registry.get(name, space, seed=seed, **{**legacy, **options})
+
+
 def trainer_options_of(value: TrainerOptions | Mapping[str, Any] | None) -> TrainerOptions:
     """The trainer's options from an object, a mapping or None (the defaults)."""
     if value is None:

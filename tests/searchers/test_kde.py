@@ -139,3 +139,20 @@ def test_tpe_takes_a_bandwidth_rule_and_journals_it() -> None:
     assert tpe.proposer.bandwidth_rule == "neighbors"
     with pytest.raises(UserError, match="bandwidth_rule"):
         searchers.get("tpe", space, seed=0, bandwidth_rule="silverman")
+
+
+@pytest.mark.parametrize("rule", ["normal", "neighbors"])
+def test_bandwidth_scale_narrows_the_continuous_kernels_only(rule: str) -> None:
+    x = _data()
+    plain = ParzenEstimator(x, CAT, K, bandwidth_rule=rule, magic_clip=True)
+    tight = ParzenEstimator(x, CAT, K, bandwidth_rule=rule, magic_clip=True, bandwidth_scale=0.5)
+    np.testing.assert_allclose(tight.kernel_bandwidth[:, ~CAT],
+                               0.5 * plain.kernel_bandwidth[:, ~CAT])
+    np.testing.assert_array_equal(tight.kernel_bandwidth[:, CAT], plain.kernel_bandwidth[:, CAT])
+    # Still a normalised density, and one that peaks higher at its observations.
+    y = tight.sample(12, np.random.default_rng(1))
+    np.testing.assert_allclose(tight.logpdf(y), [_brute(tight, row, x, 0.0, True) for row in y],
+                               rtol=1e-9, atol=1e-9)
+    assert tight.logpdf(x[:1])[0] > plain.logpdf(x[:1])[0]
+    with pytest.raises(ValueError, match="bandwidth_scale"):
+        ParzenEstimator(x, CAT, K, bandwidth_scale=0.0)
