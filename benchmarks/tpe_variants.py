@@ -6,18 +6,22 @@ options; `optuna-tpe` needs the `compare` extra.
 
     python benchmarks/tpe_variants.py --seeds 60 --trials 30,100
 
-Prints one line per (problem, variant): the median final regret and the mean log10 regret at
-each number of trials.
+Prints a table row per (problem, variant, trials): the median final regret, the mean log10
+regret, the mean rank among the variants (same seed, same trials) and, against the first
+variant, the share of seeds it won and a Wilcoxon signed-rank p. `--json` takes variants of any
+searcher: ``'{"label": ["tpe", {"bandwidth_scale": 1.0}], ...}'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata, wilcoxon
 
 import searchers
 from nas import problems
@@ -26,6 +30,7 @@ from nas.types import Result
 #: label -> (searcher, options)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe": ("tpe", {}),
+    "tpe rule widths": ("tpe", {"bandwidth_scale": 1.0}),
     "tpe univariate": ("tpe", {"multivariate": False}),
     "tpe neighbors": ("tpe", {"bandwidth_rule": "neighbors"}),
     "optuna-tpe": ("optuna-tpe", {}),
@@ -57,21 +62,25 @@ def _maker(problem: problems.Problem, searcher: str, options: Mapping[str, Any],
 
 def compare(variants: Mapping[str, tuple[str, Mapping[str, Any]]], names: Sequence[str],
             seeds: int, trials: Sequence[int]) -> None:
-    """Print median and mean-log regret of every variant on every problem."""
+    """Print every variant's regret on every problem, paired by seed with the first variant."""
+    print("| problem | trials | variant | median regret | mean log10 | mean rank "
+          "| wins vs first | p |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in names:
         problem = problems.get(name)
-        for label, (searcher, options) in variants.items():
-            start = time.perf_counter()
-            curves = [regret_curve(problem, _maker(problem, searcher, options, seed), max(trials))
-                      for seed in range(seeds)]
-            cells = []
-            for n in trials:
-                final = [c[n - 1] for c in curves]
-                mean_log = statistics.mean(math.log10(max(r, 1e-9)) for r in final)
-                cells.append(f"n={n}: median {statistics.median(final):.4f}, "
-                             f"mean log10 {mean_log:.2f}")
-            print(f"{name:14s} {label:16s} " + "; ".join(cells)
-                  + f"  ({time.perf_counter() - start:.1f} s)", flush=True)
+        curves = {label: np.array([regret_curve(problem, _maker(problem, searcher, options, seed),
+                                                max(trials)) for seed in range(seeds)])
+                  for label, (searcher, options) in variants.items()}
+        for n in trials:
+            final = np.array([c[:, n - 1] for c in curves.values()])
+            ranks = np.apply_along_axis(rankdata, 0, final).mean(axis=1)
+            for k, (label, rank) in enumerate(zip(curves, ranks, strict=True)):
+                r, base = final[k], final[0]
+                wins = "-" if k == 0 else f"{np.mean(r < base):.2f}"
+                p = "-" if k == 0 or np.all(r == base) else f"{wilcoxon(r, base).pvalue:.3f}"
+                print(f"| {name} | {n} | {label} | {np.median(r):.4g} | "
+                      f"{np.mean(np.log10(np.maximum(r, 1e-9))):+.2f} | {rank:.2f} | {wins} | "
+                      f"{p} |", flush=True)
 
 
 def main() -> None:
@@ -81,9 +90,11 @@ def main() -> None:
     parser.add_argument("--trials", default="30,100", help="comma-separated")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated, of: {', '.join(VARIANTS)}")
+                        help=f"comma-separated, of: {', '.join(VARIANTS)}; the first is the base")
+    parser.add_argument("--json", help='variants as JSON: {"label": ["searcher", {options}]}')
     args = parser.parse_args()
-    chosen = {v: VARIANTS[v] for v in args.variants.split(",")}
+    chosen = {label: (v[0], v[1]) for label, v in json.loads(args.json).items()} if args.json \
+        else {v: VARIANTS[v] for v in args.variants.split(",")}
     compare(chosen, args.problems.split(","), args.seeds,
             [int(n) for n in args.trials.split(",")])
 
