@@ -92,14 +92,19 @@ def test_replica_cost_and_how_many_fit() -> None:
     assert replicas.fit(2, 0.0, 0.0) == 2
 
 
+def _phase_of_one(count: int, budget: str) -> replicas.ReplicaPhase:
+    """A replica phase of `count` copies whose only candidate is trial 2, trained in full."""
+    best = _record(2, 0.05, 9.0)
+    return replicas.ReplicaPhase(
+        count, Ledger.for_budget(Budget.parse(budget)).view(), candidates=lambda: [best],
+        lineage_seconds=lambda i: 1.0, budget_of=lambda t: t.budget, full=lambda r: True,
+        source=lambda i: best)
+
+
 def test_a_replica_that_never_started_is_forgotten() -> None:
     # The budget could not afford a replica handed out: the end must neither look it up in the
     # journal (a KeyError in a 30 s shapes28 search) nor report it.
-    best = _record(2, 0.05, 9.0)
-    phase = replicas.ReplicaPhase(
-        2, Ledger.for_budget(Budget.parse("90ep")).view(), candidates=lambda: [best],
-        lineage_seconds=lambda i: 1.0, budget_of=lambda t: t.budget, full=lambda r: True,
-        source=lambda i: best)
+    phase = _phase_of_one(2, "90ep")
     phase.end_searcher("searcher done")
     first = phase.next(7)
     assert first is not None and first.kind is TrialKind.REPLICA and phase.ids == [7]
@@ -111,11 +116,7 @@ def test_a_replica_that_never_started_is_forgotten() -> None:
 
 
 def test_a_replica_runs_at_most_past_budget_beyond_a_time_budget() -> None:
-    best = _record(2, 0.05, 9.0)
-    phase = replicas.ReplicaPhase(
-        1, Ledger.for_budget(Budget.parse("100s")).view(), candidates=lambda: [best],
-        lineage_seconds=lambda i: 1.0, budget_of=lambda t: t.budget, full=lambda r: True,
-        source=lambda i: best)
+    phase = _phase_of_one(1, "100s")
     copy = Trial(7, {"x": 1}, 9.0, kind=TrialKind.REPLICA)
     phase.plan = replicas.ReplicaPlan(2, 1, 30.0)  # estimated when the machine was faster
     # Twice its estimate would be 60 s, 50 s past the budget: it gets 5 % of 100 s past it.
