@@ -5,6 +5,7 @@ default first, and plain baselines beside (or instead of) the search's model."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,82 @@ def test_the_in_process_executor_sets_threads_and_gives_them_back() -> None:
     assert torch.get_num_threads() == before
 
 
+def test_a_measured_thread_count_is_measured_again_when_retuned(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Started beside another search that was still loading: two threads timed fastest; once
+    # both train, the neighbour holds a core and one thread is the count to run with.
+    monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads_module, "_rate", lambda torch, n: 100.0 * 2.0 ** (n - 1))
+    monkeypatch.setattr(threads_module, "cpu_count", lambda: 2)
+    busy = [0.0]
+    monkeypatch.setattr(threads_module, "busy_cores", lambda: busy[0])
+    before = torch.get_num_threads()
+    executor = InProcessExecutor()
+    executor.start()
+    try:
+        assert executor.threads == 2 and torch.get_num_threads() == 2
+        assert executor.retune() == ""  # nothing changed on the machine
+        busy[0] = 1.8
+        change = executor.retune()
+        assert change.startswith("torch threads 2 -> 1") and "busy with other work" in change
+        assert torch.get_num_threads() == 1 and executor.threads == 1
+        assert "busy with other work" in executor.threads_reason
+    finally:
+        executor.close()
+    assert torch.get_num_threads() == before
+    # A count the user gave is theirs: never re-timed.
+    given = InProcessExecutor(threads=2, reason="2 (given)")
+    given.start()
+    try:
+        assert given.retune() == "" and torch.get_num_threads() == 2
+    finally:
+        given.close()
+
+
+def test_local_workers_take_the_cores_other_work_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas.executors import local
+
+    monkeypatch.setattr(local, "cpu_count", lambda: 4)
+    executor = local.LocalExecutor(2)
+    assert executor.threads == 2
+    seen: list[Sequence[int]] = []
+
+    def busy(*, ours: Sequence[int] = ()) -> float:
+        seen.append(ours)
+        return 2.2
+
+    monkeypatch.setattr(local, "busy_cores", busy)
+    with executor:
+        assert executor.retune() == ("torch threads per worker 2 -> 1 (2.2 of 4 cores busy "
+                                     "with other work)")
+        assert seen == [executor.pids()]  # the workers' own time is not another program's
+        # The next task runs at the new count.
+        assert executor.submit(torch.get_num_threads).result(timeout=60) == 1
+        assert executor.retune() == ""
+    assert local.LocalExecutor(2, threads=2).retune() == ""  # given: kept
+
+
+def test_busy_cores_leaves_out_this_searchs_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 150 busy ticks of 200 on 2 cpus: 1.5 cores, of which a worker used 1.0 over 1 s.
+    times = iter([(100.0, 1000.0), (250.0, 1200.0)])
+    monkeypatch.setattr(threads_module, "_cpu_times", lambda: next(times))
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 2)
+    worker = iter([3.0, 4.0])
+    monkeypatch.setattr(threads_module, "_process_seconds", lambda pids: next(worker))
+    monkeypatch.setattr(threads_module.time, "sleep", lambda seconds: None)
+    assert threads_module.busy_cores(1.0, ours=[1]) == pytest.approx(0.5, abs=0.05)
+
+
+def test_process_seconds_reads_proc_stat() -> None:
+    import os
+
+    spent = threads_module._process_seconds([os.getpid()])
+    assert 0.0 < spent <= time.process_time() + 0.1
+    assert threads_module._process_seconds([2**22 + 12345]) == 0.0  # no such process
+
+
+
 # -- the ledger --------------------------------------------------------------------------------
 
 
@@ -172,6 +249,23 @@ def test_trials_slower_than_predicted_rescale_the_model_once() -> None:
     again = _costs()
     again.resume([Replan.from_dict(r.to_dict()) for r in costs.replans])
     assert again.epoch_seconds == pytest.approx(3.0)
+
+
+def test_a_retune_that_changes_the_machine_keeps_the_scale_until_timed_again() -> None:
+    # Trials 9x slower than predicted because two searches each took both cores: the executor
+    # drops to one thread; that was the cause, so the scale is not multiplied by 9.
+    costs = _costs()
+    slow = Result(loss=0.1, epochs=3.0, seconds=27.0)
+    replan = costs.learn(_trial(10, 0), slow, spent=20.0,
+                         retune=lambda: "torch threads 2 -> 1 of 2 cores")
+    assert replan is not None and "torch threads 2 -> 1" in replan.reason
+    assert replan.trial_epochs is None and costs.epoch_seconds == pytest.approx(1.0)
+    assert Replan.from_dict(replan.to_dict()) == replan
+    # Still slow under the new count: after the median of three, the scale moves.
+    assert costs.learn(_trial(10, 1), slow, spent=30.0, retune=lambda: "") is None
+    assert costs.learn(_trial(10, 2), slow, spent=40.0, retune=lambda: "") is None
+    later = costs.learn(_trial(10, 3), slow, spent=50.0, retune=lambda: "")
+    assert later is not None and costs.epoch_seconds == pytest.approx(9.0)
 
 
 # -- the full-budget default first --------------------------------------------------------------

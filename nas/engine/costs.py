@@ -137,12 +137,17 @@ class CostModel:
                 f"{full:.0f} s, more than {100 * plan.share:.0f} % of {plan.limit:g} s")
 
     def learn(self, trial: Trial, result: Result, spent: float, *, left: float = 0.0,
-              rebudget: Callable[[float], int | None] | None = None) -> Replan | None:
+              rebudget: Callable[[float], int | None] | None = None,
+              retune: Callable[[], str] | None = None) -> Replan | None:
         """Compare a finished trial's time with the prediction; rescale (and return why) when
         recent trials disagree by more than REPLAN_FACTOR (after a rescaling, the median of at
         least SEEN_AFTER_REPLAN trials). Then a full trial is sized anew for the `left`
         seconds; when that changes its epochs, `rebudget(epochs)` re-plans the searcher (the
-        id of its first trial so planned, or None when it cannot)."""
+        id of its first trial so planned, or None when it cannot).
+
+        First `retune()` measures the machine again (the executor's threads): when it changes
+        something (its line says what), that was the cause, and the scale stays until trials
+        run under the change are timed."""
         if result.epochs < 0.25 or not result.ok:
             return None
         flops = self.flops(trial.config)
@@ -154,8 +159,14 @@ class CostModel:
         ratio = statistics.median(self._ratios[-RECENT:])
         if 1 / REPLAN_FACTOR <= ratio <= REPLAN_FACTOR:
             return None
-        before, self.epoch_seconds = self.epoch_seconds, self.epoch_seconds * ratio
         self._ratios.clear()
+        change = retune() if retune is not None else ""
+        if change:
+            replan = Replan(spent, f"trials took {ratio:.1f}x the predicted time; {change}; the "
+                            "plan stays until trials so run are timed", self.epoch_seconds)
+            self.replans.append(replan)
+            return replan
+        before, self.epoch_seconds = self.epoch_seconds, self.epoch_seconds * ratio
         why = (f"trials took {ratio:.1f}x the predicted time: the measured model's epoch is "
                f"now {self.epoch_seconds:.2f} s (was {before:.2f} s), so the largest models "
                "allowed changed")

@@ -125,6 +125,7 @@ def executor_for(executor: Executor | str, workers: int | None, scheduler: str |
     gpus: list[int] | None = None
     if device in ("auto", "cuda") and resolve_device(device).type == "cuda":
         gpus = list(range(torch.cuda.device_count()))
-    chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason}
+    chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason,
+                                         "measured": threads.measured}
     return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus,
                          **chosen), True

@@ -52,6 +52,11 @@ class Executor(Protocol):
     def close(self) -> None:
         """Stop the workers; running tasks are abandoned."""
 
+    def retune(self) -> str:
+        """Measure the machine again when trials ran far off their predicted time, and adapt
+        (the torch threads); what changed, in one line, or "" when nothing did. Optional: an
+        executor without it is never retuned."""
+
 
 class InProcessExecutor:
     """Runs each submitted call at once, in this process (the sequential default)."""
@@ -61,12 +66,15 @@ class InProcessExecutor:
     shared_filesystem = True
     workers = 1
 
-    def __init__(self, *, threads: int | None = None, reason: str = "") -> None:
-        """`threads`: torch threads for the trials (`reason`: why that many); None: measured
-        when the search starts (`nas.executors.threads.choose_threads`)."""
+    def __init__(self, *, threads: int | None = None, reason: str = "",
+                 measured: bool = False) -> None:
+        """`threads`: torch threads for the trials (`reason`: why that many; `measured`: timed
+        on this machine, so `retune` may time them again); None: measured when the search
+        starts (`nas.executors.threads.choose_threads`)."""
         if threads is not None and threads < 1:
             raise UserError(f"threads must be >= 1, got {threads!r}")
         self._given = threads
+        self._measured = measured or threads is None
         #: The torch threads the trials run with, and why; known once started.
         self.threads = threads
         self.threads_reason = reason or ("" if threads is None else f"{threads} (given)")
@@ -83,8 +91,25 @@ class InProcessExecutor:
         if self._given is None:
             choice = choose_threads()
             self.threads, self.threads_reason = choice.threads, choice.reason
+            self._measured = choice.measured
         assert self.threads is not None
         torch.set_num_threads(self.threads)
+
+    def retune(self) -> str:
+        """Time the thread counts again (unless the user or the environment set them) and
+        switch to the fastest now; what changed, or ""."""
+        import torch
+
+        from nas.executors.threads import remeasure
+
+        if not self._measured or self.threads is None or self._before is None:
+            return ""
+        choice = remeasure(self.threads)
+        if choice is None:
+            return ""
+        before, self.threads, self.threads_reason = self.threads, choice.threads, choice.reason
+        torch.set_num_threads(self.threads)
+        return f"torch threads {before} -> {choice.reason}"
 
     def share(self, value: Any) -> Any:
         """The value itself: nothing crosses a process boundary."""
@@ -122,22 +147,24 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor", sort=False)
 
 
 @EXECUTORS.register("inprocess")
-def _inprocess(*, threads: int | None = None, reason: str = "", **_: Any) -> Executor:
+def _inprocess(*, threads: int | None = None, reason: str = "", measured: bool = False,
+               **_: Any) -> Executor:
     """Each trial in this process, one at a time (the sequential default)."""
-    return InProcessExecutor(threads=threads, reason=reason)
+    return InProcessExecutor(threads=threads, reason=reason, measured=measured)
 
 
 def make_executor(name: str = "inprocess", *, workers: int | None = None,
                   scheduler: str | None = None, gpus: Sequence[int] | None = None,
-                  threads: int | None = None, reason: str = "") -> Executor:
+                  threads: int | None = None, reason: str = "",
+                  measured: bool = False) -> Executor:
     """The executor called `name` (inprocess, local, dask), from the command line's options;
-    `threads` (and why: `reason`) applies to the in-process one."""
+    `threads` (and why: `reason`; `measured`: timed here) applies to the in-process one."""
     if scheduler is not None and name != "dask":
         raise UserError("--scheduler needs --executor dask")
     if name == "inprocess" and workers not in (None, 1):
         name = "local"  # --workers N alone means N local worker processes
     if name == "inprocess":
-        return EXECUTORS.get(name)(threads=threads, reason=reason)
+        return EXECUTORS.get(name)(threads=threads, reason=reason, measured=measured)
     return EXECUTORS.get(name)(workers=workers, scheduler=scheduler, gpus=gpus)
 
 

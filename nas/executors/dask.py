@@ -164,6 +164,10 @@ class DaskExecutor:
         done.dask_future = task  # type: ignore[attr-defined]
         return done
 
+    def retune(self) -> str:
+        """Nothing: a cluster's workers run on machines this process cannot watch."""
+        return ""
+
     def close(self) -> None:
         """Disconnect; a local cluster is shut down."""
         client, cluster = self.client, self.cluster

@@ -24,7 +24,7 @@ from nas.executors.base import (
     _Shared,
     check_main_guard,
 )
-from nas.executors.threads import cpu_count
+from nas.executors.threads import busy_cores, cpu_count
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
@@ -143,6 +143,7 @@ class LocalExecutor:
         default = len(self.gpus) if self.gpus else cpu_count()
         self._workers = int(workers) if workers is not None else default
         self.threads = threads or max(1, cpu_count() // self._workers)
+        self._threads_given = threads is not None
         self._pool: list[_Worker] = []
         self._idle: deque[_Worker] = deque()
         self._queue: deque[_Task] = deque()
@@ -209,7 +210,8 @@ class LocalExecutor:
         self.start()
         future: Future[Any] = Future()
         handles = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, _Shared))
-        task = _Task(future, self._pickle((fn, args, kwargs)), handles)
+        # The thread count travels with each task: `retune` may have changed it.
+        task = _Task(future, self._pickle((fn, args, kwargs, self.threads)), handles)
         with self._lock:
             self._queue.append(task)
             handed = self._assign()
@@ -286,6 +288,24 @@ class LocalExecutor:
             task.future.set_exception(WorkerLost(
                 f"worker process {worker.pid} died (exit code {code}) while running the trial"))
 
+    def retune(self) -> str:
+        """Give each worker's next tasks the cores other work leaves free, shared equally
+        (never more than at the start); what changed, or "". Not when the threads were given
+        or the trials run on GPUs."""
+        if self._threads_given or self.gpus:
+            return ""
+        # The workers' own CPU time is this search's, not another program's.
+        busy = busy_cores(ours=self.pids())
+        if busy is None:
+            return ""
+        cores = cpu_count()
+        threads = max(1, min(cores, round(cores - busy)) // self._workers)
+        if threads == self.threads:
+            return ""
+        before, self.threads = self.threads, threads
+        return (f"torch threads per worker {before} -> {threads} ({busy:.1f} of {cores} cores "
+                "busy with other work)")
+
     def close(self) -> None:
         """Stop every worker; tasks still queued or running are abandoned."""
         with self._lock:
@@ -323,11 +343,7 @@ def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
     os.environ.update(env)  # before torch is imported: thread pools and visible GPUs
     # Ctrl-C reaches the whole process group: the driver handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threads = env.get("NAS_TORCH_THREADS")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
+    threads = _use_threads(0, int(env.get("NAS_TORCH_THREADS") or 0))
     held: dict[int, Any] = {}
     while True:
         try:
@@ -341,7 +357,8 @@ def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
             held[int.from_bytes(body[:8], "little")] = pickle.loads(body[8:])
             continue
         try:
-            fn, args, kwargs = pickle.loads(body)
+            fn, args, kwargs, wanted = pickle.loads(body)
+            threads = _use_threads(threads, wanted)
             args = [held[a.key] if isinstance(a, _Shared) else a for a in args]
             kwargs = {k: held[v.key] if isinstance(v, _Shared) else v for k, v in kwargs.items()}
             answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
@@ -355,3 +372,13 @@ def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
             conn.send_bytes(data)
         except OSError:
             return
+
+
+def _use_threads(current: int, wanted: int | None) -> int:
+    """Set torch's threads to `wanted` when it differs from `current` (0: not set yet)."""
+    if not wanted or wanted == current:
+        return current
+    import torch
+
+    torch.set_num_threads(wanted)
+    return wanted

@@ -11,7 +11,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,10 +27,12 @@ WATCH_SECONDS = 0.3
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """The thread count chosen, and why (one line for the console and the journal)."""
+    """The thread count chosen, and why (one line for the console and the journal);
+    `measured`: timed on the machine, so it may be timed again when the machine changes."""
 
     threads: int
     reason: str
+    measured: bool = False
 
 
 def cpu_count() -> int:
@@ -72,19 +74,37 @@ def _cpu_times(path: str = "/proc/stat") -> tuple[float, float] | None:
     return sum(values[:8]) - idle, sum(values[:8])
 
 
-def busy_cores(seconds: float = WATCH_SECONDS) -> float | None:
-    """Cores kept busy by other processes, watched over `seconds` while this one sleeps;
-    None where the machine does not say (not Linux)."""
+def busy_cores(seconds: float = WATCH_SECONDS, *, ours: Sequence[int] = ()) -> float | None:
+    """Cores kept busy by other processes, watched over `seconds` while this one sleeps (and
+    the processes `ours`, this search's workers, are not counted); None where the machine does
+    not say (not Linux)."""
     before, own_before = _cpu_times(), time.process_time()
     if before is None:
         return None
+    workers_before = _process_seconds(ours)
     time.sleep(seconds)
     after, own = _cpu_times(), time.process_time() - own_before
     if after is None or after[1] <= before[1]:
         return None
+    own += _process_seconds(ours) - workers_before
     cpus = os.cpu_count() or 1
     busy_share = (after[0] - before[0]) / (after[1] - before[1])
     return max(0.0, busy_share * cpus - (own / seconds if seconds > 0 else 0.0))
+
+
+def _process_seconds(pids: Sequence[int]) -> float:
+    """CPU seconds the processes `pids` have used so far (those that have gone count 0)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK") if pids else 100
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # The command name may hold spaces: the fields start after its closing bracket.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (float(fields[11]) + float(fields[12])) / ticks  # utime + stime
+    return total
 
 
 def user_threads() -> int | None:
@@ -106,7 +126,7 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
         return ThreadChoice(own, f"{own} (set by the environment)")
     cores = cpu_count() if cores is None else cores
     if cores <= 1:
-        return ThreadChoice(1, "1 (one usable core)")
+        return ThreadChoice(1, "1 (one usable core)", measured=True)
     # Cores another process holds are not ours to time: a neighbour that keeps one busy for
     # minutes lets a 10 ms burst on two threads look fast, then halves every epoch.
     busy = busy_cores()
@@ -114,7 +134,7 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     taken = "" if busy is None or busy < 0.5 else f"; {busy:.1f} busy with other work"
     counts = sorted({1, max(1, free // 2), free})
     if len(counts) == 1:
-        return ThreadChoice(1, f"1 of {cores} cores{taken}")
+        return ThreadChoice(1, f"1 of {cores} cores{taken}", measured=True)
     before = torch.get_num_threads()
     samples: dict[int, list[float]] = {n: [] for n in counts}
     try:
@@ -132,7 +152,19 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
             chosen = n
     speeds = ", ".join(f"{n}: {rates[n] / rates[1]:.2f}x" for n in counts)
     return ThreadChoice(chosen, f"{chosen} of {cores} cores{taken} (measured speed vs one "
-                                f"thread: {speeds})")
+                                f"thread: {speeds})", measured=True)
+
+
+def remeasure(current: int, cores: int | None = None) -> ThreadChoice | None:
+    """The thread count to switch to from `current` as the machine is now, or None to keep it.
+
+    Called when trials take far longer (or shorter) than planned: two searches started in the
+    same second each see an idle machine and take both cores, then each waits on the other.
+    """
+    choice = choose_threads(cores)
+    if choice.threads == current:
+        return None
+    return choice
 
 
 def _rate(torch: object, threads: int) -> float:
