@@ -100,18 +100,27 @@ def _timed(command: list[str], log: Path) -> tuple[float, subprocess.CompletedPr
 
 
 _THREADS_SAID = re.compile(r"(\d+)\s+(?:torch\s+|CPU\s+)?threads?\b", re.IGNORECASE)
+_THREADS_CHANGED = re.compile(r"torch threads (?:per worker )?\d+ -> (\d+)")
 
 
-def _threads_chosen(executor: Any, settings: Any, output: str) -> str:
+def _threads_chosen(executor: Any, settings: Any, output: str, replans: Any = ()) -> str:
     """The torch threads the search says it used: journal first, then its output; "" if neither
-    says (the engine did not record it)."""
+    says (the engine did not record it). Changes made on re-plans follow: "2>1"."""
+    chosen = ""
     for source in (executor, settings):
-        if isinstance(source, dict):
+        if isinstance(source, dict) and not chosen:
             for name in ("threads", "torch_threads", "num_threads"):
                 if source.get(name) is not None:
-                    return str(source[name])
-    found = _THREADS_SAID.search(output)
-    return found.group(1) if found else ""
+                    chosen = str(source[name])
+                    break
+    if not chosen:
+        found = _THREADS_SAID.search(output)
+        chosen = found.group(1) if found else ""
+    for replan in replans or ():
+        changed = _THREADS_CHANGED.search(str(replan.get("reason", "")))
+        if changed and chosen:
+            chosen += f">{changed.group(1)}"
+    return chosen
 
 
 def run_search(dataset: str, budget: float, seed: int, out: Path, prefix: Sequence[str] = ()
@@ -132,6 +141,7 @@ def run_search(dataset: str, budget: float, seed: int, out: Path, prefix: Sequen
     view = JournalView.load(db)
     with Storage.open(db) as store:
         executor, settings = store.meta(MetaKey.EXECUTOR), store.settings
+        replans = store.meta(MetaKey.REPLANS, [])
     summary = view.summary
     accuracy, detail = None, "no summary"
     if summary is not None:
@@ -146,7 +156,7 @@ def run_search(dataset: str, budget: float, seed: int, out: Path, prefix: Sequen
         else:
             accuracy, detail = summary.test_accuracy, "best trial"
     return Row(dataset, budget, seed, "nas", accuracy, wall, wall / budget - 1,
-               threads=_threads_chosen(executor, settings, done.stdout + done.stderr),
+               threads=_threads_chosen(executor, settings, done.stdout + done.stderr, replans),
                trials=len(view.records), detail=detail)
 
 

@@ -127,6 +127,45 @@ def test_a_replica_runs_at_most_past_budget_beyond_a_time_budget() -> None:
     assert phase.room(Trial(3, {"x": 3}, 9.0), 10.0) == 10.0  # a searcher's trial: its room
 
 
+def test_time_the_replicas_did_not_take_goes_to_more_replicas() -> None:
+    # The plan kept two replicas at the original's 45 s, measured while a neighbour held a
+    # core; each took 15 s. The time left fits more: up to MORE x the two wanted, no further.
+    best = _record(2, 0.05, 9.0)
+    done: dict[int, TrialRecord] = {}
+
+    def source(i: int) -> TrialRecord:
+        return best if i == 2 else done.get(i) or TrialRecord(
+            Trial(i, best.trial.config, 9.0, kind=TrialKind.REPLICA), TrialStatus.RUNNING,
+            None, 0.0, None, None, None)
+
+    phase = replicas.ReplicaPhase(
+        2, Ledger.for_budget(Budget.parse("300s")).view(), candidates=lambda: [best],
+        lineage_seconds=lambda i: 45.0 if i == 2 else 15.0, budget_of=lambda t: t.budget,
+        full=lambda r: True, source=source)
+    phase.end_searcher(replicas.KEPT_FOR_REPLICAS)
+    handed = [phase.next(7), phase.next(8)]
+    assert all(t is not None for t in handed) and phase.plan.count == 2
+    assert phase.next(9) is None  # both still running: their times are not known yet
+    for trial in handed:
+        done[trial.id] = TrialRecord(trial, TrialStatus.OK, Result(loss=0.05, seconds=15.0),
+                                     0.0, None, None, None)
+    more = [phase.next(9), phase.next(10)]
+    assert all(t is not None and t.info["replicas"] == 4 for t in more)
+    assert phase.plan.count == 4 and phase.plan.cost == 15.0
+    for trial in more:
+        done[trial.id] = TrialRecord(trial, TrialStatus.OK, Result(loss=0.05, seconds=15.0),
+                                     0.0, None, None, None)
+    assert phase.next(11) is None and phase.ids == [7, 8, 9, 10]
+    # A resume reads the grown count back from the journal's replicas.
+    again = replicas.ReplicaPhase(
+        2, Ledger.for_budget(Budget.parse("300s")).view(), candidates=lambda: [best],
+        lineage_seconds=lambda i: 45.0, budget_of=lambda t: t.budget, full=lambda r: True,
+        source=source)
+    for i in (7, 8, 9, 10):
+        again.restore(done[i], replicas.KEPT_FOR_REPLICAS, 4)
+    assert again.plan.count == 4 and again.next(11) is None
+
+
 def _space():
     return spaces.residual_mlp(width=(16, 48), n_blocks=1, lr=(1e-3, 1e-2))
 

@@ -29,6 +29,11 @@ OVERRUN = 2.0
 #: wall clock (issue 20: within 10 %, the end's scoring included), and a machine that slowed
 #: down after the estimate was measured would otherwise stretch it by a whole replica.
 PAST_BUDGET = 0.05
+#: Once the planned replicas are done, more follow while the time left fits one (at what the
+#: finished ones took), up to this many times the replicas wanted: the plan's estimate may come
+#: from a slower moment (a neighbour since gone, threads since retuned), and the time it kept
+#: would otherwise end the search early, unused.
+MORE = 2
 #: Why the searcher's phase ended once replicas were due.
 KEPT_FOR_REPLICAS = "the rest of the budget is kept for replicas"
 #: The replica's `Trial.info`: the trial it repeats and how many replicas were planned.
@@ -158,13 +163,34 @@ class ReplicaPhase:
             self.plan = self._plan(self.ledger.remaining)
             if self.plan is None:
                 return None
+        if len(self.ids) >= self.plan.count and not self._grow():
+            return None
         plan = self.plan
-        if len(self.ids) >= plan.count or self.ledger.cuts_short(plan.cost):
+        if self.ledger.cuts_short(plan.cost):
             return None  # one cut short would only dilute the ensemble
         source = self._source(plan.target).trial
         self.ids.append(new_id)
         return Trial(id=new_id, config=source.config, budget=source.budget,
                      info={_OF: plan.target, _COUNT: plan.count}, kind=TrialKind.REPLICA)
+
+    def _grow(self) -> bool:
+        """Plan more replicas when the planned ones are done and the time left fits another
+        (`MORE`); whether it did."""
+        assert self.plan is not None
+        if len(self.ids) >= MORE * self.wanted:
+            return False
+        done = [self._source(i) for i in self.ids]
+        if any(r.result is None for r in done):
+            return False  # still running: their times are the estimate
+        ok = [r for r in done if r.status is TrialStatus.OK]
+        if not ok:
+            return False
+        each = max(self.cost_of(r) for r in ok)
+        more = fit(MORE * self.wanted - len(self.ids), self.ledger.remaining, each)
+        if not more:
+            return False
+        self.plan = ReplicaPlan(self.plan.target, len(self.ids) + more, each)
+        return True
 
     def forget(self, trial: Trial) -> None:
         """`trial`, handed out by `next`, was never started (the budget could not afford it):
@@ -182,12 +208,14 @@ class ReplicaPhase:
 
     def restore(self, record: TrialRecord, searcher_done: str, journaled: int) -> None:
         """Replay one of the `journaled` replicas (in id order): the phase was under way."""
+        count = int(record.trial.info.get(_COUNT, journaled))
         if not self.active:
             self.searcher_done = searcher_done
             self.active = True
             source = self._source(int(record.trial.info[_OF]))
-            count = int(record.trial.info.get(_COUNT, journaled))
             self.plan = ReplicaPlan(source.id, count, self.cost_of(source))
+        elif self.plan is not None and count > self.plan.count:  # planned by `_grow`
+            self.plan = ReplicaPlan(self.plan.target, count, self.plan.cost)
         self.ids.append(record.id)
 
     # -- what the search keeps and reports -----------------------------------------------------
