@@ -16,7 +16,7 @@ import searchers
 import spaces
 from nas.budget import Budget
 from nas.defaults import replanned_epochs
-from nas.engine.costs import CostModel, CostPlan, Replan
+from nas.engine.costs import RECENT, CostModel, CostPlan, Replan
 from nas.engine.ensemble import winning_baseline
 from nas.engine.ledger import Ledger
 from nas.errors import SearchInterrupted
@@ -221,6 +221,29 @@ def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
     assert fixed.learn(_trial(10, 0), slow, 20.0, left=250.0,
                        rebudget=lambda e: None).trial_epochs is None
     assert fixed.full_epochs == 27
+
+
+def test_architectures_slower_per_flop_do_not_shorten_the_trials_a_slower_machine_does() -> None:
+    # The measured model (size 10) ran as planned; models of size 20 take 4x their FLOP
+    # prediction throughout. The FLOP scale follows them (refusals), the trial length does not.
+    plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=1200.0,
+                    share=1 / 3, floor=9)
+    costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    assert replanned_epochs(1000.0, 1.0, 9) == 27 > replanned_epochs(1000.0, 2.5, 9)
+    assert costs.learn(_trial(10, 0), Result(loss=0.1, epochs=27.0, seconds=27.0), 30.0,
+                       left=1000.0, rebudget=lambda e: 7) is None
+    misfit = Result(loss=0.1, epochs=3.0, seconds=24.0)  # 8 s per epoch, 2 s predicted
+    replans = [costs.learn(_trial(20, i), misfit, 30.0 + i, left=1000.0, rebudget=lambda e: 7)
+               for i in range(1, 1 + RECENT)]
+    assert replans[0] is not None and costs.epoch_seconds == pytest.approx(2.5)
+    assert all(r is None or r.trial_epochs is None for r in replans)
+    assert costs.full_epochs == 27 and costs.machine_factor() == pytest.approx(1.0)
+    # Then the machine slows down 3x: the same models now take 24 s per epoch.
+    for i in range(10, 10 + 2 * RECENT):
+        costs.learn(_trial(20, i), Result(loss=0.1, epochs=3.0, seconds=72.0), 40.0 + i,
+                    left=1000.0, rebudget=lambda e: 7)
+    assert costs.machine_factor() == pytest.approx(3.0)
+    assert costs.full_epochs == replanned_epochs(1000.0, 3.0, 9) < 27
 
 
 def test_a_candidate_whose_full_trial_would_not_fit_is_refused() -> None:

@@ -102,6 +102,10 @@ class CostModel:
         self.epoch_seconds = plan.epoch_seconds  # of the reference model, as now believed
         self.full_epochs = plan.full_epochs  # of a full trial, as now planned
         self._ratios: list[float] = []
+        #: Every calibrating trial's time over the plan's own prediction, in order; and the
+        #: latest of the measured model itself (its own trials: the default first, replicas).
+        self._history: list[float] = []
+        self._reference_ratio = 1.0
         self.replans: list[Replan] = []
 
     def resume(self, replans: list[Replan]) -> None:
@@ -153,7 +157,13 @@ class CostModel:
         flops = self.flops(trial.config)
         if flops < CALIBRATES_FROM * self.reference_flops:
             return None
-        self._ratios.append(result.seconds / result.epochs / self.predict(trial.config))
+        seconds = result.seconds / result.epochs
+        self._ratios.append(seconds / self.predict(trial.config))
+        absolute = seconds / (self.plan.epoch_seconds * flops / self.reference_flops)
+        if self._key_of(trial.config) == self._key_of(self.plan.reference):
+            self._reference_ratio = absolute
+        else:
+            self._history.append(absolute)
         if self.replans and len(self._ratios) < SEEN_AFTER_REPLAN:
             return None
         ratio = statistics.median(self._ratios[-RECENT:])
@@ -172,11 +182,30 @@ class CostModel:
                "allowed changed")
         epochs, at = self._trial_epochs(left, rebudget)
         if epochs is not None:
-            why += f"; trials from {at} on run up to {epochs:g} epochs (were {self.full_epochs:g})"
+            why += (f"; the machine runs the measured model {self.machine_factor():.1f}x as long "
+                    f"as planned, so trials from {at} on run up to {epochs:g} epochs (were "
+                    f"{self.full_epochs:g})")
             self.full_epochs = epochs
         replan = Replan(spent, why, self.epoch_seconds, epochs, at)
         self.replans.append(replan)
         return replan
+
+    def machine_factor(self) -> float:
+        """How much slower the machine runs the measured model than the plan said.
+
+        Not the FLOP scale: other architectures take more (or less) time per FLOP than the
+        measured one, and that misfit is no reason to shorten its trials (on shapes16, models
+        of one stage ran 2x their FLOP prediction while the default ran as planned, and the
+        trials were cut from 9 epochs to 3). So: the measured model's own latest time, times
+        how far the other trials drifted since the search's first ones (a machine that slowed
+        down mid-search).
+        """
+        history = self._history
+        if len(history) < 2:
+            return self._reference_ratio
+        early = statistics.median(history[:RECENT])
+        drift = statistics.median(history[-RECENT:]) / early if early > 0 else 1.0
+        return self._reference_ratio * drift
 
     def _trial_epochs(self, left: float, rebudget: Callable[[float], int | None] | None
                       ) -> tuple[float | None, int | None]:
@@ -184,7 +213,8 @@ class CostModel:
         (None, None) when they stay (or nothing can re-plan them)."""
         if self._epochs_for is None or self.plan.floor is None or rebudget is None:
             return None, None
-        epochs = float(self._epochs_for(left, self.epoch_seconds, self.plan.floor))
+        reference = self.plan.epoch_seconds * self.machine_factor()
+        epochs = float(self._epochs_for(left, reference, self.plan.floor))
         if epochs == self.full_epochs:
             return None, None
         at = rebudget(epochs)
