@@ -12,13 +12,16 @@ from searchers.registry import available, get, get_class, register, register_laz
 from searchers.schedules import Bracket, Rung, hyperband_layout
 from searchers.tpe import TPE
 
-# External baselines (`pip install 'nas-engine[compare]'`): listed only when Optuna is installed
-# and imported on first use, so importing `searchers` stays fast.
+# External baselines (`pip install 'nas-engine[compare]'`): listed only when their library is
+# installed and imported on first use, so importing `searchers` stays fast.
 register_lazy("optuna-tpe", "searchers.optuna_adapters:OptunaTPE",
               requires="optuna", extra="compare")
 register_lazy("optuna-tpe-hyperband", "searchers.optuna_adapters:OptunaTPEHyperband",
               requires="optuna", extra="compare")
 register_lazy("optuna-gp", "searchers.optuna_gp:OptunaGP", requires="optuna", extra="compare")
+# SMAC3 (in `compare` too): the message names the one package it needs.
+register_lazy("smac-hyperband", "searchers.smac_adapter:SMACHyperband", requires="smac",
+              install='pip install "smac>=2.4"')
 # DEHB pins numpy<2 but runs with numpy 2, so no extra can install it.
 register_lazy("dehb", "searchers.dehb_adapter:DEHBSearcher", requires="dehb",
               install='pip install --no-deps "dehb==0.1.2" loguru')

@@ -17,6 +17,7 @@ from nas.errors import UserError
 
 SYNTHETIC = ("counting-ones", "mf-branin", "mf-hartmann6", "mixed-10d", "mixed-20d")
 TRAINING = ("digits-conv", "digits-mlp", "mnist1d-mlp")
+TABULAR = ("tab-mlp-digits", "tab-mlp-mnist1d")
 # The cheapest configuration of each training problem, so that tests train in milliseconds.
 NARROW: dict[str, dict[str, object]] = {
     "digits-conv": {"n_cells": 1, "channels": 8, "batch_size": 128},
@@ -68,7 +69,7 @@ def samples(problem: problems.Problem, n: int, seed: int = 0) -> list[dict]:
 
 
 def test_available_lists_every_problem():
-    assert problems.available() == sorted([*SYNTHETIC, *TRAINING])
+    assert problems.available() == sorted([*SYNTHETIC, *TRAINING, *TABULAR])
     for name in problems.available():
         problem = problems.get(name)
         assert problem.name == name
@@ -92,7 +93,7 @@ def test_names_are_normalised():
 # ---------------------------------------------------------------- shared behaviour
 
 
-@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING])
+@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING, *TABULAR])
 def test_space_is_a_fresh_object_on_each_call(name):
     problem = problems.get(name)
     first, second = problem.space, problem.space
@@ -110,7 +111,7 @@ def test_sampled_configs_evaluate_at_min_and_max_budget(name):
             assert isinstance(loss, float) and math.isfinite(loss)
 
 
-@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING])
+@pytest.mark.parametrize("name", [*SYNTHETIC, *TRAINING, *TABULAR])
 def test_budget_outside_the_range_is_a_value_error(name):
     problem = problems.get(name)
     config = dict(problem.space.get_default_configuration())

@@ -4,11 +4,13 @@
 (BOCA, ICML), noise-free; `counting-ones`: Falkner, Klein & Hutter 2018 (BOHB, ICML), noisy;
 `mixed-10d`, `mixed-20d`: mixed spaces with conditions whose low budgets mislead;
 `digits-mlp`, `digits-conv`, `mnist1d-mlp`: a residual MLP or residual conv cells trained on
-scikit-learn digits or MNIST-1D through the project's trainer. Importing this module does not
-import torch; only evaluating a training problem (or asking for its space) does.
+scikit-learn digits or MNIST-1D through the project's trainer; `tab-mlp-digits`,
+`tab-mlp-mnist1d`: the residual MLP's learning curves on those, recorded
+(`nas.problems.tabular`). Importing this module does not import torch; only evaluating a
+training problem (or asking for its space) does.
 """
 
-from nas.problems import mixed, synthetic, training  # noqa: F401  (each registers its problems)
+from nas.problems import mixed, synthetic, tabular, training  # noqa: F401  (each registers its problems)
 from nas.problems.core import PROBLEMS, Problem, available, get
 
 __all__ = ["PROBLEMS", "Problem", "available", "get"]
