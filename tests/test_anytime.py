@@ -195,9 +195,9 @@ def _trial(size: int, trial_id: int = 0) -> Trial:
 
 
 def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
-    # Trials 3x slower than the probe said: a full trial is sized again for what is left, the
-    # searcher told (from its trial 7 on), and the refusals use the new trial length.
-    plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=300.0,
+    # Trials 3x slower than the probe said: a full trial is sized again by the plan's rules at
+    # that speed, the searcher told (from its trial 7 on), and the refusals use the new length.
+    plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=1200.0,
                     share=1 / 3, floor=9)
     asked: list[float] = []
 
@@ -207,7 +207,7 @@ def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
 
     costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
     slow = Result(loss=0.1, epochs=3.0, seconds=9.0)
-    replan = costs.learn(_trial(10, 0), slow, spent=20.0, left=250.0, rebudget=rebudget)
+    replan = costs.learn(_trial(10, 0), slow, spent=20.0, rebudget=rebudget)
     assert replan is not None and asked == [replan.trial_epochs] == [9.0]
     assert replan.at_trial == 7 and "trials from 7 on run up to 9 epochs (were 27)" in \
         replan.reason
@@ -218,7 +218,7 @@ def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
     assert resumed.full_epochs == 9.0 and resumed.epoch_seconds == pytest.approx(3.0)
     # A searcher that cannot re-plan keeps the trial budget; so does a plan without a floor.
     fixed = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
-    assert fixed.learn(_trial(10, 0), slow, 20.0, left=250.0,
+    assert fixed.learn(_trial(10, 0), slow, 20.0,
                        rebudget=lambda e: None).trial_epochs is None
     assert fixed.full_epochs == 27
 
@@ -229,11 +229,11 @@ def test_architectures_slower_per_flop_do_not_shorten_the_trials_a_slower_machin
     plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=1200.0,
                     share=1 / 3, floor=9)
     costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
-    assert replanned_epochs(1000.0, 1.0, 9) == 27 > replanned_epochs(1000.0, 2.5, 9)
+    assert replanned_epochs(1200.0, 2.5, 9) < 27
     assert costs.learn(_trial(10, 0), Result(loss=0.1, epochs=27.0, seconds=27.0), 30.0,
-                       left=1000.0, rebudget=lambda e: 7) is None
+                       rebudget=lambda e: 7) is None
     misfit = Result(loss=0.1, epochs=3.0, seconds=24.0)  # 8 s per epoch, 2 s predicted
-    replans = [costs.learn(_trial(20, i), misfit, 30.0 + i, left=1000.0, rebudget=lambda e: 7)
+    replans = [costs.learn(_trial(20, i), misfit, 30.0 + i, rebudget=lambda e: 7)
                for i in range(1, 1 + RECENT)]
     assert replans[0] is not None and costs.epoch_seconds == pytest.approx(2.5)
     assert all(r is None or r.trial_epochs is None for r in replans)
@@ -241,9 +241,9 @@ def test_architectures_slower_per_flop_do_not_shorten_the_trials_a_slower_machin
     # Then the machine slows down 3x: the same models now take 24 s per epoch.
     for i in range(10, 10 + 2 * RECENT):
         costs.learn(_trial(20, i), Result(loss=0.1, epochs=3.0, seconds=72.0), 40.0 + i,
-                    left=1000.0, rebudget=lambda e: 7)
+                    rebudget=lambda e: 7)
     assert costs.machine_factor() == pytest.approx(3.0)
-    assert costs.full_epochs == replanned_epochs(1000.0, 3.0, 9) < 27
+    assert costs.full_epochs == replanned_epochs(1200.0, 3.0, 9) < 27
 
 
 def test_a_candidate_whose_full_trial_would_not_fit_is_refused() -> None:

@@ -238,8 +238,8 @@ class Loop:
         self.ledger.settle(result)
         self.memory.learn(trial, result)
         replan = None if self.costs is None else self.costs.learn(
-            trial, result, self.ledger.spent, left=self.ledger.remaining - self._held(),
-            rebudget=self.phases.rebudget, retune=getattr(self.executor, "retune", None))
+            trial, result, self.ledger.spent, rebudget=self.phases.rebudget,
+            retune=getattr(self.executor, "retune", None))
         if replan is not None:
             self.store.set_meta(MetaKey.REPLANS, [r.to_dict() for r in self.costs.replans])
             for cb in self.callbacks:
