@@ -53,8 +53,7 @@ def train_one(dataset: str, config: dict[str, Any], seed: int) -> dict[str, Any]
     data = _dataset(dataset)
     outcome = train_config(config, data, epochs=EPOCHS, seed=seed,
                            options=TrainerOptions(device="cpu"))
-    curve = outcome.result.curve if hasattr(outcome.result, "curve") else ()
-    points = list(curve)
+    points = outcome.result.curve
     accuracy = [float(p["val_accuracy"]) for p in points]
     loss = [float(p["val_loss"]) for p in points]
     seconds = [float(p["seconds"]) for p in points]
@@ -92,8 +91,8 @@ def pack(dataset: str, runs: Path, target: Path) -> None:
     rows = [json.loads(line) for line in runs.read_text().splitlines()]
     indices = sorted({r["index"] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
-    complete = [i for i in indices
-                if all(any(r["index"] == i and r["seed"] == s for r in rows) for s in seeds)]
+    have = {(r["index"], r["seed"]) for r in rows}
+    complete = [i for i in indices if all((i, s) in have for s in seeds)]
     position = {i: k for k, i in enumerate(complete)}
     shape = (len(complete), len(seeds), EPOCHS)
     accuracy = np.full(shape, np.nan, dtype=np.float32)

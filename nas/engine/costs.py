@@ -106,6 +106,7 @@ class CostModel:
         #: latest of the measured model itself (its own trials: the default first, replicas).
         self._history: list[float] = []
         self._reference_ratio = 1.0
+        self._reference_key = key_of(plan.reference)
         self.replans: list[Replan] = []
 
     def resume(self, replans: list[Replan]) -> None:
@@ -161,7 +162,7 @@ class CostModel:
         seconds = result.seconds / result.epochs
         self._ratios.append(seconds / self.predict(trial.config))
         absolute = seconds / (self.plan.epoch_seconds * flops / self.reference_flops)
-        if self._key_of(trial.config) == self._key_of(self.plan.reference):
+        if self._key_of(trial.config) == self._reference_key:
             self._reference_ratio = absolute
         else:
             self._history.append(absolute)

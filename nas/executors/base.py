@@ -100,12 +100,12 @@ class InProcessExecutor:
         switch to the fastest now; what changed, or ""."""
         import torch
 
-        from nas.executors.threads import remeasure
+        from nas.executors.threads import choose_threads
 
         if not self._measured or self.threads is None or self._before is None:
             return ""
-        choice = remeasure(self.threads)
-        if choice is None:
+        choice = choose_threads()
+        if choice.threads == self.threads:
             return ""
         before, self.threads, self.threads_reason = self.threads, choice.threads, choice.reason
         torch.set_num_threads(self.threads)

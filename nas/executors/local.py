@@ -24,7 +24,7 @@ from nas.executors.base import (
     _Shared,
     check_main_guard,
 )
-from nas.executors.threads import busy_cores, cpu_count
+from nas.executors.threads import busy_cores, cpu_count, free_cores
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
@@ -299,7 +299,7 @@ class LocalExecutor:
         if busy is None:
             return ""
         cores = cpu_count()
-        threads = max(1, min(cores, round(cores - busy)) // self._workers)
+        threads = max(1, free_cores(cores, busy) // self._workers)
         if threads == self.threads:
             return ""
         before, self.threads = self.threads, threads

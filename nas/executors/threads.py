@@ -107,6 +107,11 @@ def _process_seconds(pids: Sequence[int]) -> float:
     return total
 
 
+def free_cores(cores: int, busy: float | None) -> int:
+    """Of `cores`, those other work leaves free (`busy`: `busy_cores`; None: all of them)."""
+    return cores if busy is None else max(1, min(cores, round(cores - busy)))
+
+
 def user_threads() -> int | None:
     """The thread count the user set through the environment, if any."""
     for name in ("NAS_TORCH_THREADS", "OMP_NUM_THREADS"):
@@ -130,7 +135,7 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     # Cores another process holds are not ours to time: a neighbour that keeps one busy for
     # minutes lets a 10 ms burst on two threads look fast, then halves every epoch.
     busy = busy_cores()
-    free = cores if busy is None else max(1, min(cores, round(cores - busy)))
+    free = free_cores(cores, busy)
     taken = "" if busy is None or busy < 0.5 else f"; {busy:.1f} busy with other work"
     counts = sorted({1, max(1, free // 2), free})
     if len(counts) == 1:
@@ -153,18 +158,6 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     speeds = ", ".join(f"{n}: {rates[n] / rates[1]:.2f}x" for n in counts)
     return ThreadChoice(chosen, f"{chosen} of {cores} cores{taken} (measured speed vs one "
                                 f"thread: {speeds})", measured=True)
-
-
-def remeasure(current: int, cores: int | None = None) -> ThreadChoice | None:
-    """The thread count to switch to from `current` as the machine is now, or None to keep it.
-
-    Called when trials take far longer (or shorter) than planned: two searches started in the
-    same second each see an idle machine and take both cores, then each waits on the other.
-    """
-    choice = choose_threads(cores)
-    if choice.threads == current:
-        return None
-    return choice
 
 
 def _rate(torch: object, threads: int) -> float:

@@ -64,16 +64,15 @@ class Table:
             return cls(str(data["space"]), tuple(json.loads(str(data["configs"]))),
                        data["accuracy"], data["loss"], data["seconds"], data["params"])
 
-    @functools.cached_property
-    def space(self) -> ConfigurationSpace:
-        """The table's space (no torch needed)."""
+    def new_space(self) -> ConfigurationSpace:
+        """A fresh copy of the table's space (no torch needed): a caller may seed or change it."""
         return ConfigurationSpace.from_serialized_dict(json.loads(self.space_json))
 
     @functools.cached_property
     def _coder(self) -> Any:
         from searchers.encoding import SpaceCoder
 
-        return SpaceCoder(self.space)
+        return SpaceCoder(self.new_space())
 
     @functools.cached_property
     def _vectors(self) -> np.ndarray:
@@ -132,8 +131,8 @@ def _true_loss(dataset: str, config: Mapping[str, Any]) -> float:
 
 
 def _space_of(dataset: str) -> ConfigurationSpace:
-    """A fresh copy of the table's space: a caller may seed or change it."""
-    return ConfigurationSpace.from_serialized_dict(json.loads(table(dataset).space_json))
+    """A fresh copy of `dataset`'s table's space."""
+    return table(dataset).new_space()
 
 
 def _tabular_problem(dataset: str) -> Problem:
