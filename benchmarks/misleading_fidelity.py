@@ -31,6 +31,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hyperband check": ("hyperband", {"check_fidelity": True}),
     "asha": ("asha", {}),
     "asha check": ("asha", {"check_fidelity": True}),
+    "bohb ladders 3": ("bohb", {"check_fidelity": True, "ladders": 3}),
+    "bohb ladders 4": ("bohb", {"check_fidelity": True, "ladders": 4}),
+    "bohb ladders 6": ("bohb", {"check_fidelity": True, "ladders": 6}),
+    "hyperband ladders 6": ("hyperband", {"check_fidelity": True, "ladders": 6}),
 }
 
 

@@ -12,8 +12,15 @@ from ConfigSpace import ConfigurationSpace
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.hyperband import Hyperband, SuccessiveHalving
-from searchers.proposers import KDEProposer, LargestBudget, Proposer, TopPercentSplit
+from searchers.proposers import (
+    FullBudgetWhenMisled,
+    KDEProposer,
+    LargestBudget,
+    Proposer,
+    TopPercentSplit,
+)
 from searchers.registry import register
+from searchers.tpe import TPE
 
 
 class _BOHBProposals(SuccessiveHalving):
@@ -31,7 +38,7 @@ class _BOHBProposals(SuccessiveHalving):
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
                  include_default: bool = False, full_first: bool = False,
-                 check_fidelity: bool = False) -> None:
+                 check_fidelity: bool = False, ladders: int = 0) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
         if not 0 < top_n_percent < 100:
@@ -46,18 +53,27 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_points_in_model = min_points_in_model
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
-                         check_fidelity=check_fidelity)
+                         check_fidelity=check_fidelity, ladders=ladders)
 
     def _make_proposer(self) -> Proposer:
         coder = SpaceCoder(self.space)
         min_points = coder.dim + 1 if self.min_points_in_model is None \
             else int(self.min_points_in_model)
-        return KDEProposer(
+        bohb = KDEProposer(
             coder, self.rng, models=LargestBudget(min_points, self.fidelity),
             split=TopPercentSplit(self.top_n_percent, min_points), n_candidates=self.n_samples,
             bandwidth_factor=self.bandwidth_factor, random_fraction=self.random_fraction,
             min_bandwidth=self.min_bandwidth,
         )
+        if self.fidelity is None:
+            return bohb
+        # Where only the top budget ranks as the top does, BOHB's per-budget models have no
+        # use: propose as full-budget TPE does, from the top budget's results.
+        top = TPE(self.space, seed=None)._make_proposer()
+        assert isinstance(top, KDEProposer)
+        top.rng = self.rng
+        return FullBudgetWhenMisled(bohb, top, self.fidelity,
+                                    lambda: [r.budget for r in self.layout[0].rungs])
 
     @property
     def options(self) -> dict[str, Any]:
@@ -76,3 +92,20 @@ class BOHB(_BOHBProposals, Hyperband):
 @register("async-bohb")
 class AsyncBOHB(_BOHBProposals, ASHA):
     """ASHA whose new configurations come from BOHB's per-budget kernel-density model."""
+
+
+@register("bohb-checked")
+class CheckedBOHB(BOHB):
+    """BOHB that checks its low budgets against the top one before trusting them.
+
+    Three to six configurations first climb every rung (`ladders`); budgets whose ranking the
+    top does not keep start no bracket, and once one misleads, new configurations come from
+    TPE's model of the top budget's results (docs/decisions.md, "Misleading low budgets").
+    """
+
+    def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
+                 eta: float = 3, seed: int | None = 0, ladders: int = 6,
+                 **options: Any) -> None:
+        options.setdefault("check_fidelity", True)
+        super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
+                         seed=seed, ladders=ladders, **options)

@@ -47,11 +47,17 @@ class FidelityCheck:
     #: Pairs a step needs before its tau counts (a step with fewer counts as agreeing).
     min_pairs: int = 6
     min_trust: float = 0.3
+    #: Direct pairs a budget needs before their tau replaces the product of the steps'.
+    min_direct: int = 3
     #: (lower budget, higher budget) -> (loss at the lower, loss at the higher) per promotion.
     pairs: dict[tuple[float, float], list[tuple[float, float]]] = field(default_factory=dict)
+    #: (lower budget, top budget) -> (loss at the lower, loss at the top) of every trial that
+    #: reached the top through that budget (its lineage of promotions): measured, not chained.
+    direct: dict[tuple[float, float], list[tuple[float, float]]] = field(default_factory=dict)
     #: Per step, concordant minus discordant pairs of pairs, kept as pairs arrive: a schedule
     #: asks for the trust at every new bracket or sample, so tau is never recounted.
     _balance: dict[tuple[float, float], int] = field(default_factory=dict, repr=False)
+    _direct_balance: dict[tuple[float, float], int] = field(default_factory=dict, repr=False)
 
     def add(self, low_budget: float, low_loss: float, high_budget: float,
             high_loss: float) -> None:
@@ -64,23 +70,59 @@ class FidelityCheck:
             _sign(low_loss - x) * _sign(high_loss - y) for x, y in seen)
         seen.append((low_loss, high_loss))
 
+    def add_lineage(self, lineage: Iterable[tuple[float, float]], top_budget: float,
+                    top_loss: float) -> None:
+        """A trial's result at `top_budget` with its ancestors' (budget, loss) on the way up:
+        one direct pair per lower budget."""
+        if not math.isfinite(top_loss):
+            return
+        for budget, loss in lineage:
+            if math.isfinite(loss):
+                key = (budget, top_budget)
+                seen = self.direct.setdefault(key, [])
+                self._direct_balance[key] = self._direct_balance.get(key, 0) + sum(
+                    _sign(loss - x) * _sign(top_loss - y) for x, y in seen)
+                seen.append((loss, top_loss))
+
     def tau(self, low_budget: float, high_budget: float) -> float:
         """Kendall's tau of one step's pairs (`kendall_tau`, kept up to date)."""
         n = len(self.pairs.get((low_budget, high_budget), ()))
         return self._balance[low_budget, high_budget] / (n * (n - 1) / 2) if n >= 2 else 0.0
 
     def trust(self, budget: float) -> float:
-        """The product of the taus of the steps from `budget` up (1.0 where none is measured);
-        a step's tau below 0 counts as 0."""
+        """Kendall's tau between `budget` and the top over the direct pairs when there are
+        `min_pairs` of them; else the product of the taus of the steps from `budget` up (1.0
+        where none is measured). A tau below 0 counts as 0."""
+        direct = [(key, p) for key, p in self.direct.items()
+                  if abs(key[0] - budget) <= _RTOL * budget and len(p) >= self.min_direct]
+        if direct:
+            key, p = max(direct, key=lambda item: item[0][1])
+            return max(0.0, self._direct_balance[key] / (len(p) * (len(p) - 1) / 2))
         out = 1.0
         for (low, high), pairs in self.pairs.items():
             if low >= budget * (1 - _RTOL) and len(pairs) >= self.min_pairs:
                 out *= max(0.0, self.tau(low, high))
         return out
 
+    def settled(self, budgets: Iterable[float]) -> bool:
+        """Whether the direct pairs already decide: every budget below the top ranks exactly as
+        the top does (tau 1), or the lowest ranks no better than chance (tau <= 0)."""
+        ladder = sorted(budgets)
+        taus = [self._direct_tau(b, ladder[-1]) for b in ladder[:-1]]
+        if not taus or any(t is None for t in taus):
+            return False
+        return all(t == 1.0 for t in taus) or taus[0] <= 0.0  # type: ignore[operator]
+
+    def _direct_tau(self, budget: float, top: float) -> float | None:
+        pairs = self.direct.get((budget, top), ())
+        if len(pairs) < self.min_direct:
+            return None
+        return self._direct_balance[budget, top] / (len(pairs) * (len(pairs) - 1) / 2)
+
     def misleading(self) -> list[float]:
         """The budgets whose ranking the steps above them do not keep, lowest first."""
-        return sorted(low for low, _ in self.pairs if self.trust(low) <= self.min_trust)
+        lows = {low for low, _ in self.pairs} | {low for low, _ in self.direct}
+        return sorted(low for low in lows if self.trust(low) <= self.min_trust)
 
     def lowest_trusted(self, budgets: Iterable[float]) -> float:
         """The lowest of `budgets` above every misleading one (the highest when none is)."""

@@ -12,6 +12,7 @@ from ConfigSpace import ConfigurationSpace
 
 from searchers.base import ScheduledSearcher
 from searchers.fidelity import FidelityCheck
+from searchers.ladders import Ladders
 from searchers.proposers import Proposer, RandomProposer
 from searchers.registry import register
 from searchers.schedules import FullFirst, HyperbandSchedule, Schedule, hyperband_layout
@@ -27,11 +28,16 @@ class SuccessiveHalving(ScheduledSearcher):
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, include_default: bool = False,
-                 full_first: bool = False, check_fidelity: bool = False) -> None:
+                 full_first: bool = False, check_fidelity: bool = False,
+                 ladders: int = 0) -> None:
         """`full_first`: the first trial trains at `max_budget` before any bracket (with
         `include_default`, the default configuration: an anytime incumbent).
         `check_fidelity`: Hyperband's brackets stop starting at budgets whose promotions
-        rank configurations unlike the next budget (`searchers.fidelity`)."""
+        rank configurations unlike the top budget (`searchers.fidelity`). `ladders`: that
+        many configurations first climb every rung, for the check (`searchers.ladders`)."""
+        if ladders < 0 or (ladders and not check_fidelity):
+            raise ValueError("ladders must be >= 0, and need check_fidelity")
+        self.ladders = int(ladders)
         self.check_fidelity = bool(check_fidelity)
         #: Shared by the schedule (which brackets start) and a model-based proposer (which
         #: budgets it models): both follow the same measured trust.
@@ -42,6 +48,10 @@ class SuccessiveHalving(ScheduledSearcher):
         self.full_first = bool(full_first)
         self.layout = hyperband_layout(self.min_budget, self.max_budget, self.eta)
         super().__init__(space, seed=seed, include_default=include_default)
+        if self.ladders:
+            assert self.fidelity is not None
+            budgets = tuple(r.budget for r in self.layout[0].rungs)
+            self.schedule = Ladders(self.schedule, budgets, self.ladders, self.fidelity)
         if self.full_first:
             self.schedule = FullFirst(self.schedule, self.max_budget)
 
@@ -67,6 +77,8 @@ class SuccessiveHalving(ScheduledSearcher):
             options["full_first"] = True
         if self.check_fidelity:
             options["check_fidelity"] = True
+        if self.ladders:
+            options["ladders"] = self.ladders
         return options
 
 

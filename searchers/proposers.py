@@ -10,7 +10,7 @@ bad (`GammaSplit`, `TopPercentSplit`), and whether a fraction of proposals is ra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -241,3 +241,33 @@ class KDEProposer:
 
     def _random(self) -> Proposal:
         return Proposal(dict(self.space.sample_configuration()), "random")
+
+
+class FullBudgetWhenMisled:
+    """`proposer`, until the fidelity check finds a budget that misleads: from then on `top`
+    (TPE's model of the top budget's results alone) once it holds enough of them, as a
+    full-budget search would propose. Both see every result; `top` keeps the top budget's."""
+
+    def __init__(self, proposer: Proposer, top: KDEProposer, check: FidelityCheck,
+                 budgets: Callable[[], Sequence[float]]) -> None:
+        self.proposer = proposer
+        self.top = top
+        self.check = check
+        self.budgets = budgets
+
+    def propose(self, budget: float | None,
+                pending: Sequence[Mapping[str, Any]] = ()) -> Proposal:
+        """The top model's choice once a budget misleads and it is fitted, else `proposer`'s."""
+        ladder = sorted(self.budgets())
+        # A misleading budget taints the models of the budgets next to it too (their own
+        # trust may pass): only the top budget's results say where the top is good.
+        misled = self.check.lowest_trusted(ladder) > ladder[0] * (1 + 1e-9)
+        if misled and self.top.models.choose(self.top.observations) is not None:
+            return self.top.propose(budget, pending)
+        return self.proposer.propose(budget, pending)
+
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+        """Every result to `proposer`; those at the top budget to `top` as well."""
+        self.proposer.observe(config, budget, loss)
+        if budget is None or budget >= max(self.budgets()) * (1 - 1e-9):
+            self.top.observe(config, None, loss)

@@ -101,6 +101,8 @@ class Done:
 
 
 Action: TypeAlias = Sample | Promote | Wait | Done
+#: The (budget, loss) of a trial's ancestors, lowest budget first.
+Lineage: TypeAlias = tuple[tuple[float, float], ...]
 
 
 class Schedule(Protocol):
@@ -245,9 +247,10 @@ class HyperbandSchedule:
         self.layout = layout
         self.max_brackets = max_brackets
         self.check = check
-        # With a check, a promoted trial's (parent's budget, parent's loss, own budget) until
-        # its result arrives.
-        self._parents: dict[int, tuple[float, float, float]] = {}
+        # With a check, a promoted trial's lineage (its ancestors' budgets and losses) and own
+        # budget until its result arrives; then its lineage, for its own promotion.
+        self._parents: dict[int, tuple[Lineage, float]] = {}
+        self._lineage: dict[int, Lineage] = {}
         self._relaid = False
         # Brackets in progress, oldest first; several only while trials run in parallel.
         self._runs: list[_BracketRun] = []
@@ -278,7 +281,11 @@ class HyperbandSchedule:
         where = self._trial_rung.pop(trial_id, None)
         parent = self._parents.pop(trial_id, None)
         if parent is not None and self.check is not None:
-            self.check.add(*parent, loss)
+            lineage, budget = parent
+            self.check.add(*lineage[-1], budget, loss)
+            self._lineage[trial_id] = lineage
+            if budget >= self.layout[0].rungs[-1].budget * (1 - _EPS):
+                self.check.add_lineage(lineage, budget, loss)
         for run in self._runs:
             if where == (run.number, run.rung):
                 run.results.add(trial_id, loss, config)
@@ -326,7 +333,8 @@ class HyperbandSchedule:
             config, parent = run.queue.pop(0)
             if self.check is not None:
                 below = run.bracket.rungs[run.rung - 1].budget
-                self._parents[trial_id] = (below, run.results_below[parent], budget)
+                lineage = self._lineage.pop(parent, ()) + ((below, run.results_below[parent]),)
+                self._parents[trial_id] = (lineage, budget)
             return Promote(parent, config, budget, info)
         run.to_sample -= 1
         return Sample(budget, info)
