@@ -49,12 +49,15 @@ class Ladders:
         self.check = check
         self._ladders: list[_Ladder] = []
         self._of: dict[int, _Ladder] = {}
+        self._closed = count == 0
 
     def next(self, trial_id: int) -> Action:
         """A new ladder, else a told ladder's next rung, else the wrapped schedule's action."""
-        if len(self._ladders) < self.first or (
-                len(self._ladders) < self.count and self._all_climbed()
-                and not self.check.settled(self.budgets)):
+        if not self._closed and len(self._ladders) >= self.first and self._all_climbed():
+            # Decided once, when the ladders so far are all up: later evidence comes from the
+            # schedule's own promotions, and a ladder in mid-search would only delay them.
+            self._closed = len(self._ladders) >= self.count or self.check.settled(self.budgets)
+        if len(self._ladders) < self.first or (not self._closed and self._all_climbed()):
             ladder = _Ladder(trial_id)
             self._ladders.append(ladder)
             self._of[trial_id] = ladder

@@ -99,3 +99,103 @@ def test_where_budgets_agree_the_check_changes_nothing() -> None:
     plain, _ = _run("bohb", problem)
     assert searcher.fidelity is not None and searcher.fidelity.pairs  # it measured
     assert searcher.fidelity.misleading() == [] and checked == plain
+
+
+def test_direct_pairs_replace_the_product_once_there_are_enough() -> None:
+    check = FidelityCheck(min_direct=3)
+    # Every step keeps its order (the product says: trust 1), but the top reverses budget 1's.
+    for step in ((1, 3), (3, 9), (9, 27), (27, 81)):
+        _pairs(check, *step, agree=True)
+    assert check.trust(1) == 1.0
+    check.add_lineage([(1, 0.0), (9, 0.0)], 81, 3.0)
+    check.add_lineage([(1, 1.0), (9, 1.0)], 81, 2.0)
+    assert check.trust(1) == 1.0  # two direct pairs are no evidence yet
+    check.add_lineage([(1, 2.0), (9, 2.0)], 81, 1.0)
+    check.add_lineage([(1, 3.0), (9, math.nan)], 81, math.inf)  # a failure: no pair
+    assert check.trust(1) == 0.0 and check.trust(9) == 0.0 and check.trust(3) == 1.0
+    assert check.lowest_trusted([1, 3, 9, 27, 81]) == 27
+
+
+def test_settled_when_the_direct_pairs_agree_or_the_lowest_is_no_better_than_chance() -> None:
+    budgets = (1.0, 3.0, 9.0)
+    agree, reverse, mixed = FidelityCheck(), FidelityCheck(), FidelityCheck()
+    for i in range(3):
+        agree.add_lineage([(1.0, i), (3.0, i)], 9.0, float(i))
+        reverse.add_lineage([(1.0, i), (3.0, i)], 9.0, float(-i))
+        mixed.add_lineage([(1.0, i), (3.0, [0, 2, 1][i])], 9.0, float(i))
+    assert agree.settled(budgets) and reverse.settled(budgets)
+    assert not mixed.settled(budgets)  # budget 3 half agrees: more ladders needed
+    assert not FidelityCheck().settled(budgets)
+
+
+def test_hyperband_adds_the_lineage_of_every_trial_that_reaches_the_top() -> None:
+    problem = problems.get("mf-branin")
+    _, searcher = _run("hyperband", problem, check_fidelity=True)
+    check = searcher.fidelity
+    assert check is not None
+    top = problem.max_budget
+    # Budget 1's trials reach the top only from bracket 4, after 3 promotions in between.
+    assert set(check.direct) == {(b, top) for b in (1.0, 3.0, 9.0, 27.0)}
+    assert len(check.direct[1.0, top]) < len(check.direct[27.0, top])
+
+
+def _ladder_run(losses: dict[int, list[float]], count: int = 6) -> tuple[list, FidelityCheck]:
+    """Drive `Ladders` over budgets 1, 3, 9 with a made-up loss per (ladder, rung)."""
+    from searchers.ladders import Ladders
+    from searchers.schedules import Promote
+
+    check = FidelityCheck()
+    layout = hyperband_layout(1, 9, 3)
+    schedule = Ladders(HyperbandSchedule(layout, check=check), (1.0, 3.0, 9.0), count, check)
+    actions, of = [], {}
+    for tid in range(40):
+        action = schedule.next(tid)
+        actions.append(action)
+        info = getattr(action, "info", {})
+        if "ladder" in info:
+            of[tid] = info["ladder"]
+            loss = losses[info["ladder"]][info["rung"]]
+        else:
+            loss = float(tid)
+        config = {"x": of.get(tid, tid)} if not isinstance(action, Promote) else action.config
+        schedule.record(tid, config, loss)
+    return actions, check
+
+
+def test_ladders_climb_every_rung_whatever_their_rank_then_the_schedule_runs() -> None:
+    from searchers.schedules import Promote
+
+    agree = {i: [float(i), float(i), float(i)] for i in range(6)}
+    agree[0] = [9.0, 9.0, 9.0]  # the worst at every rung still climbs
+    actions, check = _ladder_run(agree)
+    ladder = [a for a in actions if "ladder" in getattr(a, "info", {})]
+    # Three ladders (their ranks agree: settled), each sampled at 1 and promoted to 3 and 9.
+    assert len(ladder) == 9
+    assert [a.budget for a in ladder if isinstance(a, Sample)] == [1.0, 1.0, 1.0]
+    assert sorted(a.budget for a in ladder if isinstance(a, Promote)) == [3, 3, 3, 9, 9, 9]
+    # Each ladder gave a direct pair per budget (Hyperband's own promotions add more later).
+    assert check.direct[1.0, 9.0][:3] == [(9.0, 9.0), (1.0, 1.0), (2.0, 2.0)]
+    # Then Hyperband's own first bracket starts at budget 1.
+    assert actions[9] == Sample(1.0, {"bracket": 2, "rung": 0})
+
+
+def test_ladders_go_on_while_the_evidence_is_mixed() -> None:
+    mixed = {i: [float(i), float([0, 2, 1, 3, 4, 5][i]), float(i)] for i in range(6)}
+    actions, check = _ladder_run(mixed, count=5)
+    assert sum(isinstance(a, Sample) and "ladder" in a.info for a in actions) == 5
+    assert len(check.direct[3.0, 9.0]) >= 5
+
+
+def test_checked_bohb_proposes_from_the_top_budget_once_a_low_one_misleads() -> None:
+    problem = problems.get("mixed-10d")
+    asked, searcher = _run("bohb-checked", problem)
+    check = searcher.fidelity
+    assert check is not None and check.lowest_trusted([1, 3, 9, 27, 81]) > 1
+    # Only the ladders (three to six) ever trained at budget 1: no bracket started there.
+    assert 3 <= sum(b == problem.min_budget for _, b in asked) <= searcher.ladders
+    proposer = searcher.proposer
+    assert proposer.top.observations[None].n >= proposer.top.models.n_startup
+    # Where budgets agree it stays BOHB: brackets from the lowest budget, its own models.
+    branin, checked = _run("bohb-checked", problems.get("mf-branin"))
+    assert checked.fidelity is not None and checked.fidelity.misleading() == []
+    assert sum(b == 1.0 for _, b in branin) > 20
