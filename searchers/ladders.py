@@ -1,4 +1,4 @@
-"""Ladders: a few configurations climb every rung, so the fidelity check sees the whole ladder early.
+"""Ladders: a few configurations climb every rung, so the fidelity check sees all of it early.
 
 A schedule's own promotions reach the top budget late and only from the best of each rung, so a
 low budget that misleads (ranks configurations unlike the top one) shows up after most of a

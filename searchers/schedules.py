@@ -333,7 +333,7 @@ class HyperbandSchedule:
             config, parent = run.queue.pop(0)
             if self.check is not None:
                 below = run.bracket.rungs[run.rung - 1].budget
-                lineage = self._lineage.pop(parent, ()) + ((below, run.results_below[parent]),)
+                lineage = (*self._lineage.pop(parent, ()), (below, run.results_below[parent]))
                 self._parents[trial_id] = (lineage, budget)
             return Promote(parent, config, budget, info)
         run.to_sample -= 1
