@@ -120,7 +120,9 @@ class Storage:
             handle.write(str(os.getpid()))
             handle.flush()
         except OSError as exc:
-            handle.close()
+            # Closing flushes what the failed write left buffered, which fails the same way.
+            with contextlib.suppress(OSError):
+                handle.close()
             if is_disk_full(exc):
                 raise DiskFull(self.path) from None
             raise

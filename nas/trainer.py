@@ -22,6 +22,7 @@ from torch import nn
 from nas.augment import AUGMENT
 from nas.data import Dataset
 from nas.errors import UserError
+from nas.footprint import measure
 from nas.optim import lr_factor, make_optimizer
 from nas.types import Result, TrialStatus
 
@@ -354,15 +355,20 @@ def _train(
             break
 
     spent_epochs = (step - first_step) / steps_per_epoch
-    elapsed = time.monotonic() - start
-    n_params = sum(p.numel() for p in model.parameters())
     peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20) if cuda else None
+    inputs = (x_val if len(x_val) else x_train)[:batch_size]
+    footprint = measure(model, inputs, train_seconds=time.monotonic() - start,
+                        peak_memory_mb=peak_mb, autocast=autocast,
+                        latency=status is not TrialStatus.DIVERGED)
+    n_params = footprint.params
+    elapsed = time.monotonic() - start
     if status is TrialStatus.DIVERGED:
         result = Result(
             loss=math.inf, status=status, epochs=spent_epochs, seconds=elapsed,
             metrics={"params": n_params, "device": str(device), "peak_memory_mb": peak_mb},
             curve=tuple(curve),
             error=f"training loss became {train_loss} after {step / steps_per_epoch:.2f} epochs",
+            footprint=footprint,
         )
         return TrainOutcome(result, None)
     last = curve[-1]
@@ -385,6 +391,7 @@ def _train(
         curve=tuple(curve),
         # Validation cross-entropy breaks ties between equal accuracies.
         tiebreak_loss=float(last["val_loss"]),
+        footprint=footprint,
     )
     state = TrainState(
         step=step, steps_per_epoch=steps_per_epoch, optimizer=optimizer.state_dict(),

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from nas.footprint import Footprint
+
 
 class TrialStatus(str, Enum):
     """Where a trial stands; only `OK` and `TRUNCATED` results carry a trustworthy loss."""
@@ -124,6 +126,9 @@ class Result:
     cost: float | None = None
     tiebreak_loss: float | None = None
     reused_from: int | None = None
+    #: The trained model's size, FLOPs, latency and memory (`nas.footprint`), when the
+    #: objective trained a model (the project's trainer); None for plain functions.
+    footprint: Footprint | None = None
 
     @property
     def ok(self) -> bool:
@@ -153,6 +158,8 @@ class Result:
             out["tiebreak_loss"] = self.tiebreak_loss
         if self.reused_from is not None:
             out["reused_from"] = self.reused_from
+        if self.footprint is not None:
+            out["footprint"] = self.footprint.to_dict()
         return out
 
     @classmethod
@@ -160,6 +167,7 @@ class Result:
         """Inverse of `to_dict`."""
         loss = d.get("loss")
         tiebreak, reused = d.get("tiebreak_loss"), d.get("reused_from")
+        footprint = d.get("footprint")
         return cls(
             loss=math.inf if loss is None else float(loss),
             status=TrialStatus(d.get("status", "ok")),
@@ -171,6 +179,7 @@ class Result:
             cost=d.get("cost"),
             tiebreak_loss=None if tiebreak is None else float(tiebreak),
             reused_from=None if reused is None else int(reused),
+            footprint=None if footprint is None else Footprint.from_dict(footprint),
         )
 
     @classmethod

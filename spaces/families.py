@@ -88,11 +88,21 @@ def model_flops(config: Mapping[str, Any], input_shape: tuple[int, ...],
                 num_classes: int) -> float:
     """Floating-point operations of one sample's forward pass through `config`'s model,
     counted on the meta device (nothing is allocated or computed)."""
+    with torch.device("meta"):
+        model = build_model(config, input_shape, num_classes)
+        return forward_flops(model, torch.empty((1, *input_shape)))
+
+
+def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:
+    """Forward FLOPs per sample of `model` on `batch`, counted by torch's `FlopCounterMode`
+    (a multiply-add counts 2) in eval mode without gradients; the model's mode is kept."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
-        model = build_model(config, input_shape, num_classes).eval()  # batch norm: one sample
-        sample = torch.empty((1, *input_shape))
-        with FlopCounterMode(display=False) as counter:
-            model(sample)
-    return float(counter.get_total_flops())
+    was_training = model.training
+    model.eval()  # batch norm on one sample
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(batch)
+    finally:
+        model.train(was_training)
+    return float(counter.get_total_flops()) / max(1, len(batch))

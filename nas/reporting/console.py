@@ -150,15 +150,22 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
     best = ranked(records)[:k]
     if not best:
         return "no finished trial yet"
-    header = ["rank", "trial", "val acc", "val loss", "epochs", "seconds", "params", "config"]
+    # Trained models carry their footprint (`nas.footprint`); plain functions do not.
+    sized = any(r.result is not None and r.result.footprint is not None for r in best)
+    header = ["rank", "trial", "val acc", "val loss", "epochs", "seconds", "params",
+              *(["flops", "latency"] if sized else []), "config"]
     rows = []
     for rank, r in enumerate(best, start=1):
         assert r.result is not None
-        m = r.result.metrics
+        m, fp = r.result.metrics, r.result.footprint
+        size = [] if not sized else [
+            "-" if fp is None else _count(fp.flops_per_sample),
+            "-" if fp is None or fp.latency_ms is None
+            else f"{fp.latency_ms:.2f}ms/{fp.latency_batch}"]
         rows.append([
             str(rank), str(r.id), _pct(r.val_accuracy),
             f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:.3g}",
-            f"{r.result.seconds:.1f}", _count(m.get("params")),
+            f"{r.result.seconds:.1f}", _count(m.get("params")), *size,
             format_config(r.trial.config, width=70),
         ])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
@@ -172,6 +179,8 @@ def _count(n: Any) -> str:
     if n is None:
         return "-"
     n = int(n)
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}G"
     return f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 1e3 else str(n))
 
 
