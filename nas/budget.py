@@ -124,7 +124,11 @@ def charge(result: Result, unit: Unit) -> float:
     if result.reused_from is not None:
         return 0.0
     if unit is Unit.TRIALS:
-        return 1.0
+        from nas.types import TrialStatus
+
+        # A configuration turned away by a size limit trained nothing: not one of the trials.
+        refused = result.status is TrialStatus.INFEASIBLE and not result.epochs
+        return 0.0 if refused else 1.0
     if unit is Unit.SECONDS:
         return result.seconds
     return result.cost if result.cost is not None else result.epochs

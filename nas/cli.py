@@ -99,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", default="auto", metavar="N",
                    help="train the best full-budget configuration N more times with new seeds "
                         "at the end, for the ensemble; auto: 2 with the default searcher, else 0")
+    p.add_argument("--max-params", metavar="N",
+                   help="limit on a model's parameters, e.g. 50k or 1.5M: larger "
+                        "configurations are turned away before training, charged nothing")
+    p.add_argument("--max-flops", metavar="N",
+                   help="limit on a model's forward FLOPs per sample, e.g. 10M (checked "
+                        "before training, like --max-params)")
+    p.add_argument("--max-latency", metavar="TIME",
+                   help="limit on a trained model's latency: the median forward time of one "
+                        "batch (the training batch size) on the search's device, e.g. 2ms")
     p.add_argument("--explain", action="store_true",
                    help="print what the defaults (auto) choose and why, then stop")
     p.add_argument("--option", dest="searcher_options", action="append", default=[],

@@ -53,6 +53,10 @@ def search(args: argparse.Namespace) -> int:
         overrides = {}
     if args.top < 1:
         raise UserError("--top must be at least 1")
+    from nas.constraints import Constraints
+
+    constraints = Constraints.parse(max_params=args.max_params, max_flops=args.max_flops,
+                                    max_latency=args.max_latency)
     callbacks = _callbacks(args)
     data_options: dict[str, Any] = {}
     if args.data_root:
@@ -79,7 +83,7 @@ def search(args: argparse.Namespace) -> int:
         continue_trials=not args.no_continue,
         dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
         replicas=_replicas(args.replicas), baselines=not args.no_baselines,
-        started_at=process_started_at(),
+        started_at=process_started_at(), constraints=constraints,
         **_executor_args(args),
     )
     _print_summary(result.path, args.top)

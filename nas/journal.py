@@ -94,6 +94,8 @@ class SearchSettings:
     replicas: int = 0
     #: What the default plan chose and why, one line per choice (None: nothing was automatic).
     auto: tuple[str, ...] | None = None
+    #: Limits on the models (`nas.constraints.Constraints.to_dict`); None: no limit.
+    constraints: Mapping[str, float] | None = None
     #: `nas.optimize`: the objective's import path and its budget range.
     objective: str | None = None
     min_budget: float | None = None
@@ -149,6 +151,8 @@ class SearchSettings:
             max_failures=self.max_failures, ensemble=self.ensemble, replicas=self.replicas)
         if self.auto is not None:
             out["auto"] = list(self.auto)
+        if self.constraints:
+            out["constraints"] = dict(self.constraints)
         return out
 
     @classmethod
@@ -181,6 +185,8 @@ class SearchSettings:
             max_failures=int(d.get("max_failures", MAX_CONSECUTIVE_FAILURES)),
             ensemble=int(d.get("ensemble", 0)), replicas=int(d.get("replicas", 0)),
             auto=tuple(str(x) for x in auto) if isinstance(auto, list) else None,
+            constraints=dict(d["constraints"]) if isinstance(d.get("constraints"), Mapping)
+            else None,
             objective=d.get("objective"), min_budget=number("min_budget"),
             max_budget=number("max_budget"), version=SETTINGS_VERSION,
         )

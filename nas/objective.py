@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
+import spaces
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.ensemble import ROUNDS_PER_CANDIDATE, EnsembleSummary, greedy_selection
@@ -110,6 +111,10 @@ class TrainingObjective:
     def device(self) -> str:
         """Where trials run."""
         return str(resolve_device(self.options.device))
+
+    def size_of(self, config: Mapping[str, Any]) -> tuple[int, float]:
+        """Parameters and forward FLOPs per sample of `config`'s model, without training it."""
+        return spaces.model_size(config, self.data.input_shape, self.data.num_classes)
 
     def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
                  on_epoch: EpochHook | None = None,

@@ -23,6 +23,9 @@ class TrialStatus(str, Enum):
     INTERRUPTED = "interrupted"
     #: Turned away before training: its full trial would not fit the time budget's share.
     SKIPPED = "skipped"
+    #: Breaks a limit on the model (`nas.constraints`): turned away before training (size) or
+    #: trained and found too slow (latency). Never the search's best.
+    INFEASIBLE = "infeasible"
 
     @property
     def finished(self) -> bool:

@@ -17,7 +17,14 @@ from nas.errors import UserError
 from spaces.cells import cell_graph
 from spaces.checkpoint import Standardize, load_model
 from spaces.conv import residual_conv
-from spaces.families import FAMILIES, SpaceFamily, architecture_hash, build_model, model_flops
+from spaces.families import (
+    FAMILIES,
+    SpaceFamily,
+    architecture_hash,
+    build_model,
+    model_flops,
+    model_size,
+)
 from spaces.mlp import residual_mlp
 from spaces.overrides import parse_assignment
 from spaces.training import TrainSettings
@@ -34,6 +41,7 @@ __all__ = [
     "get",
     "load_model",
     "model_flops",
+    "model_size",
     "parse_assignment",
     "residual_conv",
     "residual_mlp",

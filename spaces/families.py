@@ -93,6 +93,15 @@ def model_flops(config: Mapping[str, Any], input_shape: tuple[int, ...],
         return forward_flops(model, torch.empty((1, *input_shape)))
 
 
+def model_size(config: Mapping[str, Any], input_shape: tuple[int, ...],
+               num_classes: int) -> tuple[int, float]:
+    """Parameters and forward FLOPs per sample of `config`'s model, on the meta device."""
+    with torch.device("meta"):
+        model = build_model(config, input_shape, num_classes)
+        params = sum(p.numel() for p in model.parameters())
+        return int(params), forward_flops(model, torch.empty((1, *input_shape)))
+
+
 def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:
     """Forward FLOPs per sample of `model` on `batch`, counted by torch's `FlopCounterMode`
     (a multiply-add counts 2) in eval mode without gradients; the model's mode is kept."""

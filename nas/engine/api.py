@@ -19,6 +19,7 @@ from ConfigSpace import ConfigurationSpace
 
 import spaces
 from nas.budget import Budget, Unit
+from nas.constraints import Constraints
 from nas.data import Dataset
 from nas.data import load as load_dataset
 from nas.data.dataset import LOCATION_OPTIONS
@@ -92,6 +93,7 @@ def search(
     replicas: int | str = "auto",
     baselines: bool = True,
     started_at: float | None = None,
+    constraints: Constraints | Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -116,7 +118,10 @@ def search(
     few seconds of the budget; one that beats the search's model on validation becomes the
     result (`SearchResult.baseline_won`). A time budget is wall-clock time from `started_at` (a
     ``time.monotonic()``; default: this call), loading the data, planning and the final
-    scoring included.
+    scoring included. `constraints` (`nas.constraints.Constraints`, or a dict of its
+    ``Constraints.parse`` keywords: ``{"max_params": "50k", "max_latency": "2ms"}``) limit the
+    models: infeasible ones are recorded but never returned; with any limit the result is the
+    best feasible single model (no ensemble, no baselines: neither is one such model).
     """
     from nas.defaults import baseline_seconds, resolve
 
@@ -127,6 +132,9 @@ def search(
         raise UserError("a search's budget is epochs, seconds or trials, e.g. 300ep, 10m")
     if trial_budget != "auto":
         check_trial_budget(limit, Budget.parse(trial_budget))
+    limits = Constraints.of(constraints)
+    if limits.active:
+        ensemble, baselines = 1, False
     ensemble = check_ensemble(ensemble)
     if replicas != "auto":
         replicas = check_replicas(replicas, ensemble)
@@ -178,7 +186,8 @@ def search(
             data=DataSpec(data_name, stored_options, dataset.sizes),
             trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
             max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
-            auto=None if chosen.plan is None else tuple(chosen.plan.reasons))
+            auto=None if chosen.plan is None else tuple(chosen.plan.reasons),
+            constraints=limits.to_dict() or None)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     _callbacks(callbacks, progress),

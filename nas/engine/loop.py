@@ -20,6 +20,7 @@ from nas.engine.checkpoints import Checkpoints
 from nas.engine.costs import CostModel
 from nas.engine.ensemble import Candidates
 from nas.engine.failures import likely_cause
+from nas.engine.feasibility import Feasibility
 from nas.engine.finish import conclude, overrun_note, scoring_seconds
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
@@ -31,13 +32,7 @@ from nas.engine.running import Running, first_done, stopper
 from nas.engine.seeds import trial_seed
 from nas.errors import SearchInterrupted
 from nas.executors import Executor, describe
-from nas.journal import (
-    JournalView,
-    MetaKey,
-    SearchSettings,
-    SearchState,
-    TrialRecord,
-)
+from nas.journal import JournalView, MetaKey, SearchSettings, SearchState, TrialRecord
 from nas.objective import Evaluation, Objective, TrainingObjective, evaluate_trial
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
@@ -82,6 +77,7 @@ class Loop:
         self.phases = Phases(searcher, replicas, on_searcher_done=lambda why: store.set_meta(
             MetaKey.SEARCHER_DONE, why))
         self.memory = Memory(self.phases, self.reuse, candidates)
+        self.feasibility = Feasibility.of(settings.constraints, objective)
 
     def budget_of(self, trial: Trial) -> float:
         """A trial's budget in the trial unit (None: the search's full budget)."""
@@ -114,7 +110,8 @@ class Loop:
                     result = self._collect(shared, waiting[future])
                     if result is None:
                         continue  # its worker was lost: running again
-                    failures = [] if result.ok else [*failures, result]
+                    feasible = result.ok or result.status is TrialStatus.INFEASIBLE
+                    failures = [] if feasible else [*failures, result]
                     if len(failures) >= self.max_failures and not stopped:
                         stopped = likely_cause(failures)
         except KeyboardInterrupt:
@@ -138,11 +135,10 @@ class Loop:
                 searcher_running=self._searcher_running())
             if trial is None:
                 return "" if self.running else phases.replicas.told(phases.done)
-            refusal = self.costs.refusal(trial) if fresh and self.costs else None
-            if refusal is not None:
+            refused = self._refused(trial) if fresh else None
+            if refused is not None:  # journaled as asked, charged nothing
                 running = self._start(trial, Plan(original=None, parent=None), 0.0)
-                self._complete(running.trial, Evaluation(
-                    Result.failure(TrialStatus.SKIPPED, refusal)))
+                self._complete(running.trial, Evaluation(refused))
                 continue
             plan = self.reuse.plan(trial)
             cost = 0.0 if plan.original is not None else self.ledger.planned_cost(
@@ -165,10 +161,15 @@ class Loop:
             self._submit(shared, running)
         return ""
 
+    def _refused(self, trial: Trial) -> Result | None:
+        """A new trial's result without training: over a size limit, or too slow to fit."""
+        why = None if self.costs is None else self.costs.refusal(trial)
+        return self.feasibility.refusal(trial) or (why and Result.failure(TrialStatus.SKIPPED, why))
+
     def _cannot_start(self) -> str | None:
         """Why no further trial may start, whatever it is, or None."""
-        if self.ledger.exhausted or self.closed:
-            return self.closed or "budget spent"
+        if self.ledger.exhausted or self.closed or (stuck := self.feasibility.stuck()):
+            return self.closed or ("budget spent" if self.ledger.exhausted else stuck)
         # A time budget: every trial stops at the deadline anyway, so this only avoids starting
         # one that would almost surely be cut short.
         if not self.phases.replicas.active and self.ledger.too_little_left(self.memory.typical()):
@@ -234,7 +235,7 @@ class Loop:
 
     def _complete(self, trial: Trial, evaluation: Evaluation) -> Result:
         """Charge, tell the searcher, keep the checkpoint if needed, journal: one finished trial."""
-        result = evaluation.result
+        result = self.feasibility.judge(evaluation.result)
         self.ledger.settle(result)
         self.memory.learn(trial, result)
         replan = None if self.costs is None else self.costs.learn(
@@ -267,14 +268,14 @@ class Loop:
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
         """Rebuild the searcher and the loop from the journal; return the trials to run again."""
         rerun = self.memory.replay(records, self.store)
-        if self.memory.best is not None:
-            self.memory.best = self.store.trial(self.memory.best.id)
+        best = self.memory.best
+        self.memory.best = None if best is None else self.store.trial(best.id)
         self.checkpoints.remove_orphans()
         return rerun
 
     def _interrupted(self) -> None:
-        for running in list(self.running.values()):
-            self.store.interrupt_trial(running.trial.id, spent=self.ledger.spent)
+        for trial_id in list(self.running):
+            self.store.interrupt_trial(trial_id, spent=self.ledger.spent)
         self.running.clear()
         self.store.set_meta(MetaKey.STATE, SearchState.INTERRUPTED.value)
         self._close_executor()

@@ -201,6 +201,11 @@ def summary_text(view: JournalView, *, k: int = 5) -> str:
         f"   (each trial {settings.trial_budget})",
         f"trials   {len(records)}: {status_text}",
     ]
+    if settings.constraints:
+        from nas.constraints import Constraints
+
+        lines.append(f"limits   {Constraints.from_dict(settings.constraints)} (infeasible "
+                     "trials are never the best)")
     if summary is not None and summary.stopped:
         lines.append(f"stopped  {summary.stopped}")
     lines += ["", top_table(records, k=k)]
