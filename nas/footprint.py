@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 #: Latency is timed for at most this share of the trial's training time (at least
-#: `MIN_REPEATS` passes): a measurement must not cost a short search a trial.
+#: `MIN_REPEATS` passes): a measurement must not cost a short search a trial. A first-rung
+#: trial of a few tenths of a second gets one pass; the long trials that become results, 25.
 LATENCY_SHARE = 0.02
-MIN_REPEATS = 3
+MIN_REPEATS = 1
 MAX_REPEATS = 25
-WARMUP_PASSES = 2
+WARMUP_PASSES = 1
 FLOP_SAMPLES = 8
 
 
@@ -65,16 +66,28 @@ def count_params(model: Any) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+#: FLOPs per sample by (the model's structure, the input's shape): a promoted trial's model is
+#: its parent's, and counting costs a dispatched forward pass (a few ms of a short trial).
+_FLOPS: dict[tuple[str, tuple[int, ...]], float] = {}
+
+
 def count_flops(model: Any, batch: Any) -> float:
-    """Forward FLOPs per sample of `model` on `batch` (`spaces.forward_flops`)."""
+    """Forward FLOPs per sample of `model` on `batch` (`spaces.forward_flops`), counted once
+    per structure and input shape in this process."""
     from spaces.families import forward_flops
 
-    return forward_flops(model, batch)
+    key = (repr(model), tuple(batch.shape[1:]))
+    if key not in _FLOPS:
+        if len(_FLOPS) > 256:
+            _FLOPS.clear()
+        _FLOPS[key] = forward_flops(model, batch)
+    return _FLOPS[key]
 
 
 def time_forward(model: Any, batch: Any, *, budget_seconds: float, autocast: Any = None
-                 ) -> tuple[float, float, int]:
-    """Median and inter-quartile range (ms) of timed forward passes of `batch`, and how many.
+                 ) -> tuple[float, float | None, int]:
+    """Median and inter-quartile range (ms; None under 3 passes) of timed forward passes of
+    `batch`, and how many.
 
     `WARMUP_PASSES` untimed passes first; then passes until `budget_seconds` is used (at
     least `MIN_REPEATS`, at most `MAX_REPEATS`). On CUDA each pass is synchronised.
@@ -104,7 +117,9 @@ def time_forward(model: Any, batch: Any, *, budget_seconds: float, autocast: Any
                 times.append((time.perf_counter() - start) * 1000)
     finally:
         model.train(was_training)
-    quartiles = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
+    if len(times) < 3:  # too few for quartiles
+        return statistics.median(times), None, len(times)
+    quartiles = statistics.quantiles(times, n=4)
     return statistics.median(times), quartiles[2] - quartiles[0], len(times)
 
 

@@ -27,9 +27,11 @@ def test_a_larger_model_takes_longer_per_pass() -> None:
     torch.manual_seed(0)
     small = nn.Linear(64, 64)
     large = nn.Sequential(*[nn.Linear(512, 512) for _ in range(8)])
-    t_small, _, n = time_forward(small, torch.zeros(256, 64), budget_seconds=0.0)
-    t_large, iqr, _ = time_forward(large, torch.zeros(256, 512), budget_seconds=0.0)
-    assert n == 3 and t_large > t_small > 0 and iqr >= 0
+    t_small, iqr, n = time_forward(small, torch.zeros(256, 64), budget_seconds=0.0)
+    assert n == 1 and iqr is None  # no time to spare: one timed pass
+    t_small, _, n = time_forward(small, torch.zeros(256, 64), budget_seconds=0.05)
+    t_large, iqr, m = time_forward(large, torch.zeros(256, 512), budget_seconds=0.05)
+    assert n == 25 and m >= 3 and t_large > t_small > 0 and iqr is not None and iqr >= 0
     assert small.training  # the model's mode is given back
 
 
@@ -43,7 +45,7 @@ def test_the_trainer_records_every_trials_footprint_in_its_result() -> None:
     assert fp is not None and fp.params == params == out.result.metrics["params"]
     assert fp.flops_per_sample >= 2 * params * 0.9  # every weight used once per sample, mostly
     assert fp.latency_ms is not None and fp.latency_ms > 0 and fp.latency_batch == 32
-    assert fp.latency_repeats >= 3 and fp.device == "cpu" and fp.peak_memory_mb is None
+    assert fp.latency_repeats >= 1 and fp.device == "cpu" and fp.peak_memory_mb is None
     assert fp.latency_ms_per_sample == pytest.approx(fp.latency_ms / 32)
     # It travels through the journal's JSON and back.
     again = Result.from_dict(out.result.to_dict())
