@@ -39,7 +39,9 @@ class AutoClassifier:
     (n, features) or images (n, H, W) / (n, C, H, W). ``"auto"`` space, searcher, trial budget
     and replicas are `nas search`'s measured default plan (`nas.defaults`). Predictions come from
     a greedy ensemble of the `ensemble` best trials (0: the best alone), started from the best
-    configuration and its `replicas` (retrained with new seeds at the end).
+    configuration and its `replicas` (retrained with new seeds at the end). `constraints`
+    (``{"max_params": "50k", "max_latency": "2ms"}``, `nas.constraints`) make it the most
+    accurate single model within those limits.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class AutoClassifier:
         ensemble: int = 10,
         replicas: int | str = "auto",
         progress: bool = True,
+        constraints: Mapping[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.searcher = searcher
@@ -70,6 +73,7 @@ class AutoClassifier:
         self.ensemble = ensemble
         self.replicas = replicas
         self.progress = progress
+        self.constraints = constraints
         self._check_params()
 
     # -- scikit-learn conventions ---------------------------------------------------------------
@@ -119,6 +123,9 @@ class AutoClassifier:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
             raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
+        from nas.constraints import Constraints
+
+        Constraints.of(self.constraints)
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -176,7 +183,7 @@ class AutoClassifier:
             searcher_options=self.searcher_options,
             trainer_options={"device": self.device}, progress=self.progress,
             workers=self.workers, executor="local" if self.workers else "inprocess",
-            ensemble=self.ensemble, replicas=self.replicas,
+            ensemble=self.ensemble, replicas=self.replicas, constraints=self.constraints,
         )
         if result.best is None and result.baseline_won is None:
             raise UserError(f"the search in {result.path} found no usable model "

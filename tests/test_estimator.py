@@ -219,3 +219,16 @@ def test_results_as_records_without_pandas(fitted: AutoClassifier,
     monkeypatch.setitem(__import__("sys").modules, "pandas", None)  # as if not installed
     records = fitted.results_
     assert isinstance(records, list) and records == frame.to_dict("records")
+
+
+def test_constraints_make_it_the_best_model_within_the_limits(tmp_path, digits: tuple) -> None:
+    x, y, x_test, y_test = digits
+    clf = AutoClassifier(space=spaces.residual_mlp(width=(16, 256), n_blocks=(1, 3)),
+                         searcher="random", budget="4trials", trial_budget="2ep", seed=0,
+                         storage=tmp_path / "small.db", progress=False,
+                         constraints={"max_params": "6k"})
+    clf.fit(x, y, validation_split=0.2)
+    assert sum(p.numel() for p in clf.model_.parameters()) <= 6000
+    assert clf.search_result_.ensemble is None and clf.score(x_test, y_test) > 0.2
+    with pytest.raises(UserError, match="unknown constraint"):
+        AutoClassifier(constraints={"params": 5})
