@@ -167,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=_at_least_one, default=5,
                    help="rows of the table (default 5)")
+    p.add_argument("--pareto", nargs="?", const="val_error,params", metavar="OBJECTIVES",
+                   help="also print the Pareto front of these objectives, all minimised "
+                        "(val_error, params, flops, latency; default val_error,params)")
     p.set_defaults(func=commands.show)
 
     p = sub.add_parser("report", help="write an HTML report with plots",
@@ -185,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "that `spaces.load_model` loads in a fresh process.")
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("-o", "--output", default="best.pt", help="output file (default best.pt)")
+    p.add_argument("--trial", type=int, metavar="N",
+                   help="export trial N instead of the best (its checkpoint must have been kept)")
     p.set_defaults(func=commands.export)
 
     p = sub.add_parser("spaces", help="list spaces, or print one",

@@ -195,8 +195,19 @@ def report(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    """`nas show`: summary and top trials of a finished or running search."""
+    """`nas show`: summary and top trials of a finished or running search (and a front)."""
+    from nas.pareto import check_objectives
+
+    names = None if args.pareto is None else check_objectives(args.pareto.split(","))
     _print_summary(Path(args.db), args.top)
+    if names is not None:
+        from nas.journal import JournalView
+        from nas.pareto import pareto_front
+        from nas.reporting.console import front_table
+
+        points = pareto_front(JournalView.load(args.db).records, names)
+        print(f"\npareto   {len(points)} trials on the front of {', '.join(names)}")
+        print(front_table(points, names))
     return 0
 
 
@@ -206,11 +217,11 @@ def export(args: argparse.Namespace) -> int:
     from nas.journal import JournalView
 
     won = getattr(JournalView.load(args.db).summary, "baseline_won", None)
-    if won is not None:
+    if won is not None and args.trial is None:
         print(f"note: the plain {won['name']} baseline beat this search on validation and is "
               "what it returns (SearchResult.load_final_model); the file holds the search's "
               "best network", file=sys.stderr)
-    out = export(args.db, args.output)
+    out = export(args.db, args.output, trial=args.trial)
     print(f"wrote {out}  (load it with: spaces.load_model({str(out)!r}))")
     return 0
 

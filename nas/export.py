@@ -1,4 +1,4 @@
-"""`nas export`: the best model of a search as one self-describing file."""
+"""`nas export`: the best model (or any kept trial's) of a search as one self-describing file."""
 
 from __future__ import annotations
 
@@ -12,24 +12,34 @@ from nas.storage import Storage
 from spaces import checkpoint
 
 
-def export(db: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
-    """Write the best trial's weights, config, space and scores to `output`.
+def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
+           trial: int | None = None) -> Path:
+    """Write the best trial's (or `trial`'s) weights, config, space and scores to `output`.
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
+    A search keeps the checkpoints of its best trials (and those a later trial may continue):
+    another trial's is gone, and asking for it is one clear error naming those kept.
     """
     out = Path(output)
     with Storage.open(db) as store:
         view = JournalView.of(store)
         checkpoints = store.checkpoints()
-    best = view.best()
-    if best is None:
-        raise UserError(f"{db} has no finished trial to export yet")
-    if best.id not in checkpoints or not checkpoints[best.id].is_file():
-        raise UserError(f"{db}: the checkpoint of best trial {best.id} is missing")
+    if trial is None:
+        best = view.best()
+        if best is None:
+            raise UserError(f"{db} has no finished trial to export yet")
+    else:
+        best = next((r for r in view.records if r.id == trial), None)
+        if best is None or best.result is None or not best.result.ok:
+            raise UserError(f"{db} has no trained trial {trial}")
+    kept = sorted(i for i, path in checkpoints.items() if path.is_file())
+    if best.id not in kept:
+        raise UserError(f"{db}: the checkpoint of trial {best.id} was not kept (kept: "
+                        f"{', '.join(map(str, kept)) or 'none'})")
     try:
         payload = checkpoint.read(checkpoints[best.id])
     except ValueError as exc:
-        raise UserError(f"{db}: cannot export best trial {best.id}: {exc}") from None
+        raise UserError(f"{db}: cannot export trial {best.id}: {exc}") from None
     settings, summary = view.settings, view.summary
     payload["space"] = dict(settings.space) or None
     payload["space_name"] = settings.space_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from nas.budget import Budget
 from nas.errors import UserError
 from nas.journal import JournalView, TrialRecord, ranked
+from nas.pareto import FrontPoint, pareto_front
 from nas.storage import Storage
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ class SearchResult:
                    ensemble=None if summary is None else summary.ensemble,
                    baselines=view.baselines,
                    baseline_won=None if summary is None else summary.baseline_won)
+
+    def pareto_front(self, objectives: Sequence[str] = ("val_error", "params")
+                     ) -> list[FrontPoint]:
+        """The trained trials no other beats in every one of `objectives` (``val_error``,
+        ``params``, ``flops``, ``latency``; all minimised), best first in the first."""
+        return pareto_front(self.trials, objectives)
 
     @property
     def final_test_accuracy(self) -> float | None:

@@ -14,6 +14,7 @@ from nas.budget import Unit, display_amount
 from nas.engine.callbacks import Callback
 from nas.engine.ledger import Ledger
 from nas.journal import JournalView, ranked
+from nas.pareto import FrontPoint
 from nas.types import Result, Trial
 
 if TYPE_CHECKING:
@@ -243,3 +244,21 @@ def _baseline_lines(view: JournalView) -> list[str]:
     for replan in view.replans:
         lines.append(f"replan   at {replan['spent']:.1f} s: {replan['reason']}")
     return lines
+
+
+def front_table(points: Sequence[FrontPoint], objectives: Sequence[str]) -> str:
+    """A Pareto front as an aligned text table: trial, each objective, budget, config."""
+    if not points:
+        return "no trained trial with these objectives yet"
+    shown = {"val_error": lambda v: f"{100 * v:.2f}%", "params": _count, "flops": _count,
+             "latency": lambda v: f"{v:.3g}ms"}
+    header = ["#", "trial", *objectives, "epochs", "config"]
+    rows = [[str(k), str(p.record.id), *(shown[n](v) for n, v in zip(objectives, p.values,
+                                                                      strict=True)),
+             f"{p.record.result.epochs:.3g}" if p.record.result else "-",
+             format_config(p.record.trial.config, width=70)] for k, p in enumerate(points)]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Pareto fronts of a search's trained models: validation error against size, FLOPs, latency.
+
+Every objective is minimised. A trial is on the front when no other trained trial is at least as
+good in every objective and better in one. Only usable results (ok or truncated, not
+infeasible) with a measured footprint take part, at whatever budget they trained: the front
+says which models the search holds, with their budgets beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nas.errors import UserError
+from nas.records import TrialRecord
+
+
+def _val_error(record: TrialRecord) -> float | None:
+    return None if record.result is None or not record.result.ok else record.result.loss
+
+
+def _footprint(field: str) -> Callable[[TrialRecord], float | None]:
+    def value(record: TrialRecord) -> float | None:
+        footprint = None if record.result is None else record.result.footprint
+        out = None if footprint is None else getattr(footprint, field)
+        return None if out is None else float(out)
+    return value
+
+
+#: Objective name -> how to read it off a finished trial (None: the trial cannot take part).
+OBJECTIVES: dict[str, Callable[[TrialRecord], float | None]] = {
+    "val_error": _val_error,
+    "params": _footprint("params"),
+    "flops": _footprint("flops_per_sample"),
+    "latency": _footprint("latency_ms"),
+}
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One trial on a Pareto front and its objective values, in the front's order."""
+
+    record: TrialRecord
+    values: tuple[float, ...]
+
+
+def check_objectives(names: Sequence[str]) -> tuple[str, ...]:
+    """`names` if each is known and they are at least two, distinct; else one clear error."""
+    names = tuple(n.strip() for n in names if n.strip())
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if unknown:
+        raise UserError(f"unknown objective {unknown[0]!r}: choose from "
+                        f"{', '.join(OBJECTIVES)}")
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise UserError(f"a Pareto front needs two or more distinct objectives, got {names}")
+    return names
+
+
+def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the points no other point dominates (all minimised); of equal points, the
+    first."""
+    front = []
+    for i, p in enumerate(points):
+        dominated = False
+        for j, q in enumerate(points):
+            if j == i:
+                continue
+            no_worse = all(a <= b for a, b in zip(q, p, strict=True))
+            if no_worse and (any(a < b for a, b in zip(q, p, strict=True)) or j < i):
+                dominated = True
+                break
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def pareto_front(records: Sequence[TrialRecord],
+                 objectives: Sequence[str] = ("val_error", "params")) -> list[FrontPoint]:
+    """The trials on the front of `objectives`, best first in the first objective."""
+    names = check_objectives(objectives)
+    readers = [OBJECTIVES[n] for n in names]
+    usable: list[tuple[TrialRecord, tuple[float, ...]]] = []
+    for record in records:
+        values = [read(record) for read in readers]
+        if all(v is not None for v in values):
+            usable.append((record, tuple(float(v) for v in values if v is not None)))
+    keep = non_dominated([values for _, values in usable])
+    points = [FrontPoint(*usable[i]) for i in keep]
+    return sorted(points, key=lambda point: point.values)
