@@ -169,6 +169,11 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
             f"{r.result.seconds:.1f}", _count(m.get("params")), *size,
             format_config(r.trial.config, width=70),
         ])
+    return _aligned(header, rows)
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -257,8 +262,4 @@ def front_table(points: Sequence[FrontPoint], objectives: Sequence[str]) -> str:
                                                                       strict=True)),
              f"{p.record.result.epochs:.3g}" if p.record.result else "-",
              format_config(p.record.trial.config, width=70)] for k, p in enumerate(points)]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
-    return "\n".join(lines)
+    return _aligned(header, rows)
