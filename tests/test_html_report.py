@@ -100,10 +100,13 @@ def test_multi_fidelity_report_has_every_plot_embedded_and_the_best_trial_first(
         hyperband_db, tmp_path) -> None:
     page_path = write_report(hyperband_db, tmp_path / "out", top_k=7)
     assert page_path == tmp_path / "out" / "report.html"
-    pngs = [tmp_path / "out" / name for name in PLOT_FILES]
+    # A function objective trains no model: no sizes, no Pareto plot of them.
+    pngs = [tmp_path / "out" / name for name in PLOT_FILES if name != "pareto.png"]
     for png in pngs:
         _png_ok(png)
+    assert not (tmp_path / "out" / "pareto.png").exists()
     page = page_path.read_text()
+    assert "Not shown: no trained model with a measured size" in page
     # Self-contained: each PNG is embedded byte for byte, nothing is fetched from elsewhere.
     assert sorted(_embedded(page)) == sorted(p.read_bytes() for p in pngs)
     assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page
@@ -275,7 +278,7 @@ def test_report_renders_in_headless_chromium(hyperband_db, tmp_path) -> None:
         pytest.skip(f"{CHROMIUM} is not installed")
     page = write_report(hyperband_db, tmp_path / "out")
     expected = len(list((tmp_path / "out").glob("*.png")))
-    assert expected == len(PLOT_FILES)
+    assert expected == len(PLOT_FILES) - 1  # all but the trained models' Pareto plot
     dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     # The page's own script sets this once every <img> decoded with a non-zero width.
@@ -294,3 +297,14 @@ def test_report_renders_in_headless_chromium(hyperband_db, tmp_path) -> None:
     # Not blank: plot colours and text, far from one flat background.
     assert rgb.std() > 10
     assert len(np.unique(rgb.reshape(-1, 3)[::7], axis=0)) > 100
+
+
+def test_a_search_report_plots_error_against_size_with_its_front(search_db, tmp_path) -> None:
+    from nas.journal import JournalView
+    from nas.pareto import pareto_front
+
+    page = write_report(search_db, tmp_path / "out").read_text()
+    png = tmp_path / "out" / "pareto.png"
+    _png_ok(png)
+    assert png.read_bytes() in _embedded(page) and "Validation error vs model size" in page
+    assert pareto_front(JournalView.load(search_db).records)  # what the plot highlights

@@ -283,3 +283,43 @@ def plot_regret(path: Path, name: str, max_budget: float,
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_pareto(journal: JournalView, path: Path) -> Path | None:
+    """Validation error against parameters: every trained trial grey, infeasible ones red, the
+    Pareto front highlighted, a parameter limit drawn; None without measured footprints."""
+    from nas.constraints import Constraints
+    from nas.pareto import pareto_front
+
+    points = [(float(r.result.footprint.params), r.result.loss, r.result.ok)
+              for r in journal.records
+              if r.result is not None and r.result.footprint is not None
+              and math.isfinite(r.result.loss)]
+    if not any(ok for _, _, ok in points):
+        return None
+    fig = figure()
+    ax = fig.add_subplot()
+    ax.plot([p for p, _, ok in points if ok], [e for _, e, ok in points if ok],
+            linestyle="none", marker="o", ms=3.5, color="#9e9e9e", alpha=0.6,
+            label="trained trials")
+    out = [(p, e) for p, e, ok in points if not ok]
+    if out:
+        ax.plot([p for p, _ in out], [e for _, e in out], linestyle="none", marker="x", ms=5,
+                color="#d62728", label="infeasible (trained)")
+    front = sorted(pareto_front(journal.records, ("params", "val_error")),
+                   key=lambda point: point.values)
+    ax.step([pt.values[0] for pt in front], [pt.values[1] for pt in front], where="post",
+            color="#1f77b4", lw=1.5, marker="o", ms=5, label=f"Pareto front ({len(front)})")
+    limits = Constraints.from_dict(journal.settings.constraints)
+    if limits.max_params is not None:
+        ax.axvline(limits.max_params, color="#333333", ls="--", lw=1,
+                   label=f"limit {limits.max_params:,.0f} parameters")
+    ax.set_xscale("log")
+    if _log_scale_fits([e for _, e, ok in points if ok]):
+        ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("validation error (lower is better)")
+    ax.set_title("Validation error vs model size")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return save(fig, path)
