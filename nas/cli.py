@@ -188,8 +188,13 @@ def _parser() -> argparse.ArgumentParser:
                                    "that `spaces.load_model` loads in a fresh process.")
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("-o", "--output", default="best.pt", help="output file (default best.pt)")
-    p.add_argument("--trial", type=int, metavar="N",
-                   help="export trial N instead of the best (its checkpoint must have been kept)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=int, metavar="N",
+                       help="export trial N instead of the best (its checkpoint must have "
+                            "been kept)")
+    which.add_argument("--pareto-index", type=int, metavar="K",
+                       help="export the K-th point of the front of validation error and "
+                            "parameters (`nas show --pareto`; 0: the most accurate)")
     p.set_defaults(func=commands.export)
 
     p = sub.add_parser("spaces", help="list spaces, or print one",

@@ -217,11 +217,11 @@ def export(args: argparse.Namespace) -> int:
     from nas.journal import JournalView
 
     won = getattr(JournalView.load(args.db).summary, "baseline_won", None)
-    if won is not None and args.trial is None:
+    if won is not None and args.trial is None and args.pareto_index is None:
         print(f"note: the plain {won['name']} baseline beat this search on validation and is "
               "what it returns (SearchResult.load_final_model); the file holds the search's "
               "best network", file=sys.stderr)
-    out = export(args.db, args.output, trial=args.trial)
+    out = export(args.db, args.output, trial=args.trial, pareto_index=args.pareto_index)
     print(f"wrote {out}  (load it with: spaces.load_model({str(out)!r}))")
     return 0
 

@@ -13,17 +13,27 @@ from spaces import checkpoint
 
 
 def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
-           trial: int | None = None) -> Path:
+           trial: int | None = None, pareto_index: int | None = None) -> Path:
     """Write the best trial's (or `trial`'s) weights, config, space and scores to `output`.
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
-    A search keeps the checkpoints of its best trials (and those a later trial may continue):
-    another trial's is gone, and asking for it is one clear error naming those kept.
+    A search keeps the checkpoints of its best trials, of its front of validation error against
+    parameters (`pareto_index` K: the K-th point of `nas show --pareto`, 0 the most accurate)
+    and of those a later trial may continue: another trial's is gone, and asking for it is one
+    clear error naming those kept.
     """
     out = Path(output)
     with Storage.open(db) as store:
         view = JournalView.of(store)
         checkpoints = store.checkpoints()
+    if pareto_index is not None:
+        from nas.pareto import pareto_front
+
+        front = pareto_front(view.records)
+        if not 0 <= pareto_index < len(front):
+            raise UserError(f"{db}: --pareto-index must be 0 to {len(front) - 1} (the front of "
+                            f"validation error and parameters has {len(front)} points)")
+        trial = front[pareto_index].record.id
     if trial is None:
         best = view.best()
         if best is None:

@@ -87,3 +87,28 @@ def pareto_front(records: Sequence[TrialRecord],
     keep = non_dominated([values for _, values in usable])
     points = [FrontPoint(*usable[i]) for i in keep]
     return sorted(points, key=lambda point: point.values)
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True))
+
+
+class Front:
+    """Trials no other beats in every objective, kept up to date as results arrive (a search
+    keeps their checkpoints, so any point of its front can be exported). Equal points all stay."""
+
+    def __init__(self) -> None:
+        self.points: dict[int, tuple[float, ...]] = {}
+
+    def add(self, trial_id: int, values: Sequence[float]) -> None:
+        """Take in one trial's objective values."""
+        point = tuple(float(v) for v in values)
+        if any(_dominates(q, point) for q in self.points.values()):
+            return
+        self.points = {i: q for i, q in self.points.items() if not _dominates(point, q)}
+        self.points[trial_id] = point
+
+    def ids(self) -> set[int]:
+        """The trials on the front."""
+        return set(self.points)

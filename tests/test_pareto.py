@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import nas
 from nas.cli import main
@@ -63,9 +64,20 @@ def test_show_prints_the_front_and_export_takes_a_kept_trial(tmp_path, capsys) -
     assert best is not None
     assert main(["export", str(db), "--trial", str(best.id), "-o",
                  str(tmp_path / "t.pt")]) == 0
-    dropped = next(r.id for r in result.trials if r.status is TrialStatus.OK
-                   and r.id not in {best.id, *map(int, (result.ensemble or {}).get(
-                       "weights", {}))})
+    # Every point of the front stays exportable after the search (its checkpoint is kept).
+    for k, point in enumerate(front):
+        assert main(["export", str(db), "--pareto-index", str(k), "-o",
+                     str(tmp_path / f"p{k}.pt")]) == 0
+        assert torch.load(tmp_path / f"p{k}.pt", weights_only=False)["config"] \
+            == dict(point.record.trial.config)
+    assert main(["export", str(db), "--pareto-index", str(len(front))]) == 2
+    assert "--pareto-index must be 0 to" in capsys.readouterr().err
+    kept = {best.id, *map(int, (result.ensemble or {}).get("weights", {})),
+            *(p.record.id for p in front)}
+    dropped = next((r.id for r in result.trials if r.status is TrialStatus.OK
+                    and r.id not in kept), None)
+    if dropped is None:
+        return
     capsys.readouterr()
     assert main(["export", str(db), "--trial", str(dropped), "-o", str(tmp_path / "d.pt")]) == 2
     assert "was not kept" in capsys.readouterr().err

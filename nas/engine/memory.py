@@ -1,6 +1,6 @@
 """What a search has learned from its finished trials: the best so far, how long a trial takes,
-the ensemble's candidates and the reuse rules; the searcher is told through it. A resume
-rebuilds it by replaying the journal."""
+the ensemble's candidates, the error-size front and the reuse rules; the searcher is told
+through it. A resume rebuilds it by replaying the journal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from nas.engine.ensemble import Candidates
 from nas.engine.phases import Phases
 from nas.engine.reuse import Reuse
 from nas.journal import MetaKey, TrialRecord, events
+from nas.pareto import Front
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
 
@@ -25,6 +26,9 @@ class Memory:
         self.candidates = candidates
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
+        #: Validation error against parameters: `nas export --pareto-index` needs the
+        #: front's checkpoints.
+        self.front = Front()
 
     def typical(self) -> float | None:
         """A searcher trial's typical duration, once one finished."""
@@ -36,6 +40,8 @@ class Memory:
             self.reuse.learn(trial, result)
             if result.reused_from is None and result.status is not TrialStatus.SKIPPED:
                 self.durations.append(result.seconds)
+        if result.ok and result.footprint is not None:
+            self.front.add(trial.id, (result.loss, result.footprint.params))
         if result.ok:
             record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
             if self.best is None or record.rank_key() < self.best.rank_key():
@@ -54,7 +60,7 @@ class Memory:
         ids = set(self.phases.continuable()) | set(parents) if continue_trials else set()
         if self.best is not None:
             ids.add(self.best.id)
-        ids |= self.candidates.ids() | self.phases.replicas.keep()
+        ids |= self.candidates.ids() | self.phases.replicas.keep() | self.front.ids()
         return {self.reuse.resolve(i) for i in ids}
 
     def replay(self, records: Sequence[TrialRecord], store: Storage) -> list[Trial]:
