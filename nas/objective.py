@@ -112,9 +112,11 @@ class TrainingObjective:
         """Where trials run."""
         return str(resolve_device(self.options.device))
 
-    def size_of(self, config: Mapping[str, Any]) -> tuple[int, float]:
-        """Parameters and forward FLOPs per sample of `config`'s model, without training it."""
-        return spaces.model_size(config, self.data.input_shape, self.data.num_classes)
+    def size_of(self, config: Mapping[str, Any], *, flops: bool = True) -> tuple[int, float]:
+        """Parameters and forward FLOPs per sample (NaN unless `flops`) of `config`'s model,
+        without training it."""
+        return spaces.model_size(config, self.data.input_shape, self.data.num_classes,
+                                 flops=flops)
 
     def __call__(self, trial: Trial, *, seed: int, deadline: float | None = None,
                  on_epoch: EpochHook | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -34,6 +34,9 @@ class Searcher(ABC):
     #: its checks `COSTLY_FACTOR` times the watchdog's limit and marks them `slow`, and the
     #: speed benchmarks leave it out.
     costly_asks: ClassVar[bool] = False
+    #: True when `ask` takes ``admissible``, a test of a proposed configuration (a search's
+    #: size limits): new configurations are proposed again until one passes.
+    filters_proposals: ClassVar[bool] = False
     #: The distribution an external baseline wraps ("optuna"); `nas bench` records its version.
     library: ClassVar[str] = ""
     #: Options a journal written before they existed implies (their value then), so a resume
@@ -122,6 +125,11 @@ class Searcher(ABC):
         return f"{type(self).__name__}(seed={self.seed!r}{', ' if opts else ''}{opts})"
 
 
+#: Proposals one ask may try before it gives up on `admissible` (the engine then refuses the
+#: trial, and the searcher is told a failure).
+MAX_PROPOSALS = 32
+
+
 class ScheduledSearcher(Searcher):
     """A budget schedule composed with a configuration proposer.
 
@@ -129,6 +137,8 @@ class ScheduledSearcher(Searcher):
     promotion, or nothing); `tell` records the result in both. Subclasses choose the two in
     `_make_schedule` and `_make_proposer`, which run once the space and generator exist.
     """
+
+    filters_proposals = True
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
                  include_default: bool = False) -> None:
@@ -147,8 +157,13 @@ class ScheduledSearcher(Searcher):
     def _make_proposer(self) -> Proposer:
         """The proposer of new configurations (wrapped in `DefaultFirst` by `include_default`)."""
 
-    def ask(self) -> Trial | None:
-        """The trial the schedule's next action starts; None when it waits or is done."""
+    def ask(self, admissible: Callable[[Mapping[str, Any]], bool] | None = None
+            ) -> Trial | None:
+        """The trial the schedule's next action starts; None when it waits or is done.
+
+        With `admissible`, a new configuration is proposed again (up to `MAX_PROPOSALS` times)
+        until one passes, so that a schedule's slot goes to a configuration that can train.
+        """
         action = self.schedule.next(self._next_id)
         if isinstance(action, Promote):
             return self._new_trial(action.config, budget=action.budget, parent=action.trial_id,
@@ -157,6 +172,10 @@ class ScheduledSearcher(Searcher):
             # The running trials, oldest first: a model may steer away from them (TPE's liar).
             pending = [t.config for t in self.pending.values()]
             proposal = self.proposer.propose(action.budget, pending)
+            for _ in range(MAX_PROPOSALS - 1):
+                if admissible is None or admissible(proposal.config):
+                    break
+                proposal = self.proposer.propose(action.budget, pending)
             return self._new_trial(proposal.config, budget=action.budget, **action.info,
                                    origin=proposal.origin)
         return None

@@ -3,6 +3,7 @@ through one registry (`FAMILIES`, plugins of entry-point group ``nas.spaces`` in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,12 +95,16 @@ def model_flops(config: Mapping[str, Any], input_shape: tuple[int, ...],
 
 
 def model_size(config: Mapping[str, Any], input_shape: tuple[int, ...],
-               num_classes: int) -> tuple[int, float]:
-    """Parameters and forward FLOPs per sample of `config`'s model, on the meta device."""
+               num_classes: int, *, flops: bool = True) -> tuple[int, float]:
+    """Parameters and forward FLOPs per sample of `config`'s model, on the meta device.
+
+    Counting FLOPs costs tens of milliseconds (torch's counter, not the model), building the
+    model a few: with ``flops=False`` the FLOPs are NaN."""
     with torch.device("meta"):
         model = build_model(config, input_shape, num_classes)
         params = sum(p.numel() for p in model.parameters())
-        return int(params), forward_flops(model, torch.empty((1, *input_shape)))
+        counted = forward_flops(model, torch.empty((1, *input_shape))) if flops else math.nan
+        return int(params), counted
 
 
 def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:

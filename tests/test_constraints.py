@@ -51,7 +51,7 @@ def _trial(i: int = 0, parent: int | None = None) -> Trial:
 
 
 def test_a_trained_model_over_a_limit_keeps_its_loss_but_is_never_ok() -> None:
-    feasibility = Feasibility(Constraints(max_latency_ms=2.0), lambda config: (10, 10.0))
+    feasibility = Feasibility(Constraints(max_latency_ms=2.0), lambda c, flops=True: (10, 10.0))
     slow = Result(loss=0.1, epochs=3, footprint=Footprint(10, 10.0, latency_ms=5.0,
                                                           latency_batch=8))
     judged = feasibility.judge(slow)
@@ -59,12 +59,12 @@ def test_a_trained_model_over_a_limit_keeps_its_loss_but_is_never_ok() -> None:
     assert "5 ms per batch of 8" in (judged.error or "")
     assert charge(judged, Unit.EPOCHS) == 3 and charge(judged, Unit.TRIALS) == 1
     # No limits (or nothing to measure): results pass unchanged.
-    assert Feasibility(Constraints(), lambda c: (10, 1.0)).judge(slow) is slow
+    assert Feasibility(Constraints(), lambda c, flops=True: (10, 1.0)).judge(slow) is slow
     assert Feasibility(Constraints(max_params=1), None).judge(slow) is slow
 
 
 def test_refusals_cost_nothing_and_too_many_in_a_row_stop_the_search() -> None:
-    feasibility = Feasibility(Constraints(max_params=100), lambda config: (1000, 1.0))
+    feasibility = Feasibility(Constraints(max_params=100), lambda config, flops=True: (1000, 1.0))
     refused = feasibility.refusal(_trial())
     assert refused is not None and refused.status is TrialStatus.INFEASIBLE
     assert math.isinf(refused.loss) and charge(refused, Unit.TRIALS) == 0
@@ -86,14 +86,12 @@ def test_a_search_under_a_parameter_limit_trains_and_returns_only_small_models(
     view = JournalView.load(db)
     assert view.settings.constraints == {"max_params": 8000.0}
     statuses = [r.status for r in view.records]
-    refused = [r for r in view.records if r.status is TrialStatus.INFEASIBLE]
     trained = [r for r in view.records if r.status is TrialStatus.OK]
-    assert refused and len(trained) == 12, statuses  # refusals are not among the 12 trials
+    # The searcher proposed again until a configuration fit: no slot went to a refusal.
+    assert statuses == [TrialStatus.OK] * 12
     for r in trained:
         assert r.result is not None and r.result.footprint is not None
         assert r.result.footprint.params <= 8000
-    for r in refused:
-        assert r.result is not None and r.result.epochs == 0 and "parameters" in r.result.error
     assert result.best is not None and result.best.status is TrialStatus.OK
     assert result.ensemble is None and not result.baselines  # one model, within the limit
     assert view.spent == pytest.approx(12)
@@ -131,4 +129,28 @@ def test_a_resumed_search_keeps_its_limits(tmp_path) -> None:
     assert len(trained) == 10
     assert all(r.result is not None and r.result.footprint is not None
                and r.result.footprint.params <= 8000 for r in trained)
-    assert sum(r.status is TrialStatus.INFEASIBLE for r in resumed.trials) >= 1
+    assert all(r.status is TrialStatus.OK for r in resumed.trials)
+
+
+def test_a_filtering_searcher_proposes_again_until_a_configuration_passes() -> None:
+    import searchers
+    import spaces
+    from searchers.base import MAX_PROPOSALS
+
+    space = spaces.residual_mlp(width=(16, 256), n_blocks=(1, 3))
+    plain = searchers.get("random", space, seed=4)
+    checked = searchers.get("random", space, seed=4)
+    tried: list[int] = []
+
+    def narrow(config) -> bool:
+        tried.append(config["width"])
+        return config["width"] <= 32
+
+    assert type(checked).filters_proposals
+    widths = [plain.ask().config["width"] for _ in range(10)]
+    asked = [checked.ask(admissible=narrow).config["width"] for _ in range(10)]
+    assert max(widths) > 32 and max(asked) <= 32 and len(tried) > 10
+    # Nothing passes: after MAX_PROPOSALS tries the last proposal is asked (the engine refuses).
+    tried.clear()
+    assert checked.ask(admissible=lambda config: tried.append(1) or False) is not None
+    assert len(tried) == MAX_PROPOSALS - 1  # the last proposal is not tested again

@@ -5,7 +5,7 @@ order a resume replays."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,12 @@ class Phases:
     """
 
     def __init__(self, searcher: Searcher, replicas: ReplicaPhase, *,
-                 on_searcher_done: Callable[[str], None]) -> None:
+                 on_searcher_done: Callable[[str], None],
+                 admissible: Callable[[Mapping[str, Any]], bool] | None = None) -> None:
+        """`admissible`: a test new configurations must pass (size limits), given to each ask
+        of a searcher that `filters_proposals` (replayed asks too, so a resume is exact)."""
         self.searcher = searcher
+        self._admissible = admissible if searcher.filters_proposals else None
         self.replicas = replicas
         self._on_searcher_done = on_searcher_done
         # Position of the latest ask or tell, and of the asks not yet journaled.
@@ -128,12 +132,17 @@ class Phases:
 
     def _ask(self) -> Trial | None:
         """Ask the searcher, noting where the ask falls among the search's events."""
-        trial = self.searcher.ask()
+        trial = self._searcher_ask()
         if trial is not None:
             self._ask_seq[trial.id] = self.next_seq()
             self._states[trial.id] = self.searcher.random_state()
             self.last_id = max(self.last_id, trial.id)
         return trial
+
+    def _searcher_ask(self) -> Trial | None:
+        if self._admissible is None:
+            return self.searcher.ask()
+        return self.searcher.ask(admissible=self._admissible)  # type: ignore[call-arg]
 
     def _end_searcher(self, why: str) -> None:
         if self.replicas.end_searcher(why):
@@ -145,7 +154,7 @@ class Phases:
         """Ask the searcher again; it must ask what the journal holds. `fast`: let it take the
         journal's configuration without proposing (its generators are restored after)."""
         trial = self.searcher.replay_ask(record.trial) if fast else None
-        trial = self.searcher.ask() if trial is None and not fast else trial
+        trial = self._searcher_ask() if trial is None and not fast else trial
         if trial is None or trial.asked() != record.trial.asked():
             raise UserError(f"cannot resume {path}: the searcher no longer asks trial "
                             f"{record.id} as journaled (was the code or a setting changed?)")
