@@ -287,6 +287,37 @@ def check_beats_random(cls: type[Searcher]) -> None:
 # -- pytest integration --------------------------------------------------------------------------
 
 
+@guarded
+def check_admissible(cls: type[Searcher]) -> None:
+    """A searcher that `filters_proposals` asks new configurations that pass `admissible` (a
+    search's size limit) whenever its proposals find one, and still asks when none passes."""
+    problem = mixed_problem()
+    searcher = make_searcher(cls, problem.space, seed=0)
+
+    def small(config: Any) -> bool:
+        return int(config["width"]) <= 64
+
+    fresh = 0
+    for _ in range(20):
+        trial = searcher.ask(admissible=small)  # type: ignore[call-arg]
+        assert trial is not None, f"{_label(cls)} asked nothing with a filter"
+        assert_valid_trial(problem.space, trial, f"{_label(cls)} with a filter")
+        if trial.parent is None:
+            fresh += 1
+            assert small(trial.config), (
+                f"{_label(cls)} asked width={trial.config['width']} although the filter "
+                "admits only width <= 64 (a third of the space's log-scaled widths pass)")
+        budget = trial.budget if trial.budget is not None else problem.max_budget
+        searcher.tell(trial, Result(loss=problem.evaluate(trial.config, budget)))
+    assert fresh, f"{_label(cls)} proposed no new configuration in 20 asks"
+    trial = searcher.ask(admissible=lambda config: False)  # type: ignore[call-arg]
+    assert trial is not None, f"{_label(cls)} asked nothing when no proposal passed"
+
+
+def _filters(cls: type[Searcher]) -> bool:
+    return bool(cls.filters_proposals)
+
+
 def _always(cls: type[Searcher]) -> bool:
     return True
 
@@ -310,6 +341,7 @@ _CHECKS: tuple[tuple[Check, Callable[[type[Searcher]], bool]], ...] = (
     (check_conditional, _always),
     (check_replay, _always),
     (check_options_roundtrip, _always),
+    (check_admissible, _filters),
     (check_beats_random, _model_based),
 )
 
