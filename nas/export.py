@@ -17,10 +17,10 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
     """Write the best trial's (or `trial`'s) weights, config, space and scores to `output`.
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
-    A search keeps the checkpoints of its best trials, of its front of validation error against
-    parameters (`pareto_index` K: the K-th point of `nas show --pareto`, 0 the most accurate)
-    and of those a later trial may continue: another trial's is gone, and asking for it is one
-    clear error naming those kept.
+    A search keeps the checkpoints of its best trials, under size limits of its front of
+    validation error against parameters (`pareto_index` K: the K-th point of `nas show
+    --pareto`, 0 the most accurate), and of those a later trial may continue: another trial's
+    is gone, and asking for it is one clear error naming those kept.
     """
     out = Path(output)
     with Storage.open(db) as store:

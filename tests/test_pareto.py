@@ -49,7 +49,9 @@ def test_show_prints_the_front_and_export_takes_a_kept_trial(tmp_path, capsys) -
     db = tmp_path / "front.db"
     result = nas.search("residual-mlp", "synthetic", "random", "6trials", trial_budget="2ep",
                         space_overrides={"width": (16, 128), "n_blocks": (1, 3)},
-                        storage=db, progress=False, replicas=0, ensemble=2)
+                        storage=db, progress=False, replicas=0, ensemble=2,
+                        # Under a size limit the search keeps its front's checkpoints.
+                        constraints={"max_params": "1M"})
     front = result.pareto_front(["val_error", "params"])
     assert front and all(p.record.status is TrialStatus.OK for p in front)
     errors = [p.values[0] for p in front]
@@ -81,3 +83,16 @@ def test_show_prints_the_front_and_export_takes_a_kept_trial(tmp_path, capsys) -
     capsys.readouterr()
     assert main(["export", str(db), "--trial", str(dropped), "-o", str(tmp_path / "d.pt")]) == 2
     assert "was not kept" in capsys.readouterr().err
+
+
+def test_without_limits_only_the_best_checkpoints_stay(tmp_path, capsys) -> None:
+    db = tmp_path / "plain.db"
+    result = nas.search("residual-mlp", "synthetic", "random", "5trials", trial_budget="1ep",
+                        space_overrides={"width": (16, 128), "n_blocks": (1, 3)},
+                        storage=db, progress=False, replicas=0, ensemble=0)
+    front = result.pareto_front()
+    assert result.best is not None and front[0].record.id == result.best.id
+    assert main(["export", str(db), "--pareto-index", "0", "-o", str(tmp_path / "b.pt")]) == 0
+    if len(front) > 1:
+        assert main(["export", str(db), "--pareto-index", "1", "-o", str(tmp_path / "c.pt")]) == 2
+        assert "was not kept" in capsys.readouterr().err

@@ -40,6 +40,11 @@ class Feasibility:
         return cls(Constraints.from_dict(constraints), getattr(objective, "size_of", None))
 
     @property
+    def active(self) -> bool:
+        """Whether any limit applies to this search's models."""
+        return self.size_of is not None
+
+    @property
     def admissible(self) -> Callable[[Mapping[str, Any]], bool] | None:
         """A test of a proposed configuration against the size limits, for the searcher's ask;
         None when there are none."""

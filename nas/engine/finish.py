@@ -77,10 +77,10 @@ def conclude(store: Storage, objective: Objective, memory: Memory, checkpoints: 
             objective, paths, top, None if top is None else paths.get(resolve(top.id)),
             replicas.group(lambda i: statuses.get(i, TrialStatus.PENDING)))
         # Once the search is over nothing is promoted any more: keep only the checkpoints its
-        # result may load (the best, the ensemble's members and candidates) and its error-size
-        # front's (`nas export --pareto-index`).
+        # result may load (the best, the ensemble's members and candidates) and, under size
+        # limits, its error-size front's (`nas export --pareto-index`).
         needed = memory.candidates.ids() | {int(k) for k in (ensemble or {}).get("weights", {})}
-        needed |= memory.front.ids()
+        needed |= memory.front_ids()
         needed |= set() if top is None else {top.id}
         checkpoints.drop_unused(needed | {resolve(i) for i in needed})
     ledger.tick()

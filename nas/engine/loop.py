@@ -74,10 +74,10 @@ class Loop:
             candidates=lambda: candidates.top, lineage_seconds=self.reuse.lineage_seconds,
             budget_of=self.budget_of, full=lambda r: self.budget_of(r.trial) >= full,
             source=store.trial)
-        self.feasibility = Feasibility.of(settings.constraints, objective)
+        feasibility = self.feasibility = Feasibility.of(settings.constraints, objective)
         self.phases = Phases(searcher, replicas, on_searcher_done=lambda why: store.set_meta(
-            MetaKey.SEARCHER_DONE, why), admissible=self.feasibility.admissible)
-        self.memory = Memory(self.phases, self.reuse, candidates)
+            MetaKey.SEARCHER_DONE, why), admissible=feasibility.admissible)
+        self.memory = Memory(self.phases, self.reuse, candidates, keep_front=feasibility.active)
 
     def budget_of(self, trial: Trial) -> float:
         """A trial's budget in the trial unit (None: the search's full budget)."""

@@ -20,15 +20,19 @@ from nas.types import Result, Trial, TrialKind, TrialStatus
 class Memory:
     """The search's knowledge of its finished trials, live or replayed."""
 
-    def __init__(self, phases: Phases, reuse: Reuse, candidates: Candidates) -> None:
+    def __init__(self, phases: Phases, reuse: Reuse, candidates: Candidates, *,
+                 keep_front: bool = False) -> None:
+        """`keep_front`: keep the checkpoints of the front of validation error and parameters
+        (a search with size limits), so that any of its points can be exported."""
         self.phases = phases
         self.reuse = reuse
         self.candidates = candidates
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
         #: Validation error against parameters: `nas export --pareto-index` needs the
-        #: front's checkpoints.
+        #: front's checkpoints (kept with `keep_front`).
         self.front = Front()
+        self.keep_front = keep_front
 
     def typical(self) -> float | None:
         """A searcher trial's typical duration, once one finished."""
@@ -60,8 +64,13 @@ class Memory:
         ids = set(self.phases.continuable()) | set(parents) if continue_trials else set()
         if self.best is not None:
             ids.add(self.best.id)
-        ids |= self.candidates.ids() | self.phases.replicas.keep() | self.front.ids()
+        ids |= self.candidates.ids() | self.phases.replicas.keep() | self.front_ids()
         return {self.reuse.resolve(i) for i in ids}
+
+    def front_ids(self) -> set[int]:
+        """The trials of the error-size front whose checkpoints are kept (none without
+        `keep_front`)."""
+        return self.front.ids() if self.keep_front else set()
 
     def replay(self, records: Sequence[TrialRecord], store: Storage) -> list[Trial]:
         """Learn the journal's `records` again; return the trials to run again.
