@@ -1,9 +1,10 @@
 """A search's limits on its models (`nas.constraints`), applied to its trials.
 
-Before a new configuration trains, its size is counted on the meta device; one over a limit is
-recorded as infeasible at no charge. After a trial trains, its footprint is checked again (with
-the measured latency). An infeasible trial keeps its loss and footprint in the journal; the
-searcher is told it as a failure, and it never becomes the best.
+Before a new configuration trains, its size is counted on the meta device: a searcher that
+filters its proposals gets the test with each ask (`admissible`) and proposes again; one over a
+limit that still arrives is recorded as infeasible at no charge. After a trial trains, its
+footprint is checked again (with the measured latency). An infeasible trial keeps its loss and
+footprint in the journal; the searcher is told it as a failure, and it never becomes the best.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Feasibility:
     def refusal(self, trial: Trial) -> Result | None:
         """An infeasible result for a new configuration over a size limit, or None (a promotion
         continues a model admitted before; a replica repeats the best, feasible one)."""
-        if self.size_of is None or trial.kind is not TrialKind.SEARCH or trial.parent is not None:
+        if self.admissible is None or trial.kind is not TrialKind.SEARCH \
+                or trial.parent is not None:
             return None
         why = self.constraints.before_training(*self._size(trial.config))
         self.refused_in_a_row = 0 if why is None else self.refused_in_a_row + 1
