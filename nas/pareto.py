@@ -112,3 +112,16 @@ class Front:
     def ids(self) -> set[int]:
         """The trials on the front."""
         return set(self.points)
+
+
+def hypervolume_2d(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+    """The area both objectives (minimised) dominate between `points` and `reference`; points
+    not better than the reference in both count nothing."""
+    inside = sorted((float(x), float(y)) for x, y in points
+                    if x < reference[0] and y < reference[1])
+    area, ceiling = 0.0, float(reference[1])
+    for x, y in inside:  # left to right: each point adds the strip below the lowest so far
+        if y < ceiling:
+            area += (reference[0] - x) * (ceiling - y)
+            ceiling = y
+    return area

@@ -8,7 +8,7 @@ from nas.cli import main
 from nas.errors import UserError
 from nas.footprint import Footprint
 from nas.journal import TrialRecord
-from nas.pareto import check_objectives, non_dominated, pareto_front
+from nas.pareto import Front, check_objectives, hypervolume_2d, non_dominated, pareto_front
 from nas.types import Result, Trial, TrialStatus
 
 
@@ -96,3 +96,16 @@ def test_without_limits_only_the_best_checkpoints_stay(tmp_path, capsys) -> None
     if len(front) > 1:
         assert main(["export", str(db), "--pareto-index", "1", "-o", str(tmp_path / "c.pt")]) == 2
         assert "was not kept" in capsys.readouterr().err
+
+
+def test_hypervolume_of_a_two_objective_front() -> None:
+    # Strips left to right: 1 x 1, 1 x 2, 1 x 3.
+    assert hypervolume_2d([(1, 3), (2, 2), (3, 1)], (4, 4)) == 6.0
+    assert hypervolume_2d([(1, 3), (2, 2), (3, 1), (3, 3)], (4, 4)) == 6.0  # dominated: no area
+    assert hypervolume_2d([(5, 1), (1, 5)], (4, 4)) == 0.0  # beyond the reference
+    assert hypervolume_2d([], (1, 1)) == 0.0
+    front = Front()
+    for i, point in enumerate([(3, 3), (1, 3), (2, 2), (2, 2), (3, 1), (2.5, 2.5)]):
+        front.add(i, point)
+    assert front.ids() == {1, 2, 3, 4}  # equal points both stay
+    assert hypervolume_2d(front.points.values(), (4, 4)) == 6.0

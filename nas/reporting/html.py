@@ -97,9 +97,12 @@ _CAPTIONS = {
     "budget-per-rung.png": "Budget charged per trial budget (rung), and per bracket where the "
                            "searcher has brackets.",
     "importance.png": "",
-    "pareto.png": "Each trained trial's validation error against its parameters (log scale), at "
-                  "whatever budget it trained; the front joins the trials no other beats in "
-                  "both (`nas show DB --pareto`).",
+    "pareto.png": "Left: each trained trial's validation error against its parameters (log "
+                  "scale), at whatever budget it trained; the front joins the trials no other "
+                  "beats in both (`nas show DB --pareto`). Right: the front's hypervolume as "
+                  "trials were told, of validation error and log10 parameters scaled to [0, 1] "
+                  "(reference: error 1 and the parameter limit, else 1.1 x the largest model; "
+                  "the smallest model seen is 0).",
 }
 
 

@@ -286,10 +286,11 @@ def plot_regret(path: Path, name: str, max_budget: float,
 
 
 def plot_pareto(journal: JournalView, path: Path) -> Path | None:
-    """Validation error against parameters: every trained trial grey, infeasible ones red, the
-    Pareto front highlighted, a parameter limit drawn; None without measured footprints."""
+    """Validation error against parameters (every trained trial grey, infeasible ones red, the
+    Pareto front highlighted, a parameter limit drawn) and the front's hypervolume against the
+    budget charged; None without measured footprints."""
     from nas.constraints import Constraints
-    from nas.pareto import pareto_front
+    from nas.pareto import Front, hypervolume_2d, pareto_front
 
     points = [(float(r.result.footprint.params), r.result.loss, r.result.ok)
               for r in journal.records
@@ -297,8 +298,8 @@ def plot_pareto(journal: JournalView, path: Path) -> Path | None:
               and math.isfinite(r.result.loss)]
     if not any(ok for _, _, ok in points):
         return None
-    fig = figure()
-    ax = fig.add_subplot()
+    fig = figure(width=11.0)
+    ax, hv_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     ax.plot([p for p, _, ok in points if ok], [e for _, e, ok in points if ok],
             linestyle="none", marker="o", ms=3.5, color="#9e9e9e", alpha=0.6,
             label="trained trials")
@@ -322,4 +323,23 @@ def plot_pareto(journal: JournalView, path: Path) -> Path | None:
     ax.set_title("Validation error vs model size")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3, which="both")
+    # Hypervolume of (error, log10 parameters), both scaled to [0, 1]: reference error 1 and
+    # the parameter limit (else 1.1 x the largest model), from the smallest model seen.
+    low = math.log10(max(1.0, min(p for p, _, _ in points)))
+    high = math.log10(limits.max_params or 1.1 * max(p for p, _, _ in points))
+    span = max(high - low, 1e-9)
+    online, xs, ys = Front(), [], []
+    for record, spent, _ in journal.spend_curve():
+        result = record.result
+        if result is not None and result.ok and result.footprint is not None:
+            size = (math.log10(max(1.0, result.footprint.params)) - low) / span
+            online.add(record.id, (result.loss, size))
+        xs.append(spent)
+        ys.append(hypervolume_2d(online.points.values(), (1.0, 1.0)))
+    hv_ax.step(xs, ys, where="post", color="#1f77b4", lw=2)
+    hv_ax.set_xlabel(f"budget charged ({journal.unit.value})")
+    hv_ax.set_ylabel("hypervolume (higher is better)")
+    hv_ax.set_title("Front's hypervolume vs budget")
+    hv_ax.grid(alpha=0.3)
+    fig.tight_layout()
     return save(fig, path)
