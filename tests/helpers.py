@@ -102,3 +102,22 @@ def one_line_error(capsys: Any, argv: list[str]) -> str:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     return err
+
+
+def unavailable_message(monkeypatch: Any, name: str) -> str:
+    """With `name`'s lazy registry entry made to require a module that does not exist: assert
+    that `searchers.available()` leaves it out, and return `get_class`'s one-line error."""
+    import dataclasses
+
+    import pytest
+
+    import searchers
+    from nas.errors import UserError
+    from searchers import registry
+
+    missing = dataclasses.replace(registry._LAZY[name], requires="nas_no_such_module")
+    monkeypatch.setitem(registry._LAZY, name, missing)
+    assert name not in searchers.available()
+    with pytest.raises(UserError) as info:
+        searchers.get_class(name)
+    return str(info.value)

@@ -9,7 +9,6 @@ numpy<2); with NAS_REQUIRE_DEHB=1 (CI) its tests fail instead of skipping when i
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -40,8 +39,9 @@ from nas.bench import bench, library_versions  # noqa: E402
 from nas.errors import UserError  # noqa: E402
 from nas.testing import parametrize_with_checks  # noqa: E402
 from nas.types import Result, TrialStatus  # noqa: E402
-from searchers import Searcher, registry  # noqa: E402
+from searchers import Searcher  # noqa: E402
 from searchers.optuna_gp import OptunaGP  # noqa: E402
+from tests.helpers import unavailable_message  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_DEHB = importlib.util.find_spec("dehb") is not None
@@ -86,14 +86,9 @@ def test_listed_lazily_and_only_when_importable(monkeypatch: pytest.MonkeyPatch)
     code = ("import sys, searchers; searchers.available(); "
             "assert not {'dehb', 'optuna', 'loguru'} & set(sys.modules), 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
-    missing = dataclasses.replace(registry._LAZY["dehb"], requires="nas_no_such_module")
-    monkeypatch.setitem(registry._LAZY, "dehb", missing)
-    assert "dehb" not in searchers.available()
-    with pytest.raises(UserError) as info:
-        searchers.get_class("dehb")
     # No extra can install it (it pins numpy<2): the message gives the command that does.
-    assert str(info.value) == ("searcher 'dehb' needs nas_no_such_module: "
-                               'pip install --no-deps "dehb==0.1.2" loguru')
+    assert unavailable_message(monkeypatch, "dehb") == (
+        "searcher 'dehb' needs nas_no_such_module: pip install --no-deps \"dehb==0.1.2\" loguru")
 
 
 # -- optuna-gp -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ and `nas bench` with its version recorded. SMAC is in the `test` extra; without 
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -32,8 +31,9 @@ from nas import testing  # noqa: E402
 from nas.bench import bench  # noqa: E402
 from nas.errors import UserError  # noqa: E402
 from nas.types import Result, Trial, TrialStatus  # noqa: E402
-from searchers import Searcher, registry  # noqa: E402
+from searchers import Searcher  # noqa: E402
 from searchers.smac_adapter import SMACHyperband  # noqa: E402
+from tests.helpers import unavailable_message  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = 'pip install "smac>=2.4"'
@@ -78,12 +78,8 @@ def test_listed_lazily_and_only_when_importable(monkeypatch: pytest.MonkeyPatch)
             "assert 'smac-hyperband' in names, names; "
             "assert not {'smac', 'dask', 'sklearn'} & set(sys.modules), 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
-    missing = dataclasses.replace(registry._LAZY["smac-hyperband"], requires="nas_no_such_module")
-    monkeypatch.setitem(registry._LAZY, "smac-hyperband", missing)
-    assert "smac-hyperband" not in searchers.available()
-    with pytest.raises(UserError) as info:
-        searchers.get_class("smac-hyperband")
-    assert str(info.value) == f"searcher 'smac-hyperband' needs nas_no_such_module: {INSTALL}"
+    assert unavailable_message(monkeypatch, "smac-hyperband") \
+        == f"searcher 'smac-hyperband' needs nas_no_such_module: {INSTALL}"
 
 
 def test_seed_and_options() -> None:
