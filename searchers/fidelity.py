@@ -40,6 +40,25 @@ def _sign(value: float) -> int:
     return (value > 0) - (value < 0)
 
 
+Key = tuple[float, float]
+
+
+def _keep(pairs: dict[Key, list[tuple[float, float]]], balance: dict[Key, int], key: Key,
+          x: float, y: float) -> None:
+    """Add (x, y) to `key`'s pairs, and its concordant minus discordant count with the earlier
+    ones to `key`'s balance, so tau is never recounted."""
+    seen = pairs.setdefault(key, [])
+    balance[key] = balance.get(key, 0) + sum(_sign(x - a) * _sign(y - b) for a, b in seen)
+    seen.append((x, y))
+
+
+def _tau(pairs: dict[Key, list[tuple[float, float]]], balance: dict[Key, int], key: Key,
+         least: int) -> float | None:
+    """Kendall's tau of `key`'s pairs from its balance; None with fewer than `least` pairs."""
+    n = len(pairs.get(key, ()))
+    return balance[key] / (n * (n - 1) / 2) if n >= max(2, least) else None
+
+
 @dataclass
 class FidelityCheck:
     """Rank agreement between consecutive budgets, from the losses of promoted trials."""
@@ -62,13 +81,8 @@ class FidelityCheck:
     def add(self, low_budget: float, low_loss: float, high_budget: float,
             high_loss: float) -> None:
         """One promotion's losses; failures (non-finite) say nothing about the ranking."""
-        if not (math.isfinite(low_loss) and math.isfinite(high_loss)):
-            return
-        key = (low_budget, high_budget)
-        seen = self.pairs.setdefault(key, [])
-        self._balance[key] = self._balance.get(key, 0) + sum(
-            _sign(low_loss - x) * _sign(high_loss - y) for x, y in seen)
-        seen.append((low_loss, high_loss))
+        if math.isfinite(low_loss) and math.isfinite(high_loss):
+            _keep(self.pairs, self._balance, (low_budget, high_budget), low_loss, high_loss)
 
     def add_lineage(self, lineage: Iterable[tuple[float, float]], top_budget: float,
                     top_loss: float) -> None:
@@ -78,26 +92,22 @@ class FidelityCheck:
             return
         for budget, loss in lineage:
             if math.isfinite(loss):
-                key = (budget, top_budget)
-                seen = self.direct.setdefault(key, [])
-                self._direct_balance[key] = self._direct_balance.get(key, 0) + sum(
-                    _sign(loss - x) * _sign(top_loss - y) for x, y in seen)
-                seen.append((loss, top_loss))
+                _keep(self.direct, self._direct_balance, (budget, top_budget), loss, top_loss)
 
     def tau(self, low_budget: float, high_budget: float) -> float:
         """Kendall's tau of one step's pairs (`kendall_tau`, kept up to date)."""
-        n = len(self.pairs.get((low_budget, high_budget), ()))
-        return self._balance[low_budget, high_budget] / (n * (n - 1) / 2) if n >= 2 else 0.0
+        tau = _tau(self.pairs, self._balance, (low_budget, high_budget), 2)
+        return 0.0 if tau is None else tau
 
     def trust(self, budget: float) -> float:
         """Kendall's tau between `budget` and the top over the direct pairs when there are
-        `min_pairs` of them; else the product of the taus of the steps from `budget` up (1.0
+        `min_direct` of them; else the product of the taus of the steps from `budget` up (1.0
         where none is measured). A tau below 0 counts as 0."""
-        direct = [(key, p) for key, p in self.direct.items()
-                  if abs(key[0] - budget) <= _RTOL * budget and len(p) >= self.min_direct]
-        if direct:
-            key, p = max(direct, key=lambda item: item[0][1])
-            return max(0.0, self._direct_balance[key] / (len(p) * (len(p) - 1) / 2))
+        for low, top in sorted(self.direct, key=lambda key: -key[1]):  # the highest top first
+            if abs(low - budget) <= _RTOL * budget:
+                direct = self._direct_tau(low, top)
+                if direct is not None:
+                    return max(0.0, direct)
         out = 1.0
         for (low, high), pairs in self.pairs.items():
             if low >= budget * (1 - _RTOL) and len(pairs) >= self.min_pairs:
@@ -114,10 +124,7 @@ class FidelityCheck:
         return all(t == 1.0 for t in taus) or taus[0] <= 0.0  # type: ignore[operator]
 
     def _direct_tau(self, budget: float, top: float) -> float | None:
-        pairs = self.direct.get((budget, top), ())
-        if len(pairs) < self.min_direct:
-            return None
-        return self._direct_balance[budget, top] / (len(pairs) * (len(pairs) - 1) / 2)
+        return _tau(self.direct, self._direct_balance, (budget, top), self.min_direct)
 
     def misleading(self) -> list[float]:
         """The budgets whose ranking the steps above them do not keep, lowest first."""
