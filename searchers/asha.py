@@ -17,10 +17,5 @@ class ASHA(SuccessiveHalving):
     that has one, and otherwise starts a new configuration at the lowest budget.
     """
 
-    @property
-    def budgets(self) -> tuple[float, ...]:
-        """Budget of each rung, lowest first, ending at max_budget."""
-        return tuple(r.budget for r in self.layout[0].rungs)
-
     def _make_schedule(self) -> Schedule:
         return ASHASchedule(self.budgets, self.eta, check=self.fidelity)

@@ -69,11 +69,8 @@ class _BOHBProposals(SuccessiveHalving):
             return bohb
         # Where only the top budget ranks as the top does, BOHB's per-budget models have no
         # use: propose as full-budget TPE does, from the top budget's results.
-        top = TPE(self.space, seed=None)._make_proposer()
-        assert isinstance(top, KDEProposer)
-        top.rng = self.rng
-        return FullBudgetWhenMisled(bohb, top, self.fidelity,
-                                    lambda: [r.budget for r in self.layout[0].rungs])
+        top = TPE(self.space, seed=None).proposer_on(coder, self.rng)
+        return FullBudgetWhenMisled(bohb, top, self.fidelity, lambda: self.budgets)
 
     @property
     def options(self) -> dict[str, Any]:

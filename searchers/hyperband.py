@@ -50,10 +50,15 @@ class SuccessiveHalving(ScheduledSearcher):
         super().__init__(space, seed=seed, include_default=include_default)
         if self.ladders:
             assert self.fidelity is not None
-            budgets = tuple(r.budget for r in self.layout[0].rungs)
-            self.schedule = Ladders(self.schedule, budgets, self.ladders, self.fidelity)
+            self.schedule = Ladders(self.schedule, self.budgets, self.ladders, self.fidelity)
         if self.full_first:
             self.schedule = FullFirst(self.schedule, self.max_budget)
+
+    @property
+    def budgets(self) -> tuple[float, ...]:
+        """Budget of each rung of the most exploratory bracket, lowest first, ending at the
+        (current) max budget."""
+        return tuple(r.budget for r in self.layout[0].rungs)
 
     def _make_proposer(self) -> Proposer:
         return RandomProposer(self.space)

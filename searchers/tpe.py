@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from searchers._kde import BANDWIDTH_RULES
@@ -75,9 +76,14 @@ class TPE(ScheduledSearcher):
         return FullBudget()
 
     def _make_proposer(self) -> Proposer:
+        return self.proposer_on(SpaceCoder(self.space), self.rng)
+
+    def proposer_on(self, coder: SpaceCoder, rng: np.random.Generator) -> KDEProposer:
+        """This TPE's proposer over `coder`'s space, drawing from `rng` (a checked BOHB borrows
+        one, with its own generator, for its full-budget proposals)."""
         # Bergstra et al.'s bandwidth floor ("magic clip") keeps TPE's early models broad.
         return KDEProposer(
-            SpaceCoder(self.space), self.rng, models=SingleModel(self.n_startup),
+            coder, rng, models=SingleModel(self.n_startup),
             split=GammaSplit(self.gamma), n_candidates=self.n_candidates,
             bandwidth_factor=self.bandwidth_factor, constant_liar=self.constant_liar,
             multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
