@@ -59,19 +59,9 @@ def check_objectives(names: Sequence[str]) -> tuple[str, ...]:
 def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
     """Indices of the points no other point dominates (all minimised); of equal points, the
     first."""
-    front = []
-    for i, p in enumerate(points):
-        dominated = False
-        for j, q in enumerate(points):
-            if j == i:
-                continue
-            no_worse = all(a <= b for a, b in zip(q, p, strict=True))
-            if no_worse and (any(a < b for a, b in zip(q, p, strict=True)) or j < i):
-                dominated = True
-                break
-        if not dominated:
-            front.append(i)
-    return front
+    return [i for i, p in enumerate(points)
+            if not any(_dominates(q, p) or (j < i and tuple(q) == tuple(p))
+                       for j, q in enumerate(points))]
 
 
 def pareto_front(records: Sequence[TrialRecord],

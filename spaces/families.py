@@ -89,9 +89,7 @@ def model_flops(config: Mapping[str, Any], input_shape: tuple[int, ...],
                 num_classes: int) -> float:
     """Floating-point operations of one sample's forward pass through `config`'s model,
     counted on the meta device (nothing is allocated or computed)."""
-    with torch.device("meta"):
-        model = build_model(config, input_shape, num_classes)
-        return forward_flops(model, torch.empty((1, *input_shape)))
+    return model_size(config, input_shape, num_classes)[1]
 
 
 def model_size(config: Mapping[str, Any], input_shape: tuple[int, ...],

@@ -44,7 +44,7 @@ class Memory:
             self.reuse.learn(trial, result)
             if result.reused_from is None and result.status is not TrialStatus.SKIPPED:
                 self.durations.append(result.seconds)
-        if result.ok and result.footprint is not None:
+        if self.keep_front and result.ok and result.footprint is not None:
             self.front.add(trial.id, (result.loss, result.footprint.params))
         if result.ok:
             record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
@@ -69,8 +69,8 @@ class Memory:
 
     def front_ids(self) -> set[int]:
         """The trials of the error-size front whose checkpoints are kept (none without
-        `keep_front`)."""
-        return self.front.ids() if self.keep_front else set()
+        `keep_front`: the front is then not followed)."""
+        return self.front.ids()
 
     def replay(self, records: Sequence[TrialRecord], store: Storage) -> list[Trial]:
         """Learn the journal's `records` again; return the trials to run again.
