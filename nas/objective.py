@@ -274,27 +274,46 @@ class FunctionObjective:
         return TrainOutcome(result)
 
 
-def _as_result(value: float | Mapping[str, Any], budget: float, seconds: float) -> Result:
+def _as_result(value: float | Sequence[float] | Mapping[str, Any], budget: float,
+               seconds: float) -> Result:
     """An objective's return value as a Result; a value no journal could hold or no ledger
-    could charge raises ValueError, which fails that trial (not the run)."""
+    could charge raises ValueError, which fails that trial (not the run).
+
+    A sequence of numbers (or a dict whose ``loss`` is one) is a multi-objective result: its
+    values are the result's `objectives` and the first is its `loss`.
+    """
     tiebreak = None
     if isinstance(value, Mapping):
         if "loss" not in value:
             raise ValueError("an objective's dict must hold 'loss'")
         metrics = {str(k): _metric(k, v) for k, v in value.items() if k not in _RESERVED}
-        loss = _number(value["loss"], "loss")
+        loss, objectives = _losses(value["loss"])
         cost = budget if value.get("cost") is None else _number(value["cost"], "cost")
         if not (math.isfinite(cost) and cost >= 0):
             raise ValueError(f"the objective's cost must be a finite number >= 0, got {cost}")
         if value.get("tiebreak_loss") is not None:
             tiebreak = _number(value["tiebreak_loss"], "tiebreak_loss")
     else:
-        metrics, loss, cost = {}, _number(value, "loss"), budget
-    if not math.isfinite(loss):
-        return Result.failure(TrialStatus.DIVERGED, f"the objective returned {loss}",
+        metrics, cost = {}, budget
+        loss, objectives = _losses(value)
+    if not all(math.isfinite(v) for v in objectives or (loss,)):
+        return Result.failure(TrialStatus.DIVERGED, f"the objective returned {value}",
                               seconds=seconds, cost=cost)
     return Result(loss=loss, seconds=seconds, metrics=metrics, cost=cost,
-                  tiebreak_loss=tiebreak)
+                  tiebreak_loss=tiebreak, objectives=objectives)
+
+
+def _losses(value: Any) -> tuple[float, tuple[float, ...] | None]:
+    """A returned loss: one number, or a sequence of them (the objectives, the first the
+    loss)."""
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+        return _number(value, "loss"), None
+    if getattr(value, "ndim", 1) == 0:  # a 0-d array or tensor is one number
+        return _number(value, "loss"), None
+    values = tuple(_number(v, "loss") for v in value)
+    if not values:
+        raise ValueError("the objective returned no values")
+    return values[0], values if len(values) > 1 else None
 
 
 def _number(value: Any, what: str) -> float:

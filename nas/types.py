@@ -132,6 +132,21 @@ class Result:
     #: The trained model's size, FLOPs, latency and memory (`nas.footprint`), when the
     #: objective trained a model (the project's trainer); None for plain functions.
     footprint: Footprint | None = None
+    #: A multi-objective search's values, one per objective in the search's order, each
+    #: minimised (`loss` is among them); None in a single-objective search and for failures.
+    objectives: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.objectives is not None:
+            object.__setattr__(self, "objectives", tuple(float(v) for v in self.objectives))
+
+    def objective_values(self) -> tuple[float, ...] | None:
+        """The objective values a multi-objective searcher ranks by: `objectives`, or
+        ``(loss,)`` when there are none; None for an unusable result (it ranks last)."""
+        if not self.ok:
+            return None
+        values = self.objectives if self.objectives is not None else (self.loss,)
+        return values if all(math.isfinite(v) for v in values) else None
 
     @property
     def ok(self) -> bool:
@@ -163,6 +178,8 @@ class Result:
             out["reused_from"] = self.reused_from
         if self.footprint is not None:
             out["footprint"] = self.footprint.to_dict()
+        if self.objectives is not None:
+            out["objectives"] = [v if math.isfinite(v) else None for v in self.objectives]
         return out
 
     @classmethod
@@ -170,7 +187,7 @@ class Result:
         """Inverse of `to_dict`."""
         loss = d.get("loss")
         tiebreak, reused = d.get("tiebreak_loss"), d.get("reused_from")
-        footprint = d.get("footprint")
+        footprint, objectives = d.get("footprint"), d.get("objectives")
         return cls(
             loss=math.inf if loss is None else float(loss),
             status=TrialStatus(d.get("status", "ok")),
@@ -183,6 +200,8 @@ class Result:
             tiebreak_loss=None if tiebreak is None else float(tiebreak),
             reused_from=None if reused is None else int(reused),
             footprint=None if footprint is None else Footprint.from_dict(footprint),
+            objectives=None if objectives is None else tuple(
+                math.inf if v is None else float(v) for v in objectives),
         )
 
     @classmethod
