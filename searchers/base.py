@@ -37,6 +37,9 @@ class Searcher(ABC):
     #: True when `ask` takes ``admissible``, a test of a proposed configuration (a search's
     #: size limits): new configurations are proposed again until one passes.
     filters_proposals: ClassVar[bool] = False
+    #: True when it ranks results by several objectives (`Result.objective_values`); such a
+    #: searcher takes the keyword argument ``n_objectives`` (how many the search has).
+    multi_objective: ClassVar[bool] = False
     #: The distribution an external baseline wraps ("optuna"); `nas bench` records its version.
     library: ClassVar[str] = ""
     #: Options a journal written before they existed implies (their value then), so a resume

@@ -72,8 +72,10 @@ def check_name(name: str | None) -> None:
 
 def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int,
                    options: Mapping[str, Any] | None, *, min_budget: float, max_budget: float,
-                   ) -> tuple[Searcher, np.random.SeedSequence]:
-    """The searcher (built from its name if need be) and the seed sequence of the trials."""
+                   n_objectives: int = 1) -> tuple[Searcher, np.random.SeedSequence]:
+    """The searcher (built from its name if need be) and the seed sequence of the trials.
+
+    A search of several objectives (`n_objectives`) needs a multi-objective searcher."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"a seed is a whole number >= 0, got {seed!r}")
     searcher_seq, trial_seq = seed_sequences(int(seed))
@@ -82,12 +84,31 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
             raise UserError("searcher_options apply only when the searcher is given by name")
         return searcher, trial_seq
     opts = dict(options or {})
-    if searcher_registry.get_class(searcher).multi_fidelity:
+    cls = searcher_registry.get_class(searcher)
+    if n_objectives > 1:
+        if not cls.multi_objective:
+            raise UserError(
+                f"searcher {searcher!r} minimises one objective; for {n_objectives} choose one "
+                f"of {', '.join(multi_objective_searchers())}")
+        opts.setdefault("n_objectives", n_objectives)
+    if cls.multi_fidelity:
         opts.setdefault("min_budget", min_budget)
         opts.setdefault("max_budget", max_budget)
     built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
                                   **opts)
     return built, trial_seq
+
+
+def multi_objective_searchers() -> list[str]:
+    """Names of the available searchers that rank by several objectives."""
+    out = []
+    for name in searcher_registry.available():
+        try:
+            if searcher_registry.get_class(name).multi_objective:
+                out.append(name)
+        except UserError:  # a peer's adapter whose library is not installed
+            continue
+    return out
 
 
 def rebuild_searcher(name: str, space: ConfigurationSpace, seed: int | None,
