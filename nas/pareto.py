@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nas.dominance import dominates, hypervolume, non_dominated
 from nas.errors import UserError
 from nas.records import TrialRecord
+
+__all__ = ["OBJECTIVES", "Front", "FrontPoint", "check_objectives", "hypervolume_2d",
+           "non_dominated", "pareto_front"]
 
 
 def _val_error(record: TrialRecord) -> float | None:
@@ -56,14 +60,6 @@ def check_objectives(names: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of the points no other point dominates (all minimised); of equal points, the
-    first."""
-    return [i for i, p in enumerate(points)
-            if not any(_dominates(q, p) or (j < i and tuple(q) == tuple(p))
-                       for j, q in enumerate(points))]
-
-
 def pareto_front(records: Sequence[TrialRecord],
                  objectives: Sequence[str] = ("val_error", "params")) -> list[FrontPoint]:
     """The trials on the front of `objectives`, best first in the first objective."""
@@ -79,11 +75,6 @@ def pareto_front(records: Sequence[TrialRecord],
     return sorted(points, key=lambda point: point.values)
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
-        x < y for x, y in zip(a, b, strict=True))
-
-
 class Front:
     """Trials no other beats in every objective, kept up to date as results arrive (a search
     keeps their checkpoints, so any point of its front can be exported). Equal points all stay."""
@@ -94,9 +85,9 @@ class Front:
     def add(self, trial_id: int, values: Sequence[float]) -> None:
         """Take in one trial's objective values."""
         point = tuple(float(v) for v in values)
-        if any(_dominates(q, point) for q in self.points.values()):
+        if any(dominates(q, point) for q in self.points.values()):
             return
-        self.points = {i: q for i, q in self.points.items() if not _dominates(point, q)}
+        self.points = {i: q for i, q in self.points.items() if not dominates(point, q)}
         self.points[trial_id] = point
 
     def ids(self) -> set[int]:
@@ -107,11 +98,4 @@ class Front:
 def hypervolume_2d(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
     """The area both objectives (minimised) dominate between `points` and `reference`; points
     not better than the reference in both count nothing."""
-    inside = sorted((float(x), float(y)) for x, y in points
-                    if x < reference[0] and y < reference[1])
-    area, ceiling = 0.0, float(reference[1])
-    for x, y in inside:  # left to right: each point adds the strip below the lowest so far
-        if y < ceiling:
-            area += (reference[0] - x) * (ceiling - y)
-            ceiling = y
-    return area
+    return hypervolume(list(points), reference)
