@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from searchers.mo_rankings import pareto_order
+
 #: The ways a `ParzenEstimator` sets its continuous bandwidths.
 BANDWIDTH_RULES = ("normal", "neighbors")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
@@ -324,3 +326,33 @@ def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_cand
     candidates = good.sample(n_candidates, rng, bandwidth_factor=bandwidth_factor)
     score = good.logpdf(candidates) - bad.logpdf(candidates)
     return candidates[np.argsort(-score, kind="stable")]
+
+
+class ParetoObservations(Observations):
+    """`Observations` of objective vectors (MOTPE, Ozaki et al. 2020): the good are whole
+    non-dominated fronts, best first, and the last front that fits only in part gives the
+    points adding the most hypervolume (objectives normalised to the observed range)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self._values: list[tuple[float, ...] | None] = []
+
+    def add(self, vector: np.ndarray, loss: float | tuple[float, ...] | None) -> None:
+        """Append one observation; `loss` is its objective values (None or a non-finite value:
+        a failure, always among the bad)."""
+        values = None if loss is None else (
+            (float(loss),) if isinstance(loss, (int, float)) else tuple(float(v) for v in loss))
+        if values is not None and not all(math.isfinite(v) for v in values):
+            values = None
+        # The scalar column holds the first objective, for readers of `losses`.
+        super().add(vector, math.inf if values is None else values[0])
+        self._values.append(values)
+
+    def split(self, n_good: int, n_bad: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The `n_good` best vectors by Pareto rank and the `n_bad` worst (default: the rest)."""
+        usable = [k for k, v in enumerate(self._values) if v is not None]
+        failed = [k for k, v in enumerate(self._values) if v is None]
+        ranked = [usable[k] for k in pareto_order([self._values[k] for k in usable])]
+        order = np.array(ranked + failed, dtype=np.int64)
+        n_bad = self.n - n_good if n_bad is None else n_bad
+        return self.vectors[order[:n_good]], self.vectors[order[self.n - n_bad:]]

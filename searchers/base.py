@@ -14,7 +14,7 @@ from ConfigSpace import Configuration, ConfigurationSpace
 
 from nas.types import Result, Trial, plain
 from searchers.proposers import DefaultFirst, Proposer
-from searchers.schedules import Promote, Sample, Schedule
+from searchers.schedules import Outcome, Promote, Sample, Schedule
 
 
 class Searcher(ABC):
@@ -184,9 +184,18 @@ class ScheduledSearcher(Searcher):
         return None
 
     def tell(self, trial: Trial, result: Result) -> None:
-        """Record the result in the schedule and show it to the proposer (a failure as inf)."""
+        """Record the result in the schedule and show it to the proposer (a failure as inf).
+
+        A `multi_objective` searcher passes `Result.objective_values` instead (None: failure).
+        """
         super().tell(trial, result)
-        loss = result.loss if result.ok else math.inf
+        loss: Outcome = result.loss if result.ok else math.inf
+        if self.multi_objective:
+            loss = result.objective_values()
+            expected = getattr(self, "n_objectives", None)
+            if loss is not None and expected is not None and len(loss) != expected:
+                raise ValueError(f"trial {trial.id}: {len(loss)} objective values for a "
+                                 f"search of {expected} objectives")
         self.schedule.record(trial.id, trial.config, loss)
         budget = None if trial.budget is None else float(trial.budget)
         self.proposer.observe(trial.config, budget, loss)

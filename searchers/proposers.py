@@ -20,6 +20,7 @@ from ConfigSpace import ConfigurationSpace
 from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
+from searchers.schedules import Outcome
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Proposer(Protocol):
         """A new configuration for `budget` (None: the run's own), given the configurations of
         the trials still running."""
 
-    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """A finished trial's result; a failure arrives as ``loss = inf``."""
 
 
@@ -53,7 +54,7 @@ class RandomProposer:
         """A fresh sample of the space."""
         return Proposal(dict(self.space.sample_configuration()), "random")
 
-    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Random proposals learn nothing."""
 
 
@@ -82,7 +83,7 @@ class DefaultFirst:
         counts as proposed."""
         self.proposed_default = True
 
-    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Pass the result on to the wrapped proposer."""
         self.proposer.observe(config, budget, loss)
 
@@ -180,7 +181,8 @@ class KDEProposer:
                  random_fraction: float | None = None, constant_liar: bool = False,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
-                 bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0) -> None:
+                 bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0,
+                 observations: Callable[[int], Observations] = Observations) -> None:
         self.coder = coder
         self.space = coder.space
         self.rng = rng
@@ -196,14 +198,19 @@ class KDEProposer:
         self.magic_clip = magic_clip
         self.bandwidth_rule = bandwidth_rule
         self.bandwidth_scale = bandwidth_scale
+        #: Builds a model's store of results from the encoded dimension: `Observations` splits
+        #: by loss, `ParetoObservations` (multi-objective) by Pareto rank.
+        self.make_observations = observations
         #: Told results, by the model they belong to (`models.key` of their budget).
         self.observations: dict[float | None, Observations] = {}
 
-    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Add a result to its model (failures count as the worst results)."""
         key = self.models.key(budget)
-        obs = self.observations.setdefault(key, Observations(self.coder.dim))
-        obs.add(self.coder.encode(config), loss)
+        obs = self.observations.get(key)
+        if obs is None:
+            obs = self.observations[key] = self.make_observations(self.coder.dim)
+        obs.add(self.coder.encode(config), loss)  # type: ignore[arg-type]
 
     def propose(self, budget: float | None,
                 pending: Sequence[Mapping[str, Any]] = ()) -> Proposal:
@@ -266,7 +273,7 @@ class FullBudgetWhenMisled:
             return self.top.propose(budget, pending)
         return self.proposer.propose(budget, pending)
 
-    def observe(self, config: Mapping[str, Any], budget: float | None, loss: float) -> None:
+    def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Every result to `proposer`; those at the top budget to `top` as well."""
         self.proposer.observe(config, budget, loss)
         if budget is None or budget >= max(self.budgets()) * (1 - 1e-9):

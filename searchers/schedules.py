@@ -3,7 +3,8 @@
 A schedule never chooses a configuration: its `next` returns a typed action, and the searcher
 asks its proposer for a new configuration when the action is `Sample`. Hyperband (Li et al.
 2018) runs brackets of successive halving synchronously; ASHA (Li et al. 2020) promotes
-without waiting. Both rank a rung's results by one rule, `RungRanking`.
+without waiting. Both rank a rung's results by one rule, `RungRanking` unless given another
+(`searchers.mo_rankings`: Pareto or scalarised ranks of objective vectors).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -103,6 +104,9 @@ class Done:
 Action: TypeAlias = Sample | Promote | Wait | Done
 #: The (budget, loss) of a trial's ancestors, lowest budget first.
 Lineage: TypeAlias = tuple[tuple[float, float], ...]
+#: What a finished trial reports to a schedule: a loss (inf for a failure), or in a
+#: multi-objective search its objective values (None for a failure).
+Outcome: TypeAlias = float | tuple[float, ...] | None
 
 
 class Schedule(Protocol):
@@ -111,11 +115,35 @@ class Schedule(Protocol):
     def next(self, trial_id: int) -> Action:
         """The next action; a `Sample` or `Promote` is started as trial `trial_id`."""
 
-    def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
-        """A finished trial's result; a failure arrives as ``loss = inf``."""
+    def record(self, trial_id: int, config: Mapping[str, Any], loss: Outcome) -> None:
+        """A finished trial's result; a failure arrives as ``loss = inf`` (or None)."""
 
     def continuable(self) -> set[int]:
         """Ids of finished trials that a later `Promote` may still name."""
+
+
+class Ranking(Protocol):
+    """The finished trials of one rung in promotion order (`RungRanking` is the reference)."""
+
+    def __len__(self) -> int:
+        """How many results it holds."""
+
+    def add(self, trial_id: int, loss: Any, config: Mapping[str, Any] | None) -> None:
+        """Rank a result; `config` is kept for a promotion (None: this rung promotes nothing)."""
+
+    def candidates(self, limit: int) -> Iterator[int]:
+        """Ids among the best `limit` results not yet promoted, best first, failures never."""
+
+    def loss(self, trial_id: int) -> Any:
+        """What a ranked trial reported."""
+
+    def promote(self, trial_id: int) -> Mapping[str, Any]:
+        """Mark a candidate as moved up; its configuration."""
+
+
+#: Builds an empty ranking for a rung; called with the bracket's number (Hyperband) or the
+#: rung's index (ASHA), so a ranking may depend on it (random scalarisation weights).
+RankingFactory: TypeAlias = Callable[[int], Ranking]
 
 
 # -- the promotion rule ------------------------------------------------------------------------
@@ -161,6 +189,11 @@ class RungRanking:
         return self._configs.pop(trial_id)
 
 
+def rung_ranking(_: int) -> RungRanking:
+    """The default `RankingFactory`: rank by loss."""
+    return RungRanking()
+
+
 # -- schedules ---------------------------------------------------------------------------------
 
 class FullBudget:
@@ -170,7 +203,7 @@ class FullBudget:
         """Always `Sample(None)`."""
         return Sample(None)
 
-    def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
+    def record(self, trial_id: int, config: Mapping[str, Any], loss: Outcome) -> None:
         """Nothing to schedule from results."""
 
     def continuable(self) -> set[int]:
@@ -197,7 +230,7 @@ class FullFirst:
         self._started = True
         return Sample(self.budget, {"first": "full budget"})
 
-    def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
+    def record(self, trial_id: int, config: Mapping[str, Any], loss: Outcome) -> None:
         """The wrapped schedule's record (it ignores the first trial, which it never started)."""
         self.schedule.record(trial_id, config, loss)
 
@@ -222,7 +255,7 @@ class _BracketRun:
     rung: int = 0
     queue: list[tuple[Mapping[str, Any], int]] = field(default_factory=list)
     started: set[int] = field(default_factory=set)
-    results: RungRanking = field(default_factory=RungRanking)
+    results: Ranking = field(default_factory=RungRanking)
     to_sample: int = 0
     #: The queued promotions' losses at the rung they leave.
     results_below: dict[int, float] = field(default_factory=dict)
@@ -243,10 +276,12 @@ class HyperbandSchedule:
     """
 
     def __init__(self, layout: tuple[Bracket, ...], *, max_brackets: int | None = None,
-                 check: FidelityCheck | None = None) -> None:
+                 check: FidelityCheck | None = None,
+                 ranking: RankingFactory = rung_ranking) -> None:
         self.layout = layout
         self.max_brackets = max_brackets
         self.check = check
+        self.ranking = ranking
         # With a check, a promoted trial's lineage (its ancestors' budgets and losses) and own
         # budget until its result arrives; then its lineage, for its own promotion.
         self._parents: dict[int, tuple[Lineage, float]] = {}
@@ -276,7 +311,7 @@ class HyperbandSchedule:
             elif not self._promote(run):
                 del self._runs[i]  # bracket finished
 
-    def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
+    def record(self, trial_id: int, config: Mapping[str, Any], loss: Outcome) -> None:
         """Rank the result in the rung that started it (if that rung is still running)."""
         where = self._trial_rung.pop(trial_id, None)
         parent = self._parents.pop(trial_id, None)
@@ -318,7 +353,8 @@ class HyperbandSchedule:
         bracket = layout[self._brackets_started % len(layout)]
         run = _BracketRun(bracket=bracket, number=self._brackets_started,
                           to_sample=bracket.rungs[0].n_configs,
-                          horizon=bracket.rungs[-1].budget if self._relaid else None)
+                          horizon=bracket.rungs[-1].budget if self._relaid else None,
+                          results=self.ranking(self._brackets_started))
         self._brackets_started += 1
         return run
 
@@ -350,7 +386,7 @@ class HyperbandSchedule:
         run.results_below = {tid: run.results.loss(tid) for tid in ids}
         run.queue = [(run.results.promote(tid), tid) for tid in ids]
         run.rung += 1
-        run.started, run.results = set(), RungRanking()
+        run.started, run.results = set(), self.ranking(run.number)
         return True
 
 
@@ -363,11 +399,12 @@ class ASHASchedule:
     """
 
     def __init__(self, budgets: tuple[float, ...], eta: float, *,
-                 check: FidelityCheck | None = None) -> None:
+                 check: FidelityCheck | None = None,
+                 ranking: RankingFactory = rung_ranking) -> None:
         self.budgets = budgets
         self.eta = eta
         self.check = check
-        self._rungs = [RungRanking() for _ in budgets]
+        self._rungs = [ranking(k) for k in range(len(budgets))]
         self._rung_of: dict[int, int] = {}
         # With a check, a promoted trial's (parent's budget, parent's loss, own budget).
         self._parents: dict[int, tuple[float, float, float]] = {}
@@ -391,7 +428,7 @@ class ASHASchedule:
         self._rung_of[trial_id] = base
         return Sample(self.budgets[base], {"rung": base})
 
-    def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
+    def record(self, trial_id: int, config: Mapping[str, Any], loss: Outcome) -> None:
         """Rank the result in its rung; the top rung keeps no configuration (nothing above)."""
         k = self._rung_of.pop(trial_id, None)
         parent = self._parents.pop(trial_id, None)
