@@ -6,6 +6,7 @@ from searchers.asha import ASHA
 from searchers.base import ScheduledSearcher, Searcher
 from searchers.bohb import BOHB, AsyncBOHB
 from searchers.hyperband import Hyperband
+from searchers.multiobjective import MOASHA, MOBOHB, MOTPE, HyperbandRandomWeights, MORandomSearch
 from searchers.proposers import Proposal, Proposer
 from searchers.random import RandomSearch
 from searchers.registry import available, get, get_class, register, register_lazy
@@ -29,10 +30,15 @@ register_lazy("dehb", "searchers.dehb_adapter:DEHBSearcher", requires="dehb",
 __all__ = [
               "ASHA",
               "BOHB",
+              "MOASHA",
+              "MOBOHB",
+              "MOTPE",
               "TPE",
               "AsyncBOHB",
               "Bracket",
               "Hyperband",
+              "HyperbandRandomWeights",
+              "MORandomSearch",
               "Proposal",
               "Proposer",
               "RandomSearch",
