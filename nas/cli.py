@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", default="auto", metavar="N",
                    help="train the best full-budget configuration N more times with new seeds "
                         "at the end, for the ensemble; auto: 2 with the default searcher, else 0")
+    p.add_argument("--objectives", metavar="NAMES",
+                   help="search the Pareto front of several objectives, all minimised: "
+                        "val_error and any of params, flops, latency, e.g. val_error,params "
+                        "(`nas show` prints the front; the result is its most accurate model)")
     p.add_argument("--max-params", metavar="N",
                    help="limit on a model's parameters, e.g. 50k or 1.5M: larger "
                         "configurations are turned away before training, charged nothing")
@@ -167,9 +171,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=_at_least_one, default=5,
                    help="rows of the table (default 5)")
-    p.add_argument("--pareto", nargs="?", const="val_error,params", metavar="OBJECTIVES",
+    p.add_argument("--pareto", nargs="?", const="", metavar="OBJECTIVES",
                    help="also print the Pareto front of these objectives, all minimised "
-                        "(val_error, params, flops, latency; default val_error,params)")
+                        "(val_error, params, flops, latency; default: the search's own "
+                        "objectives, else val_error,params); a multi-objective search "
+                        "prints its front without it")
     p.set_defaults(func=commands.show)
 
     p = sub.add_parser("report", help="write an HTML report with plots",

@@ -84,7 +84,7 @@ def search(args: argparse.Namespace) -> int:
         dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
         replicas=_replicas(args.replicas), baselines=not args.no_baselines,
         started_at=process_started_at(), constraints=constraints,
-        **_executor_args(args),
+        objectives=args.objectives, **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0
@@ -195,17 +195,23 @@ def report(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    """`nas show`: summary and top trials of a finished or running search (and a front)."""
-    from nas.pareto import check_objectives
+    """`nas show`: summary and top trials of a finished or running search, and its Pareto
+    front (asked for, or of a multi-objective search's own objectives)."""
+    from nas.journal import JournalView
+    from nas.pareto import DEFAULT_FRONT, check_objectives
 
-    names = None if args.pareto is None else check_objectives(args.pareto.split(","))
+    view = JournalView.load(args.db)
+    searched = view.settings.objectives
+    names = None
+    if args.pareto is not None or searched:
+        names = check_objectives(args.pareto.split(",") if args.pareto else
+                                 searched or DEFAULT_FRONT, searched)
     _print_summary(Path(args.db), args.top)
     if names is not None:
-        from nas.journal import JournalView
         from nas.pareto import pareto_front
         from nas.reporting.console import front_table
 
-        points = pareto_front(JournalView.load(args.db).records, names)
+        points = pareto_front(view.records, names, searched=searched)
         print(f"\npareto   {len(points)} trials on the front of {', '.join(names)}")
         print(front_table(points, names))
     return 0

@@ -24,6 +24,9 @@ from nas.probe import measure_epoch_seconds
 #: The searcher of a default search: Hyperband's schedule with model-based proposals; promoted
 #: trials continue their parent's checkpoint, so a rung costs only its increment.
 DEFAULT_SEARCHER = "bohb"
+#: The searcher of a default multi-objective search: the same Hyperband schedule promoting by
+#: Pareto rank, with multi-objective TPE proposals (`searchers.multiobjective`).
+DEFAULT_MO_SEARCHER = "mobohb"
 #: Successive-halving rate and rungs of the default searcher: max / min budget = ETA ** (RUNGS-1).
 ETA = 3
 RUNGS = 3
@@ -359,6 +362,13 @@ class Resolved:
     plan: Plan | None
     #: Replicas of the default plan: with the default searcher only.
     replicas: int = 0
+
+
+def multi_objective_default(chosen: Resolved) -> tuple[str, dict[str, Any]]:
+    """`DEFAULT_MO_SEARCHER` on the rungs the plan chose for its single-objective searcher."""
+    keep = ("eta", "min_budget", "max_budget", "include_default", "full_first")
+    options = {k: v for k, v in (chosen.searcher_options or {}).items() if k in keep}
+    return DEFAULT_MO_SEARCHER, options
 
 
 def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,

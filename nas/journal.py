@@ -96,6 +96,8 @@ class SearchSettings:
     auto: tuple[str, ...] | None = None
     #: Limits on the models (`nas.constraints.Constraints.to_dict`); None: no limit.
     constraints: Mapping[str, float] | None = None
+    #: The names of a multi-objective search's objectives (`nas.objectives`); None: one.
+    objectives: tuple[str, ...] | None = None
     #: `nas.optimize`: the objective's import path and its budget range.
     objective: str | None = None
     min_budget: float | None = None
@@ -137,6 +139,8 @@ class SearchSettings:
                          "seed": self.searcher.seed},
             "seed": self.seed, "budget": self.budget,
         }
+        if self.objectives:
+            out["objectives"] = list(self.objectives)
         if self.kind is RunKind.OPTIMIZE:
             out.update(objective=self.objective, min_budget=self.min_budget,
                        max_budget=self.max_budget)
@@ -165,7 +169,7 @@ class SearchSettings:
                             f"code's {SETTINGS_VERSION}; upgrade nas to read it")
         s = d.get("searcher") or {}
         data = d.get("data")
-        auto = d.get("auto")
+        auto, objectives = d.get("auto"), d.get("objectives")
 
         def number(key: str) -> float | None:
             value = d.get(key)
@@ -186,6 +190,8 @@ class SearchSettings:
             ensemble=int(d.get("ensemble", 0)), replicas=int(d.get("replicas", 0)),
             auto=tuple(str(x) for x in auto) if isinstance(auto, list) else None,
             constraints=dict(d["constraints"]) if isinstance(d.get("constraints"), Mapping)
+            else None,
+            objectives=tuple(str(x) for x in objectives) if isinstance(objectives, list)
             else None,
             objective=d.get("objective"), min_budget=number("min_budget"),
             max_budget=number("max_budget"), version=SETTINGS_VERSION,

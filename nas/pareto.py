@@ -8,36 +8,23 @@ says which models the search holds, with their budgets beside them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nas.dominance import dominates, hypervolume, non_dominated
 from nas.errors import UserError
+from nas.objectives import MEASURED
 from nas.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "Front", "FrontPoint", "check_objectives", "hypervolume_2d",
-           "non_dominated", "pareto_front"]
+__all__ = ["DEFAULT_FRONT", "OBJECTIVES", "Front", "FrontPoint", "check_objectives",
+           "hypervolume_2d", "non_dominated", "pareto_front"]
 
 
-def _val_error(record: TrialRecord) -> float | None:
-    return None if record.result is None or not record.result.ok else record.result.loss
-
-
-def _footprint(field: str) -> Callable[[TrialRecord], float | None]:
-    def value(record: TrialRecord) -> float | None:
-        footprint = None if record.result is None else record.result.footprint
-        out = None if footprint is None else getattr(footprint, field)
-        return None if out is None else float(out)
-    return value
-
-
-#: Objective name -> how to read it off a finished trial (None: the trial cannot take part).
-OBJECTIVES: dict[str, Callable[[TrialRecord], float | None]] = {
-    "val_error": _val_error,
-    "params": _footprint("params"),
-    "flops": _footprint("flops_per_sample"),
-    "latency": _footprint("latency_ms"),
-}
+#: The objectives the trainer measures (`nas.objectives.MEASURED`), read off a trial record.
+OBJECTIVES = MEASURED
+#: The front a search of one objective is shown: accuracy against size.
+DEFAULT_FRONT = ("val_error", "params")
 
 
 @dataclass(frozen=True)
@@ -48,23 +35,45 @@ class FrontPoint:
     values: tuple[float, ...]
 
 
-def check_objectives(names: Sequence[str]) -> tuple[str, ...]:
-    """`names` if each is known and they are at least two, distinct; else one clear error."""
+def check_objectives(names: Sequence[str], searched: Sequence[str] | None = None
+                     ) -> tuple[str, ...]:
+    """`names` if each is known (measured, or one of the search's own `searched`) and they are
+    at least two, distinct; else one clear error."""
     names = tuple(n.strip() for n in names if n.strip())
-    unknown = [n for n in names if n not in OBJECTIVES]
+    known = [*MEASURED, *(n for n in searched or () if n not in MEASURED)]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"unknown objective {unknown[0]!r}: choose from "
-                        f"{', '.join(OBJECTIVES)}")
+        raise UserError(f"unknown objective {unknown[0]!r}: choose from {', '.join(known)}")
     if len(names) < 2 or len(set(names)) != len(names):
         raise UserError(f"a Pareto front needs two or more distinct objectives, got {names}")
     return names
 
 
+def _reader(name: str, searched: Sequence[str]) -> Callable[[TrialRecord], float | None]:
+    """How to read objective `name` off a record: the value the search ranked it by, else the
+    trainer's measurement."""
+    index = list(searched).index(name) if name in searched else None
+    measured = MEASURED.get(name)
+
+    def value(record: TrialRecord) -> float | None:
+        result = record.result
+        if result is None or not result.ok:
+            return None
+        if index is not None and result.objectives is not None:
+            out: float | None = result.objectives[index]
+        else:
+            out = None if measured is None else measured(result)
+        return None if out is None or not math.isfinite(out) else float(out)
+    return value
+
+
 def pareto_front(records: Sequence[TrialRecord],
-                 objectives: Sequence[str] = ("val_error", "params")) -> list[FrontPoint]:
-    """The trials on the front of `objectives`, best first in the first objective."""
-    names = check_objectives(objectives)
-    readers = [OBJECTIVES[n] for n in names]
+                 objectives: Sequence[str] = DEFAULT_FRONT, *,
+                 searched: Sequence[str] | None = None) -> list[FrontPoint]:
+    """The trials on the front of `objectives`, best first in the first objective; `searched`:
+    the search's own objectives (a function's, which only its results hold)."""
+    names = check_objectives(objectives, searched)
+    readers = [_reader(n, searched or ()) for n in names]
     usable: list[tuple[TrialRecord, tuple[float, ...]]] = []
     for record in records:
         values = [read(record) for read in readers]

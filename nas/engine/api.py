@@ -55,6 +55,7 @@ from nas.journal import (
     SearchState,
 )
 from nas.objective import FunctionObjective, Objective, TrainingObjective
+from nas.objectives import parse_objectives
 from nas.storage import Storage
 from nas.trainer import TrainerOptions, resolve_device
 from nas.types import plain
@@ -94,6 +95,7 @@ def search(
     baselines: bool = True,
     started_at: float | None = None,
     constraints: Constraints | Mapping[str, Any] | None = None,
+    objectives: str | Sequence[str] | None = None,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -122,8 +124,11 @@ def search(
     ``Constraints.parse`` keywords: ``{"max_params": "50k", "max_latency": "2ms"}``) limit the
     models: infeasible ones are recorded but never returned; with any limit the result is the
     best feasible single model (no ensemble, no baselines: neither is one such model).
+    `objectives` (``"val_error,params"``; also ``flops``, ``latency``: `nas.objectives`), each
+    minimised, make it a multi-objective search (``"auto"`` searcher: `DEFAULT_MO_SEARCHER`) of
+    their Pareto front (`SearchResult.pareto_front`); the result is its most accurate model.
     """
-    from nas.defaults import baseline_seconds, resolve
+    from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
     started_at = time.monotonic() if started_at is None else started_at
 
@@ -133,7 +138,8 @@ def search(
     if trial_budget != "auto":
         check_trial_budget(limit, Budget.parse(trial_budget))
     limits = Constraints.of(constraints)
-    if limits.active:
+    names = parse_objectives(objectives)
+    if limits.active or names:
         ensemble, baselines = 1, False
     ensemble = check_ensemble(ensemble)
     if replicas != "auto":
@@ -169,10 +175,11 @@ def search(
         check_trial_budget(limit, per_trial)
         space_obj = spaces.get(chosen.space, **dict(space_overrides or {})) \
             if isinstance(chosen.space, str) else chosen.space
+        searcher_name, searcher_opts = (chosen.searcher, chosen.searcher_options) \
+            if not (names and searcher == "auto") else multi_objective_default(chosen)
         searcher_obj, trial_seq = make_searcher(
-            chosen.searcher, space_obj, seed, chosen.searcher_options,
-            min_budget=per_trial.amount / 9, max_budget=per_trial.amount,
-        )
+            searcher_name, space_obj, seed, searcher_opts, min_budget=per_trial.amount / 9,
+            max_budget=per_trial.amount, n_objectives=1 if names is None else len(names))
         objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
         # A space that cannot fit the data is the user's mistake: say so before any journal exists.
         with torch.device("meta"):
@@ -187,7 +194,7 @@ def search(
             trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
             max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
             auto=None if chosen.plan is None else tuple(chosen.plan.reasons),
-            constraints=limits.to_dict() or None)
+            constraints=limits.to_dict() or None, objectives=names)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     _callbacks(callbacks, progress),
@@ -215,6 +222,7 @@ def optimize(
     executor: Executor | str = "inprocess",
     workers: int | None = None,
     scheduler: str | None = None,
+    objectives: Sequence[str] | None = None,
 ) -> SearchResult:
     """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
 
@@ -225,9 +233,13 @@ def optimize(
     With another `executor` than ``"inprocess"`` the objective must be picklable (defined at
     module level) and runs in worker processes. A dict result holds ``loss`` and may hold
     ``cost`` (budget spent) and ``tiebreak_loss`` (orders equal losses); the rest are metrics.
+    With `objectives` (their names) the function returns that many values (a tuple, or a dict
+    whose ``loss`` is one), all minimised, and a multi-objective searcher (`searcher`:
+    ``mo-random``, ``motpe``, ...) searches their Pareto front (`SearchResult.pareto_front`).
     """
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
+    names = parse_objectives(objectives, measured=False)
     check_name(name)
     limit = Budget.parse(budget)
     if limit.unit is Unit.EPOCHS:
@@ -237,7 +249,8 @@ def optimize(
     if not 0 < low <= top:
         raise UserError(f"need 0 < min_budget <= max_budget, got {low} and {top}")
     searcher_obj, trial_seq = make_searcher(searcher, space, seed, searcher_options,
-                                             min_budget=low, max_budget=top)
+                                             min_budget=low, max_budget=top,
+                                             n_objectives=1 if names is None else len(names))
     label = getattr(objective, "__qualname__", type(objective).__name__)
     run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
     settings = SearchSettings(
@@ -245,7 +258,7 @@ def optimize(
         objective=f"{getattr(objective, '__module__', '?')}.{label}",
         space_name=space.name or "custom", space=spaces.space_to_json(space),
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
-        max_budget=top)
+        max_budget=top, objectives=names)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
                 _callbacks(callbacks, progress), executor_for(executor, workers, scheduler, "cpu"))
 

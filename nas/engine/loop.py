@@ -34,6 +34,7 @@ from nas.errors import SearchInterrupted
 from nas.executors import Executor, describe
 from nas.journal import JournalView, MetaKey, SearchSettings, SearchState, TrialRecord
 from nas.objective import Evaluation, Objective, TrainingObjective, evaluate_trial
+from nas.objectives import Objectives
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
 from searchers import Searcher
@@ -68,16 +69,17 @@ class Loop:
                            continue_trials=self.continue_trials, budget_of=self.budget_of)
         ensemble = settings.ensemble if training else 0
         candidates = Candidates(ensemble, self.budget_of)
-        full = objective.max_budget
         replicas = ReplicaPhase(
             settings.replicas if ensemble >= 2 else 0, ledger.view(),
             candidates=lambda: candidates.top, lineage_seconds=self.reuse.lineage_seconds,
-            budget_of=self.budget_of, full=lambda r: self.budget_of(r.trial) >= full,
-            source=store.trial)
+            budget_of=self.budget_of, source=store.trial,
+            full=lambda r: self.budget_of(r.trial) >= objective.max_budget)
         feasibility = self.feasibility = Feasibility.of(settings.constraints, objective)
+        self.objectives = Objectives(settings.objectives, measured=training)
         self.phases = Phases(searcher, replicas, on_searcher_done=lambda why: store.set_meta(
             MetaKey.SEARCHER_DONE, why), admissible=feasibility.admissible)
-        self.memory = Memory(self.phases, self.reuse, candidates, keep_front=feasibility.active)
+        self.memory = Memory(self.phases, self.reuse, candidates,
+                             keep_front=feasibility.active or bool(settings.objectives))
 
     def budget_of(self, trial: Trial) -> float:
         """A trial's budget in the trial unit (None: the search's full budget)."""
@@ -132,7 +134,8 @@ class Loop:
             fresh = not queue  # a trial run again was admitted before
             trial = queue.popleft() if queue else phases.next_trial(
                 self._committed(), self.memory.typical(), running=bool(self.running),
-                searcher_running=self._searcher_running())
+                searcher_running=any(r.trial.kind is TrialKind.SEARCH
+                                     for r in self.running.values()))
             if trial is None:
                 return "" if self.running else phases.replicas.told(phases.done)
             refused = self._refused(trial) if fresh else None
@@ -185,9 +188,6 @@ class Loop:
         return self.phases.replicas.reserve() + self.ledger.finish_cost(
             scoring_seconds(self.objective, self.memory))
 
-    def _searcher_running(self) -> bool:
-        return any(r.trial.kind is TrialKind.SEARCH for r in self.running.values())
-
     def _start(self, trial: Trial, plan: Plan, cost: float) -> Running:
         """Journal `trial` as running, with its seed, and tell the callbacks."""
         trial = dataclasses.replace(trial, seed=trial_seed(self.trial_seq, trial.id))
@@ -235,7 +235,7 @@ class Loop:
 
     def _complete(self, trial: Trial, evaluation: Evaluation) -> Result:
         """Charge, tell the searcher, keep the checkpoint if needed, journal: one finished trial."""
-        result = self.feasibility.judge(evaluation.result)
+        result = self.feasibility.judge(self.objectives.measure(evaluation.result))
         self.ledger.settle(result)
         self.memory.learn(trial, result)
         replan = None if self.costs is None else self.costs.learn(
@@ -257,12 +257,12 @@ class Loop:
         self.store.finish_trial(trial.id, result, spent=self.ledger.spent, checkpoint=path,
                                 seq=seq, worker=evaluation.worker or None)
         self.running.pop(trial.id, None)  # only now: until journaled, a Ctrl-C marks it
-        memory = self.memory
-        if memory.best is not None and memory.best.id == trial.id:
-            memory.best = self.store.trial(trial.id)
+        best = self.memory.best
+        if best is not None and best.id == trial.id:
+            best = self.memory.best = self.store.trial(trial.id)
         self.checkpoints.drop_unused(keep)
         for cb in self.callbacks:
-            cb.on_trial_end(trial, result, memory.best, self.ledger)
+            cb.on_trial_end(trial, result, best, self.ledger)
         return result
 
     def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:

@@ -22,15 +22,15 @@ class Memory:
 
     def __init__(self, phases: Phases, reuse: Reuse, candidates: Candidates, *,
                  keep_front: bool = False) -> None:
-        """`keep_front`: keep the checkpoints of the front of validation error and parameters
-        (a search with size limits), so that any of its points can be exported."""
+        """`keep_front`: keep the checkpoints of the Pareto front (of the search's objectives,
+        else of validation error and parameters: a search with size limits), so that any of
+        its points can be exported."""
         self.phases = phases
         self.reuse = reuse
         self.candidates = candidates
         self.best: TrialRecord | None = None
         self.durations: list[float] = []
-        #: Validation error against parameters: `nas export --pareto-index` needs the
-        #: front's checkpoints (kept with `keep_front`).
+        #: `nas export --pareto-index` needs the front's checkpoints (kept with `keep_front`).
         self.front = Front()
         self.keep_front = keep_front
 
@@ -44,8 +44,11 @@ class Memory:
             self.reuse.learn(trial, result)
             if result.reused_from is None and result.status is not TrialStatus.SKIPPED:
                 self.durations.append(result.seconds)
-        if self.keep_front and result.ok and result.footprint is not None:
-            self.front.add(trial.id, (result.loss, result.footprint.params))
+        if self.keep_front and result.ok:
+            point = result.objectives or (None if result.footprint is None else (
+                result.loss, result.footprint.params))
+            if point is not None:
+                self.front.add(trial.id, point)
         if result.ok:
             record = TrialRecord(trial, result.status, result, 0.0, None, None, None)
             if self.best is None or record.rank_key() < self.best.rank_key():
@@ -68,7 +71,7 @@ class Memory:
         return {self.reuse.resolve(i) for i in ids}
 
     def front_ids(self) -> set[int]:
-        """The trials of the error-size front whose checkpoints are kept (none without
+        """The trials of the front whose checkpoints are kept (none without
         `keep_front`: the front is then not followed)."""
         return self.front.ids()
 

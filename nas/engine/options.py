@@ -82,6 +82,9 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
     if not isinstance(searcher, str):
         if options:
             raise UserError("searcher_options apply only when the searcher is given by name")
+        if n_objectives > 1 and not searcher.multi_objective:
+            raise UserError(f"{type(searcher).__name__} minimises one objective; for "
+                            f"{n_objectives} choose a multi-objective searcher")
         return searcher, trial_seq
     opts = dict(options or {})
     cls = searcher_registry.get_class(searcher)

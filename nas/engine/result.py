@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from nas.budget import Budget
 from nas.errors import UserError
 from nas.journal import JournalView, TrialRecord, ranked
-from nas.pareto import FrontPoint, pareto_front
+from nas.pareto import DEFAULT_FRONT, FrontPoint, pareto_front
 from nas.storage import Storage
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ class SearchResult:
     baselines: tuple[Mapping[str, Any], ...] = ()
     #: The baseline that beat the search's model on validation, and so is the result; or None.
     baseline_won: Mapping[str, Any] | None = None
+    #: A multi-objective search's objectives (`nas.objectives`), in its order; None: one.
+    objectives: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, view: JournalView) -> SearchResult:
@@ -48,13 +50,15 @@ class SearchResult:
                    stopped="" if summary is None else summary.stopped,
                    ensemble=None if summary is None else summary.ensemble,
                    baselines=view.baselines,
-                   baseline_won=None if summary is None else summary.baseline_won)
+                   baseline_won=None if summary is None else summary.baseline_won,
+                   objectives=view.settings.objectives)
 
-    def pareto_front(self, objectives: Sequence[str] = ("val_error", "params")
-                     ) -> list[FrontPoint]:
+    def pareto_front(self, objectives: Sequence[str] | None = None) -> list[FrontPoint]:
         """The trained trials no other beats in every one of `objectives` (``val_error``,
-        ``params``, ``flops``, ``latency``; all minimised), best first in the first."""
-        return pareto_front(self.trials, objectives)
+        ``params``, ``flops``, ``latency``; all minimised), best first in the first; by
+        default the search's own objectives, else validation error and parameters."""
+        names = objectives or self.objectives or DEFAULT_FRONT
+        return pareto_front(self.trials, names, searched=self.objectives)
 
     @property
     def final_test_accuracy(self) -> float | None:

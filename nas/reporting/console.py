@@ -251,6 +251,10 @@ def _baseline_lines(view: JournalView) -> list[str]:
     return lines
 
 
+def _general(value: float) -> str:
+    return f"{value:.4g}"
+
+
 def front_table(points: Sequence[FrontPoint], objectives: Sequence[str]) -> str:
     """A Pareto front as an aligned text table: trial, each objective, budget, config."""
     if not points:
@@ -258,8 +262,8 @@ def front_table(points: Sequence[FrontPoint], objectives: Sequence[str]) -> str:
     shown = {"val_error": lambda v: f"{100 * v:.2f}%", "params": _count, "flops": _count,
              "latency": lambda v: f"{v:.3g}ms"}
     header = ["#", "trial", *objectives, "epochs", "config"]
-    rows = [[str(k), str(p.record.id), *(shown[n](v) for n, v in zip(objectives, p.values,
-                                                                      strict=True)),
+    rows = [[str(k), str(p.record.id), *(shown.get(n, _general)(v) for n, v in zip(
+                objectives, p.values, strict=True)),
              f"{p.record.result.epochs:.3g}" if p.record.result else "-",
              format_config(p.record.trial.config, width=70)] for k, p in enumerate(points)]
     return _aligned(header, rows)
