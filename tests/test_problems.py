@@ -18,6 +18,8 @@ from nas.errors import UserError
 SYNTHETIC = ("counting-ones", "mf-branin", "mf-hartmann6", "mixed-10d", "mixed-20d")
 TRAINING = ("digits-conv", "digits-mlp", "mnist1d-mlp")
 TABULAR = ("tab-mlp-digits", "tab-mlp-mnist1d")
+# Tested in test_mo_problems.py.
+MULTI_OBJECTIVE = ("dtlz2-mf", "tab-mlp-digits-mo", "tab-mlp-mnist1d-mo", "zdt1-mf", "zdt2-mf")
 # The cheapest configuration of each training problem, so that tests train in milliseconds.
 NARROW: dict[str, dict[str, object]] = {
     "digits-conv": {"n_cells": 1, "channels": 8, "batch_size": 128},
@@ -69,7 +71,7 @@ def samples(problem: problems.Problem, n: int, seed: int = 0) -> list[dict]:
 
 
 def test_available_lists_every_problem():
-    assert problems.available() == sorted([*SYNTHETIC, *TRAINING, *TABULAR])
+    assert problems.available() == sorted([*SYNTHETIC, *TRAINING, *TABULAR, *MULTI_OBJECTIVE])
     for name in problems.available():
         problem = problems.get(name)
         assert problem.name == name

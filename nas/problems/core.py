@@ -16,7 +16,10 @@ from nas.registry import Registry, loose_name
 if TYPE_CHECKING:
     from nas.types import Trial
 
-__all__ = ["PROBLEMS", "Problem", "available", "get"]
+__all__ = ["PROBLEMS", "Evaluation", "Problem", "available", "get"]
+
+#: What a problem's `evaluate` returns: a loss, several objectives, or a dict holding "loss".
+Evaluation = float | tuple[float, ...] | dict[str, Any]
 
 # Hyperband computes rung budgets as max_budget * eta**-k, which can land a few ulps outside the
 # range (81 * 3**-4 == 1.0000000000000002); such budgets are clipped instead of rejected.
@@ -34,13 +37,25 @@ class Problem:
     budget_unit: str
     optimum: float  # best achievable loss at max_budget (noise-free); nan if unknown
     _space: Callable[[], ConfigurationSpace] = field(repr=False)
-    _evaluate: Callable[[Mapping[str, Any], float, int], float | dict[str, Any]] = field(
-        repr=False
-    )
+    _evaluate: Callable[[Mapping[str, Any], float, int], Evaluation] = field(repr=False)
     _true_loss: Callable[[Mapping[str, Any]], float] | None = field(repr=False, default=None)
     # Left out of the hash: a dict is unhashable, and a problem stays hashable with one.
     best_config: Mapping[str, Any] | None = field(default=None, hash=False)
     """A configuration known to reach `optimum`, where one is."""
+    #: A multi-objective problem's objective names, in the order `evaluate` returns them (all
+    #: minimised); empty for a single-objective problem.
+    objectives: tuple[str, ...] = ()
+    #: The point hypervolumes are measured from (multi-objective problems).
+    reference_point: tuple[float, ...] | None = None
+    #: The hypervolume of the true front at max_budget from `reference_point`; nan if unknown.
+    optimum_hypervolume: float = math.nan
+    _true_objectives: Callable[[Mapping[str, Any]], tuple[float, ...]] | None = field(
+        repr=False, default=None)
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when `evaluate` returns several objective values."""
+        return len(self.objectives) > 1
 
     @property
     def space(self) -> ConfigurationSpace:
@@ -49,8 +64,9 @@ class Problem:
 
     def evaluate(
         self, config: Mapping[str, Any], budget: float, seed: int = 0
-    ) -> float | dict[str, Any]:
-        """The loss of `config` at `budget` (a dict with "loss" for training problems).
+    ) -> Evaluation:
+        """The loss of `config` at `budget` (a dict with "loss" for training problems; a
+        multi-objective problem's is a tuple of its objectives, or a dict whose "loss" is one).
 
         Deterministic given (config, budget, seed); a budget outside the range is a ValueError.
         """
@@ -59,12 +75,14 @@ class Problem:
     def loss(self, config: Mapping[str, Any], budget: float | None = None) -> float:
         """The loss of `config` at `budget` clipped into the budget range (None: max_budget).
 
-        Seed 0; a training problem's dict gives its "loss". Clipped, not refused: a searcher
-        under test that asks a budget out of range is caught by the check, not the objective.
+        Seed 0; a training problem's dict gives its "loss", a multi-objective problem its first
+        objective. Clipped, not refused: a searcher under test that asks a budget out of range
+        is caught by the check, not the objective.
         """
         lo, hi = self.min_budget, self.max_budget
         value = self._evaluate(config, hi if budget is None else min(max(float(budget), lo), hi), 0)
-        return float(value["loss"] if isinstance(value, Mapping) else value)
+        value = value["loss"] if isinstance(value, Mapping) else value
+        return float(value[0] if isinstance(value, (tuple, list)) else value)
 
     def __call__(self, trial: Trial) -> float:
         """`loss` of the trial's config at its budget: a problem is an objective for
@@ -79,6 +97,13 @@ class Problem:
                 f"max_budget={self.max_budget:g} instead"
             )
         return self._true_loss(config)
+
+    def true_objectives(self, config: Mapping[str, Any]) -> tuple[float, ...]:
+        """Noise-free objective values of a multi-objective problem at the maximum budget."""
+        if self._true_objectives is None:
+            raise NotImplementedError(f"problem {self.name!r} has no known noise-free "
+                                      "objective values")
+        return self._true_objectives(config)
 
     def regret(self, config: Mapping[str, Any]) -> float:
         """``true_loss(config) - optimum``: non-negative up to float error."""
