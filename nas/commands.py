@@ -198,20 +198,19 @@ def show(args: argparse.Namespace) -> int:
     """`nas show`: summary and top trials of a finished or running search, and its Pareto
     front (asked for, or of a multi-objective search's own objectives)."""
     from nas.journal import JournalView
-    from nas.pareto import DEFAULT_FRONT, check_objectives
+    from nas.pareto import front_of
 
     view = JournalView.load(args.db)
     searched = view.settings.objectives
-    names = None
+    shown = None
     if args.pareto is not None or searched:
-        names = check_objectives(args.pareto.split(",") if args.pareto else
-                                 searched or DEFAULT_FRONT, searched)
+        shown = front_of(view.records, searched,
+                         args.pareto.split(",") if args.pareto else None)
     _print_summary(Path(args.db), args.top)
-    if names is not None:
-        from nas.pareto import pareto_front
+    if shown is not None:
         from nas.reporting.console import front_table
 
-        points = pareto_front(view.records, names, searched=searched)
+        names, points = shown
         print(f"\npareto   {len(points)} trials on the front of {', '.join(names)}")
         print(front_table(points, names))
     return 0

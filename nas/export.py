@@ -17,9 +17,9 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
     """Write the best trial's (or `trial`'s) weights, config, space and scores to `output`.
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
-    A search keeps the checkpoints of its best trials, under size limits of its front of
-    validation error against parameters (`pareto_index` K: the K-th point of `nas show
-    --pareto`, 0 the most accurate), and of those a later trial may continue: another trial's
+    A search keeps the checkpoints of its best trials, of its Pareto front under size limits
+    or several objectives (`pareto_index` K: the K-th point of `nas show`'s front, 0 the most
+    accurate), and of those a later trial may continue: another trial's
     is gone, and asking for it is one clear error naming those kept.
     """
     out = Path(output)
@@ -27,12 +27,12 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
         view = JournalView.of(store)
         checkpoints = store.checkpoints()
     if pareto_index is not None:
-        from nas.pareto import pareto_front
+        from nas.pareto import front_of
 
-        front = pareto_front(view.records)
+        names, front = front_of(view.records, view.settings.objectives)
         if not 0 <= pareto_index < len(front):
             raise UserError(f"{db}: --pareto-index must be 0 to {len(front) - 1} (the front of "
-                            f"validation error and parameters has {len(front)} points)")
+                            f"{', '.join(names)} has {len(front)} points)")
         trial = front[pareto_index].record.id
     if trial is None:
         best = view.best()

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from nas.dominance import dominates, hypervolume, non_dominated
 from nas.errors import UserError
-from nas.objectives import MEASURED
+from nas.objectives import MEASURED, VAL_ERROR
 from nas.records import TrialRecord
 
 __all__ = ["DEFAULT_FRONT", "OBJECTIVES", "Front", "FrontPoint", "check_objectives",
-           "hypervolume_2d", "non_dominated", "pareto_front"]
+           "front_of", "hypervolume_2d", "non_dominated", "pareto_front", "reader"]
 
 
 #: The objectives the trainer measures (`nas.objectives.MEASURED`), read off a trial record.
@@ -49,15 +49,17 @@ def check_objectives(names: Sequence[str], searched: Sequence[str] | None = None
     return names
 
 
-def _reader(name: str, searched: Sequence[str]) -> Callable[[TrialRecord], float | None]:
+def reader(name: str, searched: Sequence[str] | None = None, *, usable_only: bool = True
+           ) -> Callable[[TrialRecord], float | None]:
     """How to read objective `name` off a record: the value the search ranked it by, else the
-    trainer's measurement."""
-    index = list(searched).index(name) if name in searched else None
+    trainer's measurement; None where it has none (or, with `usable_only`, is not usable)."""
+    searched = tuple(searched or ())
+    index = searched.index(name) if name in searched else None
     measured = MEASURED.get(name)
 
     def value(record: TrialRecord) -> float | None:
         result = record.result
-        if result is None or not result.ok:
+        if result is None or (usable_only and not result.ok):
             return None
         if index is not None and result.objectives is not None:
             out: float | None = result.objectives[index]
@@ -73,7 +75,7 @@ def pareto_front(records: Sequence[TrialRecord],
     """The trials on the front of `objectives`, best first in the first objective; `searched`:
     the search's own objectives (a function's, which only its results hold)."""
     names = check_objectives(objectives, searched)
-    readers = [_reader(n, searched or ()) for n in names]
+    readers = [reader(n, searched) for n in names]
     usable: list[tuple[TrialRecord, tuple[float, ...]]] = []
     for record in records:
         values = [read(record) for read in readers]
@@ -82,6 +84,18 @@ def pareto_front(records: Sequence[TrialRecord],
     keep = non_dominated([values for _, values in usable])
     points = [FrontPoint(*usable[i]) for i in keep]
     return sorted(points, key=lambda point: point.values)
+
+
+def front_of(records: Sequence[TrialRecord], searched: Sequence[str] | None,
+             objectives: Sequence[str] | None = None
+             ) -> tuple[tuple[str, ...], list[FrontPoint]]:
+    """The objectives shown and the front of `records`: `objectives` if given, else the
+    search's own (`searched`), else validation error against parameters."""
+    names = check_objectives(objectives or searched or DEFAULT_FRONT, searched)
+    points = pareto_front(records, names, searched=searched)
+    if VAL_ERROR in names:  # most accurate first, whatever the order the objectives are named in
+        points.sort(key=lambda point: point.values[names.index(VAL_ERROR)])
+    return names, points
 
 
 class Front:

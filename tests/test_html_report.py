@@ -106,7 +106,7 @@ def test_multi_fidelity_report_has_every_plot_embedded_and_the_best_trial_first(
         _png_ok(png)
     assert not (tmp_path / "out" / "pareto.png").exists()
     page = page_path.read_text()
-    assert "Not shown: no trained model with a measured size" in page
+    assert "Not shown: no trial with two objectives" in page
     # Self-contained: each PNG is embedded byte for byte, nothing is fetched from elsewhere.
     assert sorted(_embedded(page)) == sorted(p.read_bytes() for p in pngs)
     assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page
@@ -306,5 +306,35 @@ def test_a_search_report_plots_error_against_size_with_its_front(search_db, tmp_
     page = write_report(search_db, tmp_path / "out").read_text()
     png = tmp_path / "out" / "pareto.png"
     _png_ok(png)
-    assert png.read_bytes() in _embedded(page) and "Validation error vs model size" in page
+    assert png.read_bytes() in _embedded(page) and "<h2>Pareto front</h2>" in page
     assert pareto_front(JournalView.load(search_db).records)  # what the plot highlights
+
+
+def test_the_pareto_plot_follows_the_searchs_objectives_and_draws_its_limits(tmp_path) -> None:
+    from nas.journal import JournalView
+    from nas.reporting.pareto_plot import _hypervolume_curve, plot_pareto
+    from tests.test_objectives import TwoObjectiveRandom, _space_mlp
+
+    db = tmp_path / "latency.db"
+    nas.search("residual-mlp", "synthetic", TwoObjectiveRandom(_space_mlp(), seed=2),
+               "6trials", trial_budget="1ep", storage=db, progress=False,
+               space_overrides={"width": (16, 128), "n_blocks": (1, 2)},
+               objectives="val_error,latency", constraints={"max_latency": "1s"})
+    view = JournalView.load(db)
+    drawn: list[str] = []
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.axvline
+
+    def spy(self, x=0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        drawn.append(kwargs.get("label", ""))
+        return original(self, x, *args, **kwargs)
+
+    matplotlib.axes.Axes.axvline = spy  # type: ignore[method-assign]
+    try:
+        assert plot_pareto(view, tmp_path / "p.png") is not None
+    finally:
+        matplotlib.axes.Axes.axvline = original  # type: ignore[method-assign]
+    assert drawn == ["limit: latency per batch (ms) <= 1,000"]
+    spent, volumes = _hypervolume_curve(view, ("val_error", "latency"), {"latency": 1000.0})
+    assert len(spent) == 6 and volumes == sorted(volumes) and 0 < volumes[-1] <= 1

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from nas.budget import Budget
 from nas.errors import UserError
 from nas.journal import JournalView, TrialRecord, ranked
-from nas.pareto import DEFAULT_FRONT, FrontPoint, pareto_front
+from nas.pareto import FrontPoint, front_of
 from nas.storage import Storage
 
 if TYPE_CHECKING:
@@ -57,8 +57,7 @@ class SearchResult:
         """The trained trials no other beats in every one of `objectives` (``val_error``,
         ``params``, ``flops``, ``latency``; all minimised), best first in the first; by
         default the search's own objectives, else validation error and parameters."""
-        names = objectives or self.objectives or DEFAULT_FRONT
-        return pareto_front(self.trials, names, searched=self.objectives)
+        return front_of(self.trials, self.objectives, objectives)[1]
 
     @property
     def final_test_accuracy(self) -> float | None:
