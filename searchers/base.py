@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from ConfigSpace import Configuration, ConfigurationSpace
 
+from nas.dominance import non_dominated
 from nas.types import Result, Trial, plain
 from searchers.proposers import DefaultFirst, Proposer
 from searchers.schedules import Outcome, Promote, Sample, Schedule
@@ -73,6 +74,19 @@ class Searcher(ABC):
         self.pending.pop(trial.id, None)
         self.history.append((trial, result))
 
+    def front(self) -> list[int]:
+        """Ids of told trials on the Pareto front, sorted: the non-dominated usable results
+        (`Result.objective_values`) at the highest budget any usable result reached (a
+        full-budget trial's counts as highest); of equal results, the earliest."""
+        usable = [(trial, values) for trial, result in self.history
+                  if (values := result.objective_values()) is not None]
+        if not usable:
+            return []
+        level = max(_level(trial) for trial, _ in usable)
+        top = sorted(((trial.id, values) for trial, values in usable
+                      if _level(trial) == level), key=lambda pair: pair[0])
+        return [top[k][0] for k in non_dominated([values for _, values in top])]
+
     def continuable(self) -> set[int]:
         """Ids of finished trials that a later trial may still continue (name as `parent`).
 
@@ -126,6 +140,11 @@ class Searcher(ABC):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}(seed={self.seed!r}{', ' if opts else ''}{opts})"
+
+
+def _level(trial: Trial) -> float:
+    """A trial's budget for `Searcher.front`: the run's own (None) above every number."""
+    return math.inf if trial.budget is None else float(trial.budget)
 
 
 #: Proposals one ask may try before it gives up on `admissible` (the engine then refuses the

@@ -4,7 +4,8 @@
 al. 2020, 2022); `moasha` is ASHA promoting by Pareto rank (Schmucker et al. 2021); `mobohb` is
 Hyperband promoting by Pareto rank with MOTPE's proposer on BOHB's largest-budget model; and
 `hyperband-rw` is the scalarising baseline: Hyperband ranking each bracket by a randomly
-weighted augmented Chebyshev scalarisation (ParEGO, Knowles 2006). Each reports its `front()`.
+weighted augmented Chebyshev scalarisation (ParEGO, Knowles 2006). `Searcher.front` gives the
+Pareto front of what each was told.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any, ClassVar
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from nas.dominance import non_dominated
 from searchers._kde import ParetoObservations
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
@@ -33,13 +33,13 @@ def pareto_ranking(_: int) -> ParetoRanking:
 
 
 class MultiObjective:
-    """What every multi-objective searcher adds: `n_objectives` (journaled) and `front()`.
+    """What every multi-objective searcher adds: `n_objectives` (journaled); its Pareto front
+    is `Searcher.front`.
 
     Mixed in before a `Searcher` class, whose constructor receives the other arguments.
     """
 
     multi_objective: ClassVar[bool] = True
-    history: list[Any]
 
     def __init__(self, space: ConfigurationSpace, *, n_objectives: int = 2,
                  **options: Any) -> None:
@@ -55,23 +55,6 @@ class MultiObjective:
     def options(self) -> dict[str, Any]:
         """Settings stored in the journal, `n_objectives` among them."""
         return {**super().options, "n_objectives": self.n_objectives}  # type: ignore[misc]
-
-    def front(self) -> list[int]:
-        """Ids of told trials on the Pareto front: the non-dominated usable results at the
-        highest budget any usable result reached (a full-budget trial's counts as highest);
-        of equal results, the earliest. Sorted by id."""
-        usable = [(trial, values) for trial, result in self.history
-                  if (values := result.objective_values()) is not None]
-        if not usable:
-            return []
-        level = max(_budget(trial) for trial, _ in usable)
-        top = [(trial.id, values) for trial, values in usable if _budget(trial) == level]
-        top.sort(key=lambda pair: pair[0])
-        return [top[k][0] for k in non_dominated([values for _, values in top])]
-
-
-def _budget(trial: Any) -> float:
-    return np.inf if trial.budget is None else float(trial.budget)
 
 
 @register("mo-random")

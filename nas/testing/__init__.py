@@ -1,7 +1,9 @@
 """Conformance checks for searchers, shipped so plugin authors can run them on their own classes.
 
 Decorate a pytest test taking ``cls, check`` with ``parametrize_with_checks([MySearcher])`` and
-call ``check(cls)`` in it; every check raises AssertionError naming what broke. Or call
+call ``check(cls)`` in it; every check raises AssertionError naming what broke. A
+``multi_objective`` searcher is built with ``n_objectives=2`` and told two objectives (the
+problem's loss and `size_objective`), and must report its Pareto front through ``front()``. Or call
 ``check_searcher(MySearcher)``: one AssertionError lists every check that failed.
 
 Settings live with what reads them: ``checks.TINY_TIMEOUT_S``, ``watchdog.CHECK_TIMEOUT_S``.
@@ -28,8 +30,32 @@ from nas.testing.checks import (
     check_valid_configs,
     parametrize_with_checks,
 )
-from nas.testing.driver import ETA, MAX_BUDGET, MIN_BUDGET, incumbent, make_searcher, run
-from nas.testing.problems import continuous_problem, mixed_problem, tiny_problem
+from nas.testing.driver import (
+    ETA,
+    MAX_BUDGET,
+    MIN_BUDGET,
+    N_OBJECTIVES,
+    incumbent,
+    make_searcher,
+    run,
+    size_objective,
+)
+from nas.testing.multiobjective import (
+    MO_BEATS_RANDOM_SEEDS,
+    MO_BEATS_RANDOM_TRIALS,
+    check_front,
+    check_mo_beats_random,
+    front_of,
+)
+from nas.testing.problems import (
+    ZDT_REFERENCE,
+    continuous_problem,
+    mixed_problem,
+    tiny_problem,
+    zdt_objective,
+    zdt_objectives,
+    zdt_space,
+)
 from nas.testing.reproducibility import (
     check_deterministic,
     check_global_rng_untouched,
@@ -50,7 +76,11 @@ __all__ = [
     "IN_FLIGHT_TRIALS",
     "MAX_BUDGET",
     "MIN_BUDGET",
+    "MO_BEATS_RANDOM_SEEDS",
+    "MO_BEATS_RANDOM_TRIALS",
+    "N_OBJECTIVES",
     "TINY_TIMEOUT_S",
+    "ZDT_REFERENCE",
     "Problem",
     "all_checks",
     "assert_valid_config",
@@ -60,9 +90,11 @@ __all__ = [
     "check_conditional",
     "check_deterministic",
     "check_failed_results",
+    "check_front",
     "check_global_rng_untouched",
     "check_in_flight",
     "check_many_asks_before_tell",
+    "check_mo_beats_random",
     "check_options_roundtrip",
     "check_replay",
     "check_searcher",
@@ -71,12 +103,17 @@ __all__ = [
     "check_valid_configs",
     "continuous_problem",
     "continuous_space",
+    "front_of",
     "incumbent",
     "make_searcher",
     "mixed_problem",
     "mixed_space",
     "parametrize_with_checks",
     "run",
+    "size_objective",
     "tiny_problem",
     "tiny_space",
+    "zdt_objective",
+    "zdt_objectives",
+    "zdt_space",
 ]

@@ -21,10 +21,12 @@ from nas.testing.driver import (
     _drive,
     _Event,
     _label,
+    _result,
     incumbent,
     make_searcher,
     run,
 )
+from nas.testing.multiobjective import check_front, check_mo_beats_random
 from nas.testing.problems import continuous_problem, mixed_problem, tiny_problem
 from nas.testing.reproducibility import (
     check_deterministic,
@@ -42,7 +44,7 @@ from nas.testing.validity import (
     assert_valid_trial,
 )
 from nas.testing.watchdog import Check, _within, guarded
-from nas.types import Result, Trial, TrialStatus
+from nas.types import Trial, TrialStatus
 from searchers.base import Searcher
 from searchers.registry import get_class
 
@@ -92,7 +94,7 @@ def check_budgets(cls: type[Searcher]) -> None:
         events.append(_Event("ask", trial))
         assert trial is not None, (
             f"{_label(cls)}: ask() gave None with nothing pending after {len(events) // 2} trials")
-        result = Result(loss=problem(trial), epochs=trial.budget_or(MAX_BUDGET))
+        result = _result(searcher, trial, problem(trial), trial.budget_or(MAX_BUDGET))
         searcher.tell(trial, result)
         events.append(_Event("tell", trial, result))
         if trial.budget is not None:
@@ -128,7 +130,7 @@ def check_many_asks_before_tell(cls: type[Searcher]) -> None:
     order = np.random.default_rng(3).permutation(len(asked))
     for i in order:
         trial = asked[int(i)]
-        result = Result(loss=problem(trial))
+        result = _result(searcher, trial, problem(trial), 0.0)
         searcher.tell(trial, result)
         events.append(_Event("tell", trial, result))
     pairs, more = _drive(searcher, problem, 30, in_flight=4)
@@ -308,7 +310,7 @@ def check_admissible(cls: type[Searcher]) -> None:
                 f"{_label(cls)} asked width={trial.config['width']} although the filter "
                 "admits only width <= 64 (a third of the space's log-scaled widths pass)")
         budget = trial.budget if trial.budget is not None else problem.max_budget
-        searcher.tell(trial, Result(loss=problem.evaluate(trial.config, budget)))
+        searcher.tell(trial, _result(searcher, trial, problem.loss(trial.config, budget), 0.0))
     assert fresh, f"{_label(cls)} proposed no new configuration in 20 asks"
     trial = searcher.ask(admissible=lambda config: False)  # type: ignore[call-arg]
     assert trial is not None, f"{_label(cls)} asked nothing when no proposal passed"
@@ -323,7 +325,15 @@ def _always(cls: type[Searcher]) -> bool:
 
 
 def _model_based(cls: type[Searcher]) -> bool:
-    return bool(cls.model_based)
+    return bool(cls.model_based) and not _multi_objective(cls)
+
+
+def _multi_objective(cls: type[Searcher]) -> bool:
+    return bool(getattr(cls, "multi_objective", False))
+
+
+def _model_based_multi_objective(cls: type[Searcher]) -> bool:
+    return bool(cls.model_based) and _multi_objective(cls)
 
 
 # Every check with when it applies, in the order they run and report: what each ask must
@@ -342,7 +352,9 @@ _CHECKS: tuple[tuple[Check, Callable[[type[Searcher]], bool]], ...] = (
     (check_replay, _always),
     (check_options_roundtrip, _always),
     (check_admissible, _filters),
+    (check_front, _multi_objective),
     (check_beats_random, _model_based),
+    (check_mo_beats_random, _model_based_multi_objective),
 )
 
 

@@ -7,9 +7,11 @@ checks replay and inspect.
 from __future__ import annotations
 
 import inspect
+import json
 import math
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from nas.journal import incumbent_key
-from nas.types import Result, Trial, TrialStatus
+from nas.types import Result, Trial, TrialStatus, plain
 from searchers.base import Searcher
 
 #: Budgets given to multi-fidelity searchers by `make_searcher` (three rungs of eta = 3).
@@ -25,7 +27,11 @@ MIN_BUDGET = 1
 MAX_BUDGET = 27
 ETA = 3
 
-Objective = Callable[[Trial], float]
+#: Objectives given to a multi-objective searcher by `make_searcher`.
+N_OBJECTIVES = 2
+
+#: A loss, or a multi-objective search's values (the first is the loss).
+Objective = Callable[[Trial], float | Sequence[float]]
 
 
 def _label(cls: type[Searcher]) -> str:
@@ -35,15 +41,43 @@ def _label(cls: type[Searcher]) -> str:
 
 def make_searcher(cls: type[Searcher], space: ConfigurationSpace, seed: int | None = 0,
                   **overrides: Any) -> Searcher:
-    """Build `cls` over `space`; multi-fidelity classes get min_budget=1, max_budget=27, eta=3."""
+    """Build `cls` over `space`; multi-fidelity classes get min_budget=1, max_budget=27, eta=3,
+    multi-objective ones n_objectives=2."""
     options: dict[str, Any] = {}
     if cls.multi_fidelity:
         options = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET}
         params = inspect.signature(cls).parameters.values()
         if any(p.name == "eta" or p.kind is p.VAR_KEYWORD for p in params):
             options["eta"] = ETA
+    if getattr(cls, "multi_objective", False):
+        options["n_objectives"] = N_OBJECTIVES
     options.update(overrides)
     return cls(space, seed=seed, **options)
+
+
+def size_objective(config: Mapping[str, Any]) -> float:
+    """A stand-in second objective (a model's size): fixed by the configuration alone, in
+    [0, 1); crc32 of its JSON because Python's str hash is salted."""
+    key = json.dumps(plain(dict(config)), sort_keys=True)
+    return zlib.crc32(key.encode()) / 2**32
+
+
+def _result(searcher: Searcher, trial: Trial, value: float | Sequence[float],
+            epochs: float) -> Result:
+    """The result of an objective's value: a tuple gives a multi-objective result whose loss
+    is its first value; a multi-objective searcher told a plain loss gets `size_objective` as
+    its second (so the single-objective test problems drive it too)."""
+    if isinstance(value, (int, float)):
+        loss, values = float(value), None
+        if getattr(searcher, "multi_objective", False):
+            n = getattr(searcher, "n_objectives", N_OBJECTIVES)
+            values = (loss, size_objective(trial.config))[:n] + (loss,) * max(0, n - 2)
+    else:
+        values = tuple(float(v) for v in value)
+        loss = values[0]
+    if not all(math.isfinite(v) for v in (loss, *(values or ()))):
+        return Result.failure(TrialStatus.DIVERGED, "loss is not finite", epochs=epochs)
+    return Result(loss=loss, epochs=epochs, objectives=values)
 
 
 @dataclass(frozen=True)
@@ -86,9 +120,7 @@ def _drive(searcher: Searcher, objective: Objective, n_trials: int | None = None
         if fail_every and (len(done) + 1) % fail_every == 0:
             result = Result.failure(TrialStatus.FAILED, "synthetic failure", epochs=cost(trial))
         else:
-            loss = float(objective(trial))
-            result = Result(loss=loss, epochs=cost(trial)) if math.isfinite(loss) else \
-                Result.failure(TrialStatus.DIVERGED, "loss is not finite", epochs=cost(trial))
+            result = _result(searcher, trial, objective(trial), cost(trial))
         searcher.tell(trial, result)
         done.append((trial, result))
         kept = frozenset(searcher.continuable()) if record_continuable else None

@@ -13,10 +13,12 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ConfigSpace import ConfigurationSpace, Float
+
 from nas.problems import Problem
 from nas.testing.driver import MAX_BUDGET, MIN_BUDGET
 from nas.testing.spaces import continuous_space, mixed_space, tiny_space
-from nas.types import plain
+from nas.types import Trial, plain
 
 
 def _number(config: Mapping[str, Any], key: str) -> float | None:
@@ -113,3 +115,35 @@ def continuous_problem() -> Problem:
     # at 0.05 the cheap rungs rank near-optimal configs at random and BOHB ties with random.
     return _problem("continuous", "quadratic bowl in (x, log y), 0 at x = 1.5, y = 0.01",
                     continuous_space, _continuous_f, {"x": 1.5, "y": 0.01}, fidelity_error=0.02)
+
+
+# -- a two-objective problem -------------------------------------------------------------------
+
+#: Where the hypervolume of `zdt_objectives` is measured from: just beyond the worst values.
+ZDT_REFERENCE = (1.1, 3.1)
+
+
+def zdt_space(dim: int = 4) -> ConfigurationSpace:
+    """`dim` floats x0, x1, ... in [0, 1], the space of `zdt_objectives`."""
+    space = ConfigurationSpace(seed=0)
+    space.add([Float(f"x{i}", (0.0, 1.0), default=0.5) for i in range(dim)])
+    return space
+
+
+def zdt_objectives(config: Mapping[str, Any], budget: float = MAX_BUDGET,
+                   fidelity_error: float = 0.3) -> tuple[float, float]:
+    """A ZDT1-like pair, both minimised: f1 = x0 (fixed, like a model's size) and
+    f2 = g (1 - sqrt(f1 / g)) with g = 1 + 2 mean(x1, ...); the true front is g = 1. Below
+    `MAX_BUDGET`, g reads worse by a low-fidelity error (up to twice `fidelity_error`)."""
+    xs = [_number(config, f"x{i}") for i in range(len(config))]
+    values = [min(max(x, 0.0), 1.0) if x is not None else 1.0 for x in xs] or [1.0]
+    f1 = values[0]
+    g = 1.0 + 2.0 * (sum(values[1:]) / max(1, len(values) - 1))
+    shortfall = math.log(MAX_BUDGET / budget) / math.log(MAX_BUDGET / MIN_BUDGET)
+    g += shortfall * fidelity_error * (1.0 + _unit_hash(config, budget))
+    return f1, g * (1.0 - math.sqrt(f1 / g))
+
+
+def zdt_objective(trial: Trial) -> tuple[float, float]:
+    """`zdt_objectives` of a trial at its budget (None: `MAX_BUDGET`), for `nas.testing.run`."""
+    return zdt_objectives(trial.config, trial.budget_or(MAX_BUDGET))
