@@ -20,6 +20,8 @@ register_lazy("optuna-tpe", "searchers.optuna_adapters:OptunaTPE",
 register_lazy("optuna-tpe-hyperband", "searchers.optuna_adapters:OptunaTPEHyperband",
               requires="optuna", extra="compare")
 register_lazy("optuna-gp", "searchers.optuna_gp:OptunaGP", requires="optuna", extra="compare")
+register_lazy("optuna-motpe", "searchers.optuna_mo:OptunaMOTPE", requires="optuna",
+              extra="compare")
 # SMAC3 (in `compare` too): the message names the one package it needs.
 register_lazy("smac-hyperband", "searchers.smac_adapter:SMACHyperband", requires="smac",
               install='pip install "smac>=2.4"')

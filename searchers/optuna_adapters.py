@@ -176,9 +176,14 @@ class _OptunaSearcher(Searcher):
         # Drawn from the searcher's own generator: same seed, same sampler.
         self.sampler_seed = int(self.rng.integers(2**31 - 1))
         with _quiet():
-            self.study = optuna.create_study(study_name=_STUDY_NAME, direction="minimize",
+            self.study = optuna.create_study(study_name=_STUDY_NAME,
+                                             directions=self._directions(),
                                              sampler=self._make_sampler(),
                                              pruner=self._make_pruner())
+
+    def _directions(self) -> list[str]:
+        """Every objective is minimised: one, unless a subclass searches several."""
+        return ["minimize"]
 
     def _make_sampler(self) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(
