@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ class AutoClassifier:
     a greedy ensemble of the `ensemble` best trials (0: the best alone), started from the best
     configuration and its `replicas` (retrained with new seeds at the end). `constraints`
     (``{"max_params": "50k", "max_latency": "2ms"}``, `nas.constraints`) make it the most
-    accurate single model within those limits.
+    accurate single model within those limits. `objectives` (``"val_error,params"``,
+    `nas.objectives`) make it a multi-objective search: it predicts with the most accurate
+    (feasible) model of the front, and ``pareto_front_`` lists the front.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class AutoClassifier:
         replicas: int | str = "auto",
         progress: bool = True,
         constraints: Mapping[str, Any] | None = None,
+        objectives: str | Sequence[str] | None = None,
     ) -> None:
         self.space = space
         self.searcher = searcher
@@ -74,6 +77,7 @@ class AutoClassifier:
         self.replicas = replicas
         self.progress = progress
         self.constraints = constraints
+        self.objectives = objectives
         self._check_params()
 
     # -- scikit-learn conventions ---------------------------------------------------------------
@@ -126,6 +130,9 @@ class AutoClassifier:
         from nas.constraints import Constraints
 
         Constraints.of(self.constraints)
+        from nas.objectives import parse_objectives
+
+        parse_objectives(self.objectives)
 
     # -- fitting --------------------------------------------------------------------------------
 
@@ -184,6 +191,7 @@ class AutoClassifier:
             trainer_options={"device": self.device}, progress=self.progress,
             workers=self.workers, executor="local" if self.workers else "inprocess",
             ensemble=self.ensemble, replicas=self.replicas, constraints=self.constraints,
+            objectives=self.objectives,
         )
         if result.best is None and result.baseline_won is None:
             raise UserError(f"the search in {result.path} found no usable model "
@@ -198,6 +206,8 @@ class AutoClassifier:
         self.search_space_ = spaces.space_from_json(settings.space)
         self.space_name_ = settings.space_name or "custom"
         self.search_result_ = result
+        #: The front of the search's objectives (validation error and size without them).
+        self.pareto_front_ = result.pareto_front()
         self.best_config_ = None if result.best is None else dict(result.best.trial.config)
         self.best_loss_ = result.best_loss
         self.journal_ = Path(result.path)

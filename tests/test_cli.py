@@ -220,3 +220,18 @@ def test_progress_bar_shows_trials_spend_best_and_config(tmp_path) -> None:
     assert "trials 2 | best val " in text and "%" in text
     assert "2/2 trials" in text
     assert "training blocks=1 width=24" in text
+
+
+def test_search_with_objectives_prints_its_front(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--space", "residual-mlp", "--searcher", "mo-random", "--data",
+                 "synthetic", "--budget", "4trials", "--trial-budget", "1ep", "--name", "mo",
+                 "--no-progress", "--set", "width=16:64", "--objectives",
+                 "val_error,flops"]) == 0
+    capsys.readouterr()
+    assert main(["show", "runs/mo.db"]) == 0
+    out = capsys.readouterr().out
+    assert "trials on the front of val_error, flops" in out
+    assert main(["search", "--searcher", "tpe", "--data", "synthetic", "--budget", "1trials",
+                 "--objectives", "val_error,params", "--no-progress"]) == 2
+    assert "minimises one objective" in capsys.readouterr().err

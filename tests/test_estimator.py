@@ -232,3 +232,25 @@ def test_constraints_make_it_the_best_model_within_the_limits(tmp_path, digits: 
     assert clf.search_result_.ensemble is None and clf.score(x_test, y_test) > 0.2
     with pytest.raises(UserError, match="unknown constraint"):
         AutoClassifier(constraints={"params": 5})
+
+
+def test_objectives_search_a_front_and_predict_with_its_most_accurate_model(
+        tmp_path, digits: tuple) -> None:
+    x, y, x_test, y_test = digits
+    clf = AutoClassifier(space=spaces.residual_mlp(width=(16, 128), n_blocks=(1, 2)),
+                         budget="8trials", trial_budget="3ep", seed=0,
+                         storage=tmp_path / "front.db", progress=False,
+                         objectives="val_error,params")
+    clf.fit(x, y, validation_split=0.2)
+    result = clf.search_result_
+    assert result.objectives == ("val_error", "params") and result.ensemble is None
+    # "auto" searcher: the default multi-objective one, on the default plan's rungs.
+    from nas.journal import JournalView
+
+    settings = JournalView.load(result.path).settings
+    assert settings.searcher.name == "mobohb" and settings.searcher.options["n_objectives"] == 2
+    assert clf.pareto_front_ and clf.pareto_front_[0].record.id == result.best.id
+    assert sum(p.numel() for p in clf.model_.parameters()) == clf.pareto_front_[0].values[1]
+    assert clf.score(x_test, y_test) > 0.2
+    with pytest.raises(UserError, match="must include val_error"):
+        AutoClassifier(objectives="params,latency")
