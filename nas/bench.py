@@ -6,7 +6,8 @@ Runs go to the executors' workers whole (``workers``), so they never share a jou
 
 Regret: the incumbent at any moment is the best trial at the highest budget evaluated so far;
 its regret is ``true_loss - optimum`` when the problem knows them, else (training problems) its
-loss minus the best loss any run of the benchmark observed at the maximum budget.
+loss minus the best loss any run of the benchmark observed at the maximum budget. A problem of
+several objectives is measured by hypervolume regret instead (`nas.bench_pareto`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nas import bench_pareto
 from nas.budget import Budget, Unit, charge
 from nas.errors import UserError
 from nas.journal import JournalView, incumbent_key
@@ -120,7 +122,8 @@ def run_one(spec: RunSpec, folder: str) -> tuple[str, bool]:
         return str(path), False
     nas.optimize(problem.evaluate, problem.space, spec.searcher,
                  run_budget(spec.budget, problem), min_budget=problem.min_budget,
-                 max_budget=problem.max_budget, seed=spec.seed, storage=path, name=spec.name)
+                 max_budget=problem.max_budget, seed=spec.seed, storage=path, name=spec.name,
+                 objectives=getattr(problem, "objectives", None) or None)
     return str(path), False
 
 
@@ -151,6 +154,7 @@ def bench(
     loaded = {p: load_problem(p) for p in problems}
     for p in loaded.values():
         run_budget(budget, p)  # a bad budget is the user's mistake: say so before running
+    bench_pareto.check_searchers(loaded, searchers)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list or any(s < 0 for s in seed_list):
         raise UserError("--seeds is a number of seeds >= 1")
@@ -247,6 +251,7 @@ def collect_rows(specs: Sequence[RunSpec], folder: Path,
                 "wall": (record.finished_at or created) - created,
                 "true_loss": _true_loss(problem, record.trial.config) if result.ok else None,
             })
+            rows[-1].update(bench_pareto.row_values(problem, result, record.trial.config))
     return rows
 
 
@@ -259,6 +264,7 @@ def _true_loss(problem: Problem, config: Mapping[str, Any]) -> float | None:
 
 def annotate_regret(rows: Sequence[dict[str, Any]], problems: Mapping[str, Problem]) -> None:
     """Set each row's ``regret``: the incumbent's regret once that evaluation is in (or None)."""
+    rows, problems = bench_pareto.annotate(rows, problems)  # the single-objective rest
     state: dict[tuple[str, str, int], tuple[float, float, float]] = {}  # budget, loss, regret
     references = {name: _reference([r for r in rows if r["problem"] == name], problem)
                   for name, problem in problems.items()}
@@ -300,6 +306,7 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
     out.mkdir(parents=True, exist_ok=True)
     fields = ["problem", "searcher", "seed", "trial", "budget", "loss", "status", "spent",
               "seconds", "wall", "true_loss", "regret", "library"]
+    fields += bench_pareto.fields(rows)
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
@@ -318,9 +325,11 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
         mine = [r for r in rows if r["problem"] == name]
         reference = _reference(mine, problem)
         curves = _curves(mine)
-        sections += _problem_section(name, problem, mine, curves, searchers, reference)
+        what, against, label = bench_pareto.describe(problem, mine, searchers)
+        sections += _problem_section(name, problem, mine, curves, searchers, reference,
+                                     what=what, against=against or BASELINE)
         plot_regret(out / f"regret-{name.replace(':', '_')}.png", name, problem.max_budget,
-                    curves, searchers)
+                    curves, searchers, what=label)
     text = "\n".join(sections) + "\n"
     (out / "summary.md").write_text(text)
     return text
@@ -328,7 +337,8 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
 
 def _problem_section(name: str, problem: Problem, rows: Sequence[dict[str, Any]],
                      curves: Mapping[tuple[str, int], list[tuple[float, float]]],
-                     searchers: Sequence[str], reference: float) -> list[str]:
+                     searchers: Sequence[str], reference: float, *, what: str | None = None,
+                     against: str = BASELINE) -> list[str]:
     from scipy import stats
 
     seeds = sorted({seed for _, seed in curves})
@@ -337,15 +347,15 @@ def _problem_section(name: str, problem: Problem, rows: Sequence[dict[str, Any]]
     # Rank the searchers within each seed (1 = best), then average over seeds.
     matrix = np.array([final[s] for s in searchers])
     ranks = np.array([stats.rankdata(np.nan_to_num(col, nan=np.inf)) for col in matrix.T]).T
-    baseline = final.get(BASELINE)
+    baseline = final.get(against)
     target = float(np.nanmedian(baseline)) if baseline is not None else math.nan
     known = math.isfinite(float(getattr(problem, "optimum", math.nan)))
-    what = "regret" if known else f"loss - {reference:.4g} (best seen at max budget)"
+    what = what or ("regret" if known else f"loss - {reference:.4g} (best seen at max budget)")
     lines = [f"## {name}", "",
-             f"{what}; target for 'budget to target' = {BASELINE}'s median final regret "
+             f"{what}; target for 'budget to target' = {against}'s median final regret "
              f"({target:.4g}); budgets in multiples of max_budget ({problem.max_budget:g}).", "",
              f"| searcher | median final regret [IQR] | mean rank | budget to target "
-             f"| overhead ms/trial | vs {BASELINE}: Wilcoxon p |",
+             f"| overhead ms/trial | vs {against}: Wilcoxon p |",
              "|---|---|---|---|---|---|"]
     for i, s in enumerate(searchers):
         values = final[s]
@@ -357,7 +367,7 @@ def _problem_section(name: str, problem: Problem, rows: Sequence[dict[str, Any]]
                      f" ({len(reached)}/{len(reach)})") if reached else f"- (0/{len(reach)})"
         lines.append(f"| {s} | {med:.4g} [{q25:.3g}, {q75:.3g}] | {ranks[i].mean():.2f} | "
                      f"{to_target} | {_overhead_ms(rows, s):.2f} | "
-                     f"{_wilcoxon(values, baseline) if s != BASELINE else '-'} |")
+                     f"{_wilcoxon(values, baseline) if s != against else '-'} |")
     return [*lines, ""]
 
 

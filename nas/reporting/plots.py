@@ -250,9 +250,10 @@ def _palette(n: int, name: str = "tab10") -> list[Any]:
 
 def plot_regret(path: Path, name: str, max_budget: float,
                 curves: Mapping[tuple[str, int], list[tuple[float, float]]],
-                searchers: Sequence[str]) -> None:
+                searchers: Sequence[str], *, what: str = "regret") -> None:
     """`nas bench`: median regret of each searcher's incumbent against the budget spent (in
-    units of `max_budget`), log scale, with interquartile bands."""
+    units of `max_budget`), log scale, with interquartile bands; `what` names the regret
+    (``"hypervolume regret"`` for a multi-objective problem's incumbent front)."""
     top = max((c[-1][0] for c in curves.values() if c), default=1.0) / max_budget
     grid = np.linspace(0, top, 200)
     fig = figure(6.0, 4.0)
@@ -277,9 +278,9 @@ def plot_regret(path: Path, name: str, max_budget: float,
         ax.fill_between(grid, np.maximum(q25, floor), np.maximum(q75, floor),
                         color=line.get_color(), alpha=0.2)
     ax.set_yscale("log")
-    ax.set_title(f"{name}: median regret, IQR band")
+    ax.set_title(f"{name}: median {what}, IQR band")
     ax.set_xlabel("budget spent / max_budget")
-    ax.set_ylabel("regret of the incumbent")
+    ax.set_ylabel(f"{what} of the incumbent")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
