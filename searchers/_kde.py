@@ -14,7 +14,7 @@ import math
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from searchers.mo_rankings import pareto_order
+from searchers.rankings import pareto_order
 
 #: The ways a `ParzenEstimator` sets its continuous bandwidths.
 BANDWIDTH_RULES = ("normal", "neighbors")

@@ -15,7 +15,8 @@ from ConfigSpace import Configuration, ConfigurationSpace
 from nas.dominance import non_dominated
 from nas.types import Result, Trial, plain
 from searchers.proposers import DefaultFirst, Proposer
-from searchers.schedules import Outcome, Promote, Sample, Schedule
+from searchers.rankings import Outcome
+from searchers.schedules import Promote, Sample, Schedule
 
 
 class Searcher(ABC):

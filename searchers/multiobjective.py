@@ -19,9 +19,9 @@ from searchers._kde import ParetoObservations
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.hyperband import Hyperband
-from searchers.mo_rankings import ChebyshevRanking, ParetoRanking
 from searchers.proposers import GammaSplit, KDEProposer, LargestBudget, Proposer
 from searchers.random import RandomSearch
+from searchers.rankings import ChebyshevRanking, ParetoRanking
 from searchers.registry import register
 from searchers.schedules import ASHASchedule, HyperbandSchedule, Schedule
 from searchers.tpe import BANDWIDTH_SCALE, TPE

@@ -20,7 +20,7 @@ from ConfigSpace import ConfigurationSpace
 from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
-from searchers.schedules import Outcome
+from searchers.rankings import Outcome
 
 
 @dataclass(frozen=True)

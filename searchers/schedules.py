@@ -3,20 +3,19 @@
 A schedule never chooses a configuration: its `next` returns a typed action, and the searcher
 asks its proposer for a new configuration when the action is `Sample`. Hyperband (Li et al.
 2018) runs brackets of successive halving synchronously; ASHA (Li et al. 2020) promotes
-without waiting. Both rank a rung's results by one rule, `RungRanking` unless given another
-(`searchers.mo_rankings`: Pareto or scalarised ranks of objective vectors).
+without waiting. Both rank a rung's results by one rule (`searchers.rankings`): `RungRanking`
+unless given another (Pareto or scalarised ranks of objective vectors).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from bisect import insort
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 from searchers.fidelity import FidelityCheck
+from searchers.rankings import Outcome, Ranking, RankingFactory, RungRanking, rung_ranking
 
 # Rank thresholds are floors/ceilings of n / eta; keep an exact 6 / 3 from rounding down.
 _EPS = 1e-9
@@ -104,11 +103,6 @@ class Done:
 Action: TypeAlias = Sample | Promote | Wait | Done
 #: The (budget, loss) of a trial's ancestors, lowest budget first.
 Lineage: TypeAlias = tuple[tuple[float, float], ...]
-#: What a finished trial reports to a schedule: a loss (inf for a failure), or in a
-#: multi-objective search its objective values (None for a failure).
-Outcome: TypeAlias = float | tuple[float, ...] | None
-
-
 class Schedule(Protocol):
     """Decides budgets and promotions from the results it records; proposes no configuration."""
 
@@ -120,78 +114,6 @@ class Schedule(Protocol):
 
     def continuable(self) -> set[int]:
         """Ids of finished trials that a later `Promote` may still name."""
-
-
-class Ranking(Protocol):
-    """The finished trials of one rung in promotion order (`RungRanking` is the reference)."""
-
-    def __len__(self) -> int:
-        """How many results it holds."""
-
-    def add(self, trial_id: int, loss: Any, config: Mapping[str, Any] | None) -> None:
-        """Rank a result; `config` is kept for a promotion (None: this rung promotes nothing)."""
-
-    def candidates(self, limit: int) -> Iterator[int]:
-        """Ids among the best `limit` results not yet promoted, best first, failures never."""
-
-    def loss(self, trial_id: int) -> Any:
-        """What a ranked trial reported."""
-
-    def promote(self, trial_id: int) -> Mapping[str, Any]:
-        """Mark a candidate as moved up; its configuration."""
-
-
-#: Builds an empty ranking for a rung; called with the bracket's number (Hyperband) or the
-#: rung's index (ASHA), so a ranking may depend on it (random scalarisation weights).
-RankingFactory: TypeAlias = Callable[[int], Ranking]
-
-
-# -- the promotion rule ------------------------------------------------------------------------
-
-class RungRanking:
-    """The finished trials of one rung, ranked: the promotion rule of Hyperband and ASHA.
-
-    Lower loss ranks higher and equal losses go to the earlier trial; failures (inf) rank last
-    and never move up. A trial moves up once at most.
-    """
-
-    def __init__(self) -> None:
-        # (loss, id) kept sorted as results arrive, so no ask has to sort.
-        self._ranked: list[tuple[float, int]] = []
-        self._configs: dict[int, Mapping[str, Any]] = {}
-        self._promoted: set[int] = set()
-
-    def __len__(self) -> int:
-        return len(self._ranked)
-
-    def add(self, trial_id: int, loss: float, config: Mapping[str, Any] | None) -> None:
-        """Rank a result; `config` is kept for a promotion (None: this rung promotes nothing)."""
-        loss = loss if math.isfinite(loss) else math.inf
-        insort(self._ranked, (loss, trial_id))
-        if config is not None and math.isfinite(loss):
-            self._configs[trial_id] = dict(config)
-
-    def candidates(self, limit: int) -> Iterator[int]:
-        """Ids among the best `limit` results not yet promoted, best first, failures never."""
-        for loss, tid in itertools.islice(self._ranked, limit):
-            if not math.isfinite(loss):
-                return
-            if tid not in self._promoted:
-                yield tid
-
-    def loss(self, trial_id: int) -> float:
-        """The loss a ranked trial reported."""
-        return next(loss for loss, tid in self._ranked if tid == trial_id)
-
-    def promote(self, trial_id: int) -> Mapping[str, Any]:
-        """Mark a candidate as moved up; its configuration."""
-        self._promoted.add(trial_id)
-        return self._configs.pop(trial_id)
-
-
-def rung_ranking(_: int) -> RungRanking:
-    """The default `RankingFactory`: rank by loss."""
-    return RungRanking()
 
 
 # -- schedules ---------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ from nas.testing import MAX_BUDGET, make_searcher, mixed_space, run, zdt_objecti
 from nas.testing.multiobjective import front_of
 from nas.types import Result, TrialStatus
 from searchers._kde import ParetoObservations
-from searchers.mo_rankings import ChebyshevRanking, ParetoRanking, pareto_order
-from searchers.schedules import RungRanking
+from searchers.rankings import ChebyshevRanking, ParetoRanking, RungRanking, pareto_order
 
 MO = ("mo-random", "motpe", "moasha", "mobohb", "hyperband-rw")
 

@@ -11,13 +11,13 @@ from ConfigSpace import ConfigurationSpace, Float
 from nas.types import Result
 from searchers import ScheduledSearcher, hyperband_layout
 from searchers.proposers import Proposer, RandomProposer
+from searchers.rankings import RungRanking
 from searchers.schedules import (
     ASHASchedule,
     Done,
     FullBudget,
     HyperbandSchedule,
     Promote,
-    RungRanking,
     Sample,
     Schedule,
     Wait,

@@ -1,18 +1,98 @@
-"""Promotion rules for objective vectors, with `RungRanking`'s interface: a rung's results
-ordered by Pareto rank (MOASHA, Schmucker et al. 2021) or by a randomly weighted scalarisation
-(ParEGO, Knowles 2006), for the Hyperband and ASHA schedules.
+"""Promotion rules: a rung's finished trials in the order they move up.
+
+`RungRanking` ranks by loss (Hyperband's and ASHA's rule). For objective vectors,
+`ParetoRanking` ranks by non-dominated front (MOASHA, Schmucker et al. 2021) and
+`ChebyshevRanking` by a randomly weighted scalarisation (ParEGO, Knowles 2006); both keep
+`RungRanking`'s interface, so a schedule takes any of them through a `RankingFactory`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from bisect import insort
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
 from nas.dominance import hypervolume_contributions, nondominated_sort, normalise
+
+#: What a finished trial reports to a schedule: a loss (inf for a failure), or in a
+#: multi-objective search its objective values (None for a failure).
+Outcome: TypeAlias = float | tuple[float, ...] | None
+
+
+class Ranking(Protocol):
+    """The finished trials of one rung in promotion order (`RungRanking` is the reference)."""
+
+    def __len__(self) -> int:
+        """How many results it holds."""
+
+    def add(self, trial_id: int, loss: Any, config: Mapping[str, Any] | None) -> None:
+        """Rank a result; `config` is kept for a promotion (None: this rung promotes nothing)."""
+
+    def candidates(self, limit: int) -> Iterator[int]:
+        """Ids among the best `limit` results not yet promoted, best first, failures never."""
+
+    def loss(self, trial_id: int) -> Any:
+        """What a ranked trial reported."""
+
+    def promote(self, trial_id: int) -> Mapping[str, Any]:
+        """Mark a candidate as moved up; its configuration."""
+
+
+#: Builds an empty ranking for a rung; called with the bracket's number (Hyperband) or the
+#: rung's index (ASHA), so a ranking may depend on it (random scalarisation weights).
+RankingFactory: TypeAlias = Callable[[int], Ranking]
+
+
+class RungRanking:
+    """The finished trials of one rung, ranked: the promotion rule of Hyperband and ASHA.
+
+    Lower loss ranks higher and equal losses go to the earlier trial; failures (inf) rank last
+    and never move up. A trial moves up once at most.
+    """
+
+    def __init__(self) -> None:
+        # (loss, id) kept sorted as results arrive, so no ask has to sort.
+        self._ranked: list[tuple[float, int]] = []
+        self._configs: dict[int, Mapping[str, Any]] = {}
+        self._promoted: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._ranked)
+
+    def add(self, trial_id: int, loss: float, config: Mapping[str, Any] | None) -> None:
+        """Rank a result; `config` is kept for a promotion (None: this rung promotes nothing)."""
+        loss = loss if math.isfinite(loss) else math.inf
+        insort(self._ranked, (loss, trial_id))
+        if config is not None and math.isfinite(loss):
+            self._configs[trial_id] = dict(config)
+
+    def candidates(self, limit: int) -> Iterator[int]:
+        """Ids among the best `limit` results not yet promoted, best first, failures never."""
+        for loss, tid in itertools.islice(self._ranked, limit):
+            if not math.isfinite(loss):
+                return
+            if tid not in self._promoted:
+                yield tid
+
+    def loss(self, trial_id: int) -> float:
+        """The loss a ranked trial reported."""
+        return next(loss for loss, tid in self._ranked if tid == trial_id)
+
+    def promote(self, trial_id: int) -> Mapping[str, Any]:
+        """Mark a candidate as moved up; its configuration."""
+        self._promoted.add(trial_id)
+        return self._configs.pop(trial_id)
+
+
+def rung_ranking(_: int) -> RungRanking:
+    """The default `RankingFactory`: rank by loss."""
+    return RungRanking()
+
+
 
 #: The reference point of normalised objectives (each in [0, 1]): a little beyond the worst
 #: observed value, so the extreme points of a front still contribute some volume.
