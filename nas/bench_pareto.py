@@ -1,10 +1,12 @@
 """`nas bench` on multi-objective problems: objective values per row and hypervolume regret.
 
 A problem with `objectives` is searched by multi-objective searchers only (`nas.optimize` with
-the objectives' names). The incumbent front at any moment is the non-dominated set of a run's
-usable results at the highest budget evaluated so far, each at its true (noise-free,
-full-budget) objective values where the problem knows them, as single-objective regret uses
-`true_loss`. Its hypervolume regret is ``optimum_hypervolume - HV(front)`` at the problem's
+the objectives' names). The incumbent front at any moment is what `nas show` would print: the
+run's usable results that no other beats in their observed values, at whatever budget (a
+front needs many points, and the highest budget alone holds few). It is scored at its members'
+true (noise-free, full-budget) objective values where the problem knows them, as
+single-objective regret uses `true_loss`, so a low budget's flattering values buy nothing. Its
+hypervolume regret is ``optimum_hypervolume - HV(front)`` at the problem's
 reference point; a problem that states neither is measured from the worst value seen in each
 objective plus 10% of its range, and from the hypervolume of every run's fronts together.
 """
@@ -64,6 +66,28 @@ def row_values(problem: Problem, result: Result, config: Mapping[str, Any]) -> d
     return {"objectives": None if values is None else list(values), "true_objectives": true}
 
 
+class IncumbentFront:
+    """A run's incumbent front as results arrive: the results no other beats in their observed
+    values, at any budget (the front `nas show` prints), scored by the hypervolume of their
+    true values (a low budget's flattering values buy nothing)."""
+
+    def __init__(self, reference: Sequence[float]) -> None:
+        self.reference = tuple(float(v) for v in reference)
+        self.points: list[tuple[tuple[float, ...], tuple[float, ...]]] = []  # observed, true
+        #: The hypervolume of the front's true values at `reference`.
+        self.volume = 0.0
+
+    def add(self, observed: Sequence[float], true: Sequence[float] | None = None) -> float:
+        """Take in one usable result; the front's hypervolume after it."""
+        seen = tuple(float(v) for v in observed)
+        if any(dominates(p, seen) or p == seen for p, _ in self.points):
+            return self.volume
+        real = seen if true is None else tuple(float(v) for v in true)
+        self.points = [(p, t) for p, t in self.points if not dominates(seen, p)] + [(seen, real)]
+        self.volume = hypervolume([t for _, t in self.points], self.reference)
+        return self.volume
+
+
 def _point(row: Mapping[str, Any]) -> list[float] | None:
     """The values a row's result counts with on a front: true ones where known."""
     return row["true_objectives"] or row["objectives"]
@@ -103,22 +127,15 @@ def annotate(rows: Sequence[dict[str, Any]], problems: Mapping[str, Problem]
             by_problem.setdefault(row["problem"], []).append(row)
     for name, mine in by_problem.items():
         reference, optimum = measures(mine, problems[name])
-        # Per run: (the budget level of its front, the front's points, their hypervolume).
-        state: dict[tuple[str, int], tuple[float, list[list[float]], float]] = {}
+        fronts: dict[tuple[str, int], IncumbentFront] = {}
         for row in mine:
             key = (row["searcher"], row["seed"])
-            level, front, volume = state.get(key, (-math.inf, [], 0.0))
-            point = _point(row)
-            if point is not None and row["budget"] >= level * (1 - _LEVEL_RTOL):
-                if row["budget"] > level * (1 + _LEVEL_RTOL):
-                    level, front = row["budget"], []  # a higher budget starts a new front
-                if not any(dominates(p, point) or p == point for p in front):
-                    front = [p for p in front if not dominates(point, p)] + [point]
-                    volume = hypervolume(front, reference)
-                state[key] = (level, front, volume)
-            seen = key in state
-            row["hypervolume"] = volume if seen else None
-            row["regret"] = optimum - volume if seen else None
+            if row["objectives"] is not None:
+                fronts.setdefault(key, IncumbentFront(reference)).add(row["objectives"],
+                                                                      _point(row))
+            front = fronts.get(key)
+            row["hypervolume"] = None if front is None else front.volume
+            row["regret"] = None if front is None else optimum - front.volume
     return ([r for r in rows if r["problem"] not in several],
             {n: p for n, p in problems.items() if n not in several})
 
@@ -134,10 +151,11 @@ def describe(problem: Problem, rows: Sequence[Mapping[str, Any]], searchers: Seq
         float(getattr(problem, "optimum_hypervolume", math.nan)))
     where = "stated by the problem" if known else "from the runs' results"
     values = "true objective values" if any(r["true_objectives"] for r in rows) \
-        else "observed objective values"
+        else "observed values"
     text = (f"hypervolume regret: {optimum:.6g} (optimum hypervolume) minus the hypervolume of "
-            f"the incumbent front (non-dominated results at the highest budget so far, "
-            f"{values}) at reference point ({', '.join(f'{v:.6g}' for v in reference)}) "
-            f"of ({', '.join(problem.objectives)}), {where}")
+            f"the incumbent front (results non-dominated in their observed values, at any "
+            f"budget, scored at their {values}) at reference point "
+            f"({', '.join(f'{v:.6g}' for v in reference)}) of ({', '.join(problem.objectives)}), "
+            f"{where}")
     return text, BASELINE if BASELINE in searchers else "random", "hypervolume regret"
 
