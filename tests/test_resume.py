@@ -20,6 +20,9 @@ OPTIONS = {
     "tpe": ["--option", "n_startup=4"],
     "hyperband": [],
     "bohb": ["--option", "min_points_in_model=3", "--option", "random_fraction=0"],
+    # Several objectives: the front's promotions and the Pareto split survive the kill too.
+    "mobohb": ["--objectives", "val_error,params", "--option", "min_points_in_model=3",
+               "--option", "random_fraction=0"],
 }
 
 
@@ -70,16 +73,16 @@ def _start_and_stop(tmp_path: Path, searcher: str, name: str, sig: int, after: i
 def _outcome(db: Path) -> tuple[list, tuple, float]:
     with Storage.open(db) as store:
         rows = [(r.trial.to_dict(), r.status.value, r.result.loss, r.result.epochs,
-                 r.result.metrics.get("val_loss")) for r in store.trials()]
+                 r.result.metrics.get("val_loss"), r.result.objectives) for r in store.trials()]
         summary = store.meta("summary")
         return rows, (summary["best_trial"], summary["test_accuracy"]), store.meta("spent")
 
 
-# Three searches in fresh processes each (~35 s on a slow machine): random and bohb by default;
-# tpe's and hyperband's replay is also checked in-process by the conformance suite (check_replay)
-# and asynchronously by tests/test_parallel.py.
+# Three searches in fresh processes each (~35 s on a slow machine): random, bohb and mobohb by
+# default; tpe's and hyperband's replay is also checked in-process by the conformance suite
+# (check_replay) and asynchronously by tests/test_parallel.py.
 @pytest.mark.parametrize("searcher", [
-    "random", "bohb", pytest.param("tpe", marks=pytest.mark.slow),
+    "random", "bohb", "mobohb", pytest.param("tpe", marks=pytest.mark.slow),
     pytest.param("hyperband", marks=pytest.mark.slow)])
 def test_killed_and_resumed_search_equals_the_uninterrupted_one(tmp_path, searcher) -> None:
     full = subprocess.run(_args(searcher, "full"), cwd=tmp_path, env=_env(), text=True,
@@ -100,8 +103,10 @@ def test_killed_and_resumed_search_equals_the_uninterrupted_one(tmp_path, search
     assert got[0] == want[0]  # the same trials, results and statuses, in the same order
     assert got[1:] == want[1:]  # the same best, test accuracy and spend
     assert before >= 5 and len(got[0]) == 16
-    if searcher in ("hyperband", "bohb"):
+    if searcher in ("hyperband", "bohb", "mobohb"):
         assert any(row[0]["parent"] is not None for row in got[0])
+    if searcher == "mobohb":
+        assert all(row[5] is not None and len(row[5]) == 2 for row in got[0])
 
 
 def test_ctrl_c_marks_the_trial_interrupted_and_says_how_to_resume(tmp_path) -> None:
