@@ -6,6 +6,7 @@ share these, so one domination rule holds everywhere.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
@@ -85,6 +86,34 @@ def _hv2(array: np.ndarray, reference: np.ndarray) -> float:
     return float(area)
 
 
+def _hv3(array: np.ndarray, reference: np.ndarray) -> float:
+    """Three objectives in O(n log n) (Beume et al. 2009's sweep): points by the last
+    objective, the first two's dominated area kept as a staircase updated point by point."""
+    rx, ry, rz = (float(v) for v in reference)
+    xs: list[float] = []  # the staircase, by the first objective; the second falls along it
+    ys: list[float] = []
+    area, volume = 0.0, 0.0
+    points = array[np.argsort(array[:, 2], kind="stable")]
+    for i, (x, y, z) in enumerate(points.tolist()):
+        pos = bisect_left(xs, x)
+        left = ys[pos - 1] if pos else ry
+        if left <= y or (pos < len(xs) and xs[pos] == x and ys[pos] <= y):
+            pass  # dominated in the plane: the area stays
+        else:
+            end = pos
+            while end < len(xs) and ys[end] >= y:
+                end += 1
+            # The area the point adds: above its height, up to the next step that stays.
+            edges = [x, *xs[pos:end], xs[end] if end < len(xs) else rx]
+            heights = [left, *ys[pos:end]]
+            area += sum((h - y) * (b - a) for h, a, b in zip(heights, edges, edges[1:],
+                                                             strict=False))
+            xs[pos:end], ys[pos:end] = [x], [y]
+        top = rz if i + 1 == len(points) else float(points[i + 1, 2])
+        volume += area * (top - z)
+    return volume
+
+
 def _hv(array: np.ndarray, reference: np.ndarray) -> float:
     """Hypervolume of rows already strictly inside the reference box."""
     n, m = array.shape
@@ -94,6 +123,8 @@ def _hv(array: np.ndarray, reference: np.ndarray) -> float:
         return float(reference[0] - array[:, 0].min())
     if m == 2:
         return _hv2(array, reference)
+    if m == 3:
+        return _hv3(array, reference)
     # Slice along the last objective (HSO): between consecutive values of it, the dominated
     # region is the (m-1)-D hypervolume of the points already passed. Pruning dominated rows
     # at each level keeps a few hundred points at m=3 quick.
