@@ -17,7 +17,7 @@ from nas.dominance import hypervolume
 from nas.journal import JournalView
 from nas.objectives import VAL_ERROR
 from nas.pareto import Front, front_of, reader
-from nas.reporting.plots import _log_scale_fits, figure, save
+from nas.reporting.plots import figure, log_scale_fits, save
 
 #: Objectives whose values span decades: log axes, log-scaled hypervolume.
 _LOG = ("params", "flops", "latency")
@@ -73,7 +73,7 @@ def plot_pareto(journal: JournalView, path: Path) -> Path | None:
                  label=f"limit: {_LABEL.get(name, name)} <= {limits[name]:,.4g}")
     if x_name in _LOG:
         ax.set_xscale("log")
-    if y_name in _LOG or (y_name == VAL_ERROR and _log_scale_fits([y for _, y, _ in points])):
+    if y_name in _LOG or (y_name == VAL_ERROR and log_scale_fits([y for _, y, _ in points])):
         ax.set_yscale("log")
     ax.set_xlabel(_LABEL.get(x_name, x_name))
     ax.set_ylabel(f"{_LABEL.get(y_name, y_name)} (lower is better)")

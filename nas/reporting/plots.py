@@ -57,7 +57,7 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _log_scale_fits(values: Sequence[float]) -> bool:
+def log_scale_fits(values: Sequence[float]) -> bool:
     """A log axis only for positive values spanning more than two decades."""
     finite = [v for v in values if math.isfinite(v)]
     return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 100
@@ -86,7 +86,7 @@ def plot_best_so_far(journal: JournalView, path: Path) -> Path | None:
     limit = journal.limit
     if limit is not None and limit.unit is not Unit.SECONDS:
         ax.axvline(limit.amount, color="#333333", ls="--", lw=1, label=f"budget {limit}")
-    if _log_scale_fits([d[1] for d in done]):
+    if log_scale_fits([d[1] for d in done]):
         ax.set_yscale("log")
     unit = journal.unit.value
     what = "trial seconds (sum)" if journal.unit is Unit.SECONDS else f"budget charged ({unit})"
@@ -164,7 +164,7 @@ def plot_loss_vs_budget(journal: JournalView, path: Path) -> Path | None:
     elif budgets:
         ax.set_xticks(budgets)
         ax.set_xticklabels([amount_text(b, unit) for b in budgets])
-    if not bad and _log_scale_fits(losses):
+    if not bad and log_scale_fits(losses):
         ax.set_yscale("log")
     ax.set_xlabel(f"trial budget ({unit})" + (", log scale: one column per rung" if multi
                                                else ""))
@@ -284,63 +284,3 @@ def plot_regret(path: Path, name: str, max_budget: float,
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-
-
-def plot_pareto(journal: JournalView, path: Path) -> Path | None:
-    """Validation error against parameters (every trained trial grey, infeasible ones red, the
-    Pareto front highlighted, a parameter limit drawn) and the front's hypervolume against the
-    budget charged; None without measured footprints."""
-    from nas.constraints import Constraints
-    from nas.pareto import Front, hypervolume_2d, pareto_front
-
-    points = [(float(r.result.footprint.params), r.result.loss, r.result.ok)
-              for r in journal.records
-              if r.result is not None and r.result.footprint is not None
-              and math.isfinite(r.result.loss)]
-    if not any(ok for _, _, ok in points):
-        return None
-    fig = figure(width=11.0)
-    ax, hv_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    ax.plot([p for p, _, ok in points if ok], [e for _, e, ok in points if ok],
-            linestyle="none", marker="o", ms=3.5, color="#9e9e9e", alpha=0.6,
-            label="trained trials")
-    out = [(p, e) for p, e, ok in points if not ok]
-    if out:
-        ax.plot([p for p, _ in out], [e for _, e in out], linestyle="none", marker="x", ms=5,
-                color="#d62728", label="infeasible (trained)")
-    front = sorted(pareto_front(journal.records, ("params", "val_error")),
-                   key=lambda point: point.values)
-    ax.step([pt.values[0] for pt in front], [pt.values[1] for pt in front], where="post",
-            color="#1f77b4", lw=1.5, marker="o", ms=5, label=f"Pareto front ({len(front)})")
-    limits = Constraints.from_dict(journal.settings.constraints)
-    if limits.max_params is not None:
-        ax.axvline(limits.max_params, color="#333333", ls="--", lw=1,
-                   label=f"limit {limits.max_params:,.0f} parameters")
-    ax.set_xscale("log")
-    if _log_scale_fits([e for _, e, ok in points if ok]):
-        ax.set_yscale("log")
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("validation error (lower is better)")
-    ax.set_title("Validation error vs model size")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    # Hypervolume of (error, log10 parameters), both scaled to [0, 1]: reference error 1 and
-    # the parameter limit (else 1.1 x the largest model), from the smallest model seen.
-    low = math.log10(max(1.0, min(p for p, _, _ in points)))
-    high = math.log10(limits.max_params or 1.1 * max(p for p, _, _ in points))
-    span = max(high - low, 1e-9)
-    online, xs, ys = Front(), [], []
-    for record, spent, _ in journal.spend_curve():
-        result = record.result
-        if result is not None and result.ok and result.footprint is not None:
-            size = (math.log10(max(1.0, result.footprint.params)) - low) / span
-            online.add(record.id, (result.loss, size))
-        xs.append(spent)
-        ys.append(hypervolume_2d(online.points.values(), (1.0, 1.0)))
-    hv_ax.step(xs, ys, where="post", color="#1f77b4", lw=2)
-    hv_ax.set_xlabel(f"budget charged ({journal.unit.value})")
-    hv_ax.set_ylabel("hypervolume (higher is better)")
-    hv_ax.set_title("Front's hypervolume vs budget")
-    hv_ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return save(fig, path)
