@@ -314,8 +314,9 @@ def write_outputs(out: Path, rows: Sequence[dict[str, Any]], problems: Mapping[s
 
     sections = [f"# nas bench: {', '.join(searchers)} on {', '.join(problems)}", "",
                 f"Total budget per run: {budget}; seeds per cell: "
-                f"{len({r['seed'] for r in rows})}. Regret of the incumbent (best trial at the "
-                "highest budget so far); lower is better.", ""]
+                f"{len({r['seed'] for r in rows})}. Regret of the incumbent (one objective: "
+                "the best trial at the highest budget so far; several: the front, as each "
+                "problem says); lower is better.", ""]
     if versions:
         sections += ["Peer libraries: " + ", ".join(
             f"{name}: {versions[name]}" for name in searchers if name in versions) + ".", ""]
