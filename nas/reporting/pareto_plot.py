@@ -17,7 +17,7 @@ from nas.dominance import hypervolume
 from nas.journal import JournalView
 from nas.objectives import VAL_ERROR
 from nas.pareto import Front, front_of, reader
-from nas.reporting.plots import figure, log_scale_fits, save
+from nas.reporting.plots import figure, save
 
 #: Objectives whose values span decades: log axes, log-scaled hypervolume.
 _LOG = ("params", "flops", "latency")
@@ -30,6 +30,10 @@ def _limits(constraints: Constraints) -> dict[str, float]:
                                             ("flops", constraints.max_flops),
                                             ("latency", constraints.max_latency_ms))
             if value is not None}
+
+
+def _amount(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1e4 else f"{value:,.4g}"
 
 
 def _axes(names: Sequence[str]) -> tuple[str, str]:
@@ -70,10 +74,12 @@ def plot_pareto(journal: JournalView, path: Path) -> Path | None:
     for name, draw in ((x_name, ax.axvline), (y_name, ax.axhline)):
         if name in limits:
             draw(limits[name], color="#333333", ls="--", lw=1,
-                 label=f"limit: {_LABEL.get(name, name)} <= {limits[name]:,.4g}")
+                 label=f"limit: {_LABEL.get(name, name)} <= {_amount(limits[name])}")
     if x_name in _LOG:
         ax.set_xscale("log")
-    if y_name in _LOG or (y_name == VAL_ERROR and log_scale_fits([y for _, y, _ in points])):
+    errors = [y for _, y, _ in points if y > 0]
+    # Errors spanning a decade or more: the front sits near zero, a log axis spreads it out.
+    if y_name in _LOG or (y_name == VAL_ERROR and errors and max(errors) > 10 * min(errors)):
         ax.set_yscale("log")
     ax.set_xlabel(_LABEL.get(x_name, x_name))
     ax.set_ylabel(f"{_LABEL.get(y_name, y_name)} (lower is better)")
@@ -84,7 +90,7 @@ def plot_pareto(journal: JournalView, path: Path) -> Path | None:
     hv_ax.step(xs, ys, where="post", color="#1f77b4", lw=2)
     hv_ax.set_xlabel(f"budget charged ({journal.unit.value})")
     hv_ax.set_ylabel("hypervolume (higher is better)")
-    hv_ax.set_title(f"Front's hypervolume vs budget ({', '.join(names)})")
+    hv_ax.set_title("Front's hypervolume vs budget")
     hv_ax.grid(alpha=0.3)
     fig.tight_layout()
     return save(fig, path)
