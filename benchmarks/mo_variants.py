@@ -26,7 +26,7 @@ from nas import problems
 from nas.bench_pareto import IncumbentFront
 from nas.types import Result
 
-PROBLEMS = ("zdt1-mf", "zdt2-mf", "dtlz2-mf")
+PROBLEMS = ("zdt1-mf", "zdt2-mf", "dtlz2-mf", "tab-mlp-digits-mo", "tab-mlp-mnist1d-mo")
 #: label -> (searcher, options)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mo-random": ("mo-random", {}),
@@ -55,7 +55,8 @@ def curve(problem: problems.Problem, name: str, options: Mapping[str, Any], seed
         if trial is None:
             break
         budget = trial.budget if trial.budget is not None else problem.max_budget
-        values = tuple(problem.evaluate(trial.config, budget, seed=seed))
+        value = problem.evaluate(trial.config, budget, seed=seed)
+        values = tuple(value["loss"] if isinstance(value, Mapping) else value)
         spent += budget
         searcher.tell(trial, Result(loss=values[0], objectives=values))
         front.add(values, problem.true_objectives(trial.config))
