@@ -104,10 +104,11 @@ class Constraints:
         """Why a model of `params` parameters and `flops` FLOPs per sample is infeasible, or
         None when both limits are met (latency needs the trained model)."""
         if self.max_params is not None and params > self.max_params:
-            return f"{_short(params)} parameters, more than the limit of {_short(self.max_params)}"
+            return (f"{format_count(params)} parameters, more than the limit of "
+                    f"{format_count(self.max_params)}")
         if self.max_flops is not None and flops > self.max_flops:
-            return (f"{_short(flops)} FLOPs per sample, more than the limit of "
-                    f"{_short(self.max_flops)}")
+            return (f"{format_count(flops)} FLOPs per sample, more than the limit of "
+                    f"{format_count(self.max_flops)}")
         return None
 
     def after_training(self, footprint: Footprint | None) -> str | None:
@@ -138,15 +139,16 @@ class Constraints:
     def __str__(self) -> str:
         parts = []
         if self.max_params is not None:
-            parts.append(f"params <= {_short(self.max_params)}")
+            parts.append(f"params <= {format_count(self.max_params)}")
         if self.max_flops is not None:
-            parts.append(f"FLOPs <= {_short(self.max_flops)}")
+            parts.append(f"FLOPs <= {format_count(self.max_flops)}")
         if self.max_latency_ms is not None:
             parts.append(f"latency <= {self.max_latency_ms:g} ms")
         return ", ".join(parts) or "none"
 
 
-def _short(n: float) -> str:
+def format_count(n: float) -> str:
+    """A count as `parse_count` reads it back, three significant digits: 1.2k, 446k, 3.23M."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= scale:
             return f"{n / scale:.3g}{suffix}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nas.budget import Unit, display_amount
+from nas.constraints import format_count
 from nas.engine.callbacks import Callback
 from nas.engine.ledger import Ledger
 from nas.journal import JournalView, ranked
@@ -166,7 +167,8 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
         rows.append([
             str(rank), str(r.id), _pct(r.val_accuracy),
             f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:.3g}",
-            f"{r.result.seconds:.1f}", _count(m.get("params")), *size,
+            # The footprint's count; journals older than footprints have the metric.
+            f"{r.result.seconds:.1f}", _count(fp.params if fp else m.get("params")), *size,
             format_config(r.trial.config, width=70),
         ])
     return _aligned(header, rows)
@@ -182,12 +184,7 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _count(n: Any) -> str:
-    if n is None:
-        return "-"
-    n = int(n)
-    if n >= 1e9:
-        return f"{n / 1e9:.2f}G"
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 1e3 else str(n))
+    return "-" if n is None else format_count(float(n))
 
 
 def summary_text(view: JournalView, *, k: int = 5) -> str:
