@@ -252,15 +252,23 @@ def _general(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _front_budget(record: TrialRecord) -> str:
+    """Epochs a trained model had, else the trial's budget in the objective's own units."""
+    result = record.result
+    if result is not None and result.epochs > 0:
+        return f"{result.epochs:.3g}ep"
+    return "full" if record.trial.budget is None else f"{record.trial.budget:.3g}"
+
+
 def front_table(points: Sequence[FrontPoint], objectives: Sequence[str]) -> str:
     """A Pareto front as an aligned text table: trial, each objective, budget, config."""
     if not points:
         return "no trained trial with these objectives yet"
     shown = {"val_error": lambda v: f"{100 * v:.2f}%", "params": _count, "flops": _count,
              "latency": lambda v: f"{v:.3g}ms"}
-    header = ["#", "trial", *objectives, "epochs", "config"]
+    header = ["#", "trial", *objectives, "budget", "config"]
     rows = [[str(k), str(p.record.id), *(shown.get(n, _general)(v) for n, v in zip(
                 objectives, p.values, strict=True)),
-             f"{p.record.result.epochs:.3g}" if p.record.result else "-",
+             _front_budget(p.record),
              format_config(p.record.trial.config, width=70)] for k, p in enumerate(points)]
     return _aligned(header, rows)
