@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", default="auto", metavar="N",
                    help="train the best full-budget configuration N more times with new seeds "
                         "at the end, for the ensemble; auto: 2 with the default searcher, else 0")
+    p.add_argument("--enqueue", metavar="FILE",
+                   help="a JSON list of configurations to train first, in order (each a dict "
+                        "of hyperparameters, the rest at their defaults, or {\"config\": {...}, "
+                        "\"budget\": 3}); journaled like any trial")
     p.add_argument("--objectives", metavar="NAMES",
                    help="search the Pareto front of several objectives, all minimised: "
                         "val_error and any of params, flops, latency, e.g. val_error,params "

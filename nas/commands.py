@@ -84,10 +84,27 @@ def search(args: argparse.Namespace) -> int:
         dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
         replicas=_replicas(args.replicas), baselines=not args.no_baselines,
         started_at=process_started_at(), constraints=constraints,
-        objectives=args.objectives, **_executor_args(args),
+        objectives=args.objectives, enqueue=_enqueued(args.enqueue), **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0
+
+
+def _enqueued(path: str | None) -> list[Any] | None:
+    """The configurations of an `--enqueue` file: a JSON list."""
+    if path is None:
+        return None
+    import json
+
+    try:
+        entries = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read --enqueue {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UserError(f"--enqueue {path} is not JSON: {exc}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"--enqueue {path} must hold a JSON list of configurations (objects)")
+    return entries
 
 
 def _replicas(value: str) -> int | str:

@@ -98,6 +98,8 @@ class SearchSettings:
     constraints: Mapping[str, float] | None = None
     #: The names of a multi-objective search's objectives (`nas.objectives`); None: one.
     objectives: tuple[str, ...] | None = None
+    #: Configurations asked before the searcher's own (``{"config", "budget"}``), in order.
+    enqueued: tuple[Mapping[str, Any], ...] | None = None
     #: `nas.optimize`: the objective's import path and its budget range.
     objective: str | None = None
     min_budget: float | None = None
@@ -141,6 +143,8 @@ class SearchSettings:
         }
         if self.objectives:
             out["objectives"] = list(self.objectives)
+        if self.enqueued:
+            out["enqueued"] = [dict(e) for e in self.enqueued]
         if self.kind is RunKind.OPTIMIZE:
             out.update(objective=self.objective, min_budget=self.min_budget,
                        max_budget=self.max_budget)
@@ -169,7 +173,7 @@ class SearchSettings:
                             f"code's {SETTINGS_VERSION}; upgrade nas to read it")
         s = d.get("searcher") or {}
         data = d.get("data")
-        auto, objectives = d.get("auto"), d.get("objectives")
+        auto, objectives, enqueued = d.get("auto"), d.get("objectives"), d.get("enqueued")
 
         def number(key: str) -> float | None:
             value = d.get(key)
@@ -193,6 +197,7 @@ class SearchSettings:
             else None,
             objectives=tuple(str(x) for x in objectives) if isinstance(objectives, list)
             else None,
+            enqueued=tuple(dict(e) for e in enqueued) if isinstance(enqueued, list) else None,
             objective=d.get("objective"), min_budget=number("min_budget"),
             max_budget=number("max_budget"), version=SETTINGS_VERSION,
         )

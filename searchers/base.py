@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from ConfigSpace import Configuration, ConfigurationSpace
 from nas.dominance import non_dominated
 from nas.types import Result, Trial, plain
 from searchers.proposers import DefaultFirst, Proposer
+from searchers.queue import check_budget, complete_config, queue_first
 from searchers.rankings import Outcome
 from searchers.schedules import Promote, Sample, Schedule
 
@@ -60,6 +62,25 @@ class Searcher(ABC):
         self._next_id = 0
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Result]] = []
+        #: Configurations (with their budgets) to ask before any proposal: `enqueue`.
+        self.enqueued: deque[tuple[dict[str, Any], float | None]] = deque()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every searcher serves its queue first, whoever wrote its `ask`.
+        for name in ("ask", "replay_ask"):
+            if name in cls.__dict__:
+                setattr(cls, name, queue_first(cls.__dict__[name]))
+
+    def enqueue(self, config: Mapping[str, Any], *, budget: float | None = None) -> None:
+        """Ask `config` before any proposal of the searcher's own, at `budget` (None: the
+        search's full per-trial budget); left-out hyperparameters take their defaults. An
+        invalid configuration is a ValueError saying what is wrong."""
+        self.enqueued.append((complete_config(self.space, config), check_budget(budget)))
+
+    def _take_enqueued(self) -> Trial:
+        config, budget = self.enqueued.popleft()
+        return self._new_trial(config, budget=budget, origin="enqueued")
 
     @property
     def options(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from nas.engine.options import (
     check_name,
     check_replicas,
     check_trial_budget,
+    enqueue_all,
     executor_for,
     make_searcher,
     rebuild_searcher,
@@ -96,6 +97,7 @@ def search(
     started_at: float | None = None,
     constraints: Constraints | Mapping[str, Any] | None = None,
     objectives: str | Sequence[str] | None = None,
+    enqueue: Sequence[Mapping[str, Any]] | None = None,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -127,6 +129,8 @@ def search(
     `objectives` (``"val_error,params"``; also ``flops``, ``latency``: `nas.objectives`), each
     minimised, make it a multi-objective search (``"auto"`` searcher: `DEFAULT_MO_SEARCHER`) of
     their Pareto front (`SearchResult.pareto_front`); the result is its most accurate model.
+    `enqueue`: configurations to try before the searcher's own proposals, in order (each a
+    dict of hyperparameters, the rest at their defaults, or ``{"config": ..., "budget": ...}``).
     """
     from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
@@ -180,6 +184,7 @@ def search(
         searcher_obj, trial_seq = make_searcher(
             searcher_name, space_obj, seed, searcher_opts, min_budget=per_trial.amount / 9,
             max_budget=per_trial.amount, n_objectives=1 if names is None else len(names))
+        queued = enqueue_all(searcher_obj, enqueue)
         objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
         # A space that cannot fit the data is the user's mistake: say so before any journal exists.
         with torch.device("meta"):
@@ -194,7 +199,7 @@ def search(
             trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
             max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
             auto=None if chosen.plan is None else tuple(chosen.plan.reasons),
-            constraints=limits.to_dict() or None, objectives=names)
+            constraints=limits.to_dict() or None, objectives=names, enqueued=queued or None)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     _callbacks(callbacks, progress),
@@ -223,6 +228,7 @@ def optimize(
     workers: int | None = None,
     scheduler: str | None = None,
     objectives: Sequence[str] | None = None,
+    enqueue: Sequence[Mapping[str, Any]] | None = None,
 ) -> SearchResult:
     """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
 
@@ -236,6 +242,7 @@ def optimize(
     With `objectives` (their names) the function returns that many values (a tuple, or a dict
     whose ``loss`` is one), all minimised, and a multi-objective searcher (`searcher`:
     ``mo-random``, ``motpe``, ...) searches their Pareto front (`SearchResult.pareto_front`).
+    `enqueue`: configurations evaluated first, as in `search`.
     """
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
@@ -251,6 +258,7 @@ def optimize(
     searcher_obj, trial_seq = make_searcher(searcher, space, seed, searcher_options,
                                              min_budget=low, max_budget=top,
                                              n_objectives=1 if names is None else len(names))
+    queued = enqueue_all(searcher_obj, enqueue)
     label = getattr(objective, "__qualname__", type(objective).__name__)
     run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
     settings = SearchSettings(
@@ -258,7 +266,7 @@ def optimize(
         objective=f"{getattr(objective, '__module__', '?')}.{label}",
         space_name=space.name or "custom", space=spaces.space_to_json(space),
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
-        max_budget=top, objectives=names)
+        max_budget=top, objectives=names, enqueued=queued or None)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
                 _callbacks(callbacks, progress), executor_for(executor, workers, scheduler, "cpu"))
 
@@ -299,6 +307,7 @@ def resume(
         space = spaces.space_from_json(settings.space)
         s = settings.searcher
         searcher = rebuild_searcher(s.name, space, s.seed, s.options)
+        enqueue_all(searcher, settings.enqueued)  # the replay asks them again, first
         _, trial_seq = seed_sequences(settings.seed)
         obj = _objective_of(settings, store.path, data, objective, searcher,
                             location={"root": data_root, "download": download})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,23 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
     built = searcher_registry.get(searcher, space, seed=int(searcher_seq.generate_state(1)[0]),
                                   **opts)
     return built, trial_seq
+
+
+def enqueue_all(searcher: Searcher, entries: Sequence[Mapping[str, Any]] | None
+                ) -> tuple[dict[str, Any], ...]:
+    """Queue `entries` on `searcher`, in order: each a configuration, or ``{"config": ...,
+    "budget": ...}``; the journal form of its whole queue (completed configurations, those it
+    held already first). A bad one is one UserError naming it."""
+    for k, entry in enumerate(entries or ()):
+        wrapped = isinstance(entry, Mapping) and "config" in entry \
+            and set(entry) <= {"config", "budget"}
+        config = entry["config"] if wrapped else entry
+        budget = entry.get("budget") if wrapped else None
+        try:
+            searcher.enqueue(config, budget=budget)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"enqueued configuration {k}: {exc}") from None
+    return tuple({"config": config, "budget": budget} for config, budget in searcher.enqueued)
 
 
 def multi_objective_searchers() -> list[str]:

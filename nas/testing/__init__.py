@@ -56,6 +56,7 @@ from nas.testing.problems import (
     zdt_objectives,
     zdt_space,
 )
+from nas.testing.queue import check_enqueue
 from nas.testing.reproducibility import (
     check_deterministic,
     check_global_rng_untouched,
@@ -89,6 +90,7 @@ __all__ = [
     "check_budgets",
     "check_conditional",
     "check_deterministic",
+    "check_enqueue",
     "check_failed_results",
     "check_front",
     "check_global_rng_untouched",
