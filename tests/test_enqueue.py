@@ -95,3 +95,6 @@ def test_nas_search_trains_the_enqueued_architecture_first(tmp_path, monkeypatch
     first = JournalView.load(tmp_path / "runs" / "q.db").records[0]
     assert first.trial.config["width"] == 24 and first.trial.config["n_blocks"] == 1
     assert first.trial.info["origin"] == "enqueued" and first.status is TrialStatus.OK
+    from nas.reporting.console import top_table
+
+    assert "0 (enqueued)" in top_table(JournalView.load(tmp_path / "runs" / "q.db").records)

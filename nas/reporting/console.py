@@ -165,13 +165,19 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
             "-" if fp is None or fp.latency_ms is None
             else f"{fp.latency_ms:.2f}ms/{fp.latency_batch}"]
         rows.append([
-            str(rank), str(r.id), _pct(r.val_accuracy),
+            str(rank), trial_label(r), _pct(r.val_accuracy),
             f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:.3g}",
             # The footprint's count; journals older than footprints have the metric.
             f"{r.result.seconds:.1f}", _count(fp.params if fp else m.get("params")), *size,
             format_config(r.trial.config, width=70),
         ])
     return _aligned(header, rows)
+
+
+def trial_label(record: TrialRecord) -> str:
+    """A trial's id, marked when the user enqueued it rather than the searcher proposing it."""
+    return f"{record.id} (enqueued)" if record.trial.info.get("origin") == "enqueued" \
+        else str(record.id)
 
 
 def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from nas.budget import Unit, display_amount
 from nas.errors import UserError
 from nas.journal import JournalView, RunKind
+from nas.reporting.console import trial_label
 from nas.reporting.importance import MIN_IMPORTANCE_TRIALS, Importance, importance
 from nas.reporting.pareto_plot import plot_pareto
 from nas.reporting.plots import (
@@ -217,7 +218,8 @@ def _top_table(data: JournalView, k: int) -> str:
     lines = ['<table class="top">', "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for rank, r in enumerate(ranked, start=1):
         assert r.result is not None
-        cells = [f'<td class="num">{rank}</td>', f'<td class="num">{r.id}</td>',
+        cells = [f'<td class="num">{rank}</td>',
+                 f'<td class="num">{html.escape(trial_label(r))}</td>',
                  f'<td class="num">{r.result.loss:.4g}</td>']
         if with_acc:
             acc = r.val_accuracy
