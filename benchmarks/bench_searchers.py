@@ -102,11 +102,14 @@ def objective(config: Mapping[str, Any], budget: float | None) -> float:
 
 
 def make_searcher(name: str) -> Searcher:
-    """A fresh searcher; multi-fidelity ones (by class attribute) get the benchmark's budgets."""
+    """A fresh searcher; multi-fidelity ones (by class attribute) get the benchmark's budgets,
+    multi-objective ones two objectives (`step` tells them a size beside the loss)."""
     cls = searchers.get_class(name)
     options: dict[str, Any] = {}
     if cls.multi_fidelity:
         options = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA}
+    if cls.multi_objective:
+        options["n_objectives"] = 2
     return searchers.get(name, SPACE, seed=SEED, **options)
 
 
@@ -115,7 +118,10 @@ def step(searcher: Searcher) -> Trial:
     trial = searcher.ask()
     if trial is None:  # only while trials are pending, which a sequential loop never leaves
         raise RuntimeError(f"{searcher!r} asked for nothing with no trial pending")
-    searcher.tell(trial, Result(loss=objective(trial.config, trial.budget)))
+    loss = objective(trial.config, trial.budget)
+    size = float(trial.config["width"] * trial.config["depth"])
+    searcher.tell(trial, Result(loss=loss, objectives=(loss, size)
+                                if searcher.multi_objective else None))
     return trial
 
 
