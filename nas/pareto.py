@@ -105,13 +105,14 @@ class Front:
     def __init__(self) -> None:
         self.points: dict[int, tuple[float, ...]] = {}
 
-    def add(self, trial_id: int, values: Sequence[float]) -> None:
-        """Take in one trial's objective values."""
+    def add(self, trial_id: int, values: Sequence[float]) -> bool:
+        """Take in one trial's objective values; whether they joined the front."""
         point = tuple(float(v) for v in values)
         if any(dominates(q, point) for q in self.points.values()):
-            return
+            return False
         self.points = {i: q for i, q in self.points.items() if not dominates(point, q)}
         self.points[trial_id] = point
+        return True
 
     def ids(self) -> set[int]:
         """The trials on the front."""

@@ -114,12 +114,14 @@ def _hypervolume_curve(journal: JournalView, names: Sequence[str],
         high = f(limits[name]) if name in limits else f(max(seen)) + 0.1 * max(
             f(max(seen)) - low, 1e-9)
         scales.append((f, low, max(high - low, 1e-9)))
-    online, xs, ys = Front(), [], []
+    online, xs, ys, volume = Front(), [], [], 0.0
     for record, spent, _ in journal.spend_curve():
         point = [read(record) for read in readers]
-        if all(v is not None for v in point):
-            online.add(record.id, [(f(v) - low) / span for v, (f, low, span)
-                                   in zip(point, scales, strict=True) if v is not None])
+        # The volume changes only when the front does: a long search tells mostly others.
+        if all(v is not None for v in point) and online.add(
+                record.id, [(f(v) - low) / span for v, (f, low, span)
+                            in zip(point, scales, strict=True) if v is not None]):
+            volume = hypervolume(list(online.points.values()), [1.0] * len(names))
         xs.append(spent)
-        ys.append(hypervolume(list(online.points.values()), [1.0] * len(names)))
+        ys.append(volume)
     return xs, ys
