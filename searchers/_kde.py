@@ -10,10 +10,12 @@ operations however long the history is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from searchers import _fp
 from searchers.rankings import pareto_order
 
 #: The ways a `ParzenEstimator` sets its continuous bandwidths.
@@ -82,7 +84,7 @@ class ParzenEstimator:
         filled = np.where(active, self.data, 0.0)
         mean = filled.sum(axis=0) / np.maximum(counts, 1)
         var = (np.where(active, self.data - mean, 0.0) ** 2).sum(axis=0) / np.maximum(counts, 1)
-        bw = 1.06 * np.sqrt(var) * np.maximum(counts, 1) ** (-1.0 / (self.d + 4))
+        bw = 1.06 * np.sqrt(var) * _fp.power(np.maximum(counts, 1), -1.0 / (self.d + 4))
         bw = np.maximum(bw, self._floor(min_bandwidth, magic_clip)) * np.where(
             self.cat, 1.0, self.bandwidth_scale)
         # A categorical bandwidth is the chance of switching to another value: at most uniform.
@@ -111,7 +113,7 @@ class ParzenEstimator:
         x0 = np.nan_to_num(xc)
         bw = self._cont_widths
         inv2 = 0.5 / bw**2
-        log_norm = -np.log(bw) - _LOG_SQRT_2PI - self._log_mass(x0, bw)
+        log_norm = -_fp.log(bw) - _LOG_SQRT_2PI - self._log_mass(x0, bw)
         a_inv2 = np.multiply(ax, inv2, out=out[:, :c])
         np.multiply(2.0 * a_inv2, x0, out=out[:, c:2 * c])
         out[:, 2 * c:3 * c] = ax * (log_norm - x0**2 * inv2) + _LOG_MISMATCH * (1.0 - ax)
@@ -120,8 +122,8 @@ class ParzenEstimator:
             # Categorical dims: one-hot columns (inactive rows all zero); candidate features
             # one-hot, a, 1 - a.
             lam = self.bandwidth[cat]
-            log_other = np.log(lam / np.maximum(k - 1, 1))
-            gain = np.repeat(np.log1p(-lam) - log_other, k)
+            log_other = _fp.log(lam / np.maximum(k - 1, 1))
+            gain = np.repeat(_fp.log1p(-lam) - log_other, k)
             hot, acx = self._onehot(x[:, cat])
             h, m = 4 * c + int(k.sum()), len(k)
             np.multiply(hot, gain, out=out[:, 4 * c:h])
@@ -140,7 +142,7 @@ class ParzenEstimator:
             width = np.broadcast_to(bw, x0.shape)[near]
             centre = x0[near]
             mass = ndtr((1.0 - centre) / width) - ndtr(-centre / width)
-            out[near] = np.log(np.maximum(mass, 1e-300))
+            out[near] = _fp.log(np.maximum(mass, 1e-300))
         return out
 
     def _onehot(self, xk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +179,8 @@ class ParzenEstimator:
             bw = self.kernel_bandwidth[:, j][None, :]
             x0 = np.nan_to_num(xj)
             mass = ndtr((1.0 - x0) / bw) - ndtr(-x0 / bw)
-            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - np.log(bw) - _LOG_SQRT_2PI
-                    - np.log(np.maximum(mass, 1e-300)))
+            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - _fp.log(bw) - _LOG_SQRT_2PI
+                    - _fp.log(np.maximum(mass, 1e-300)))
         return np.where(ny & nx, 0.0, np.where(ny | nx, _LOG_MISMATCH, both))
 
     def logpdf(self, y: np.ndarray) -> np.ndarray:
@@ -201,7 +203,7 @@ class ParzenEstimator:
 
     def _log_uniform(self, y: np.ndarray) -> np.ndarray:
         k = np.maximum(self.n_choices, 2)
-        per_dim = np.where(self.cat & ~np.isnan(y), -np.log(k), 0.0)
+        per_dim = np.where(self.cat & ~np.isnan(y), -_fp.log(k), 0.0)
         return per_dim.sum(axis=1)
 
     # -- sampling ------------------------------------------------------------------------------
@@ -256,12 +258,12 @@ def _logsumexp_rows(a: np.ndarray, extra: np.ndarray | None = None) -> np.ndarra
         top = np.maximum(top, extra)
     top = np.where(np.isfinite(top), top, 0.0)
     a -= top[:, None]
-    np.exp(a, out=a)
+    a[...] = _fp.exp(a)
     total = a.sum(axis=1)
     if extra is not None:
-        total += np.exp(extra - top)
+        total += _fp.exp(extra - top)
     with np.errstate(divide="ignore"):
-        return np.log(total) + top
+        return _fp.log(total) + top
 
 
 def _neighbor_widths(values: np.ndarray, floor: float) -> np.ndarray:
@@ -320,11 +322,15 @@ class Observations:
 
 
 def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_candidates: int,
-                             rng: np.random.Generator, *, bandwidth_factor: float = 1.0
+                             rng: np.random.Generator, *, bandwidth_factor: float = 1.0,
+                             log_weight: Callable[[np.ndarray], np.ndarray] | None = None
                              ) -> np.ndarray:
-    """Candidates drawn from the good density, best ratio l(x) / g(x) first."""
+    """Candidates drawn from the good density, best ratio l(x) / g(x) first; with `log_weight`,
+    the ratio times exp(log_weight(x)) (πBO's prior weight)."""
     candidates = good.sample(n_candidates, rng, bandwidth_factor=bandwidth_factor)
     score = good.logpdf(candidates) - bad.logpdf(candidates)
+    if log_weight is not None:
+        score = score + log_weight(candidates)
     return candidates[np.argsort(-score, kind="stable")]
 
 

@@ -15,7 +15,16 @@ from ConfigSpace import Configuration, ConfigurationSpace
 
 from nas.dominance import non_dominated
 from nas.types import Result, Trial, plain
-from searchers.proposers import DefaultFirst, Proposer
+from searchers.encoding import SpaceCoder
+from searchers.priors import (
+    PIBO_BETA,
+    Prior,
+    PriorDistribution,
+    PriorEvidence,
+    PriorMixture,
+    parse_prior,
+)
+from searchers.proposers import DefaultFirst, Proposal, Proposer
 from searchers.queue import check_budget, complete_config, queue_first
 from searchers.rankings import Outcome
 from searchers.schedules import Promote, Sample, Schedule
@@ -46,9 +55,15 @@ class Searcher(ABC):
     multi_objective: ClassVar[bool] = False
     #: The distribution an external baseline wraps ("optuna"); `nas bench` records its version.
     library: ClassVar[str] = ""
+    #: True when it takes keyword ``prior`` (a `searchers.priors.Prior` or a form `parse_prior`
+    #: reads): its new configurations lean towards the user's preferred values.
+    takes_prior: ClassVar[bool] = False
     #: Options a journal written before they existed implies (their value then), so a resume
     #: rebuilds the searcher that ran rather than one with today's defaults.
     legacy_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    #: True when `observe` shows an earlier search's results to its proposals (a warm start);
+    #: False: it keeps them (`imported`) but proposes as if it had none.
+    learns_imports: ClassVar[bool] = False
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0) -> None:
         if not isinstance(space, ConfigurationSpace):
@@ -63,7 +78,9 @@ class Searcher(ABC):
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Result]] = []
         #: Configurations (with their budgets) to ask before any proposal: `enqueue`.
-        self.enqueued: deque[tuple[dict[str, Any], float | None]] = deque()
+        self.enqueued: deque[tuple[dict[str, Any], float | None, str]] = deque()
+        #: Results of trials it never asked (an earlier search's), as `observe` got them.
+        self.imported: list[tuple[dict[str, Any], float | None, Result]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,15 +89,26 @@ class Searcher(ABC):
             if name in cls.__dict__:
                 setattr(cls, name, queue_first(cls.__dict__[name]))
 
-    def enqueue(self, config: Mapping[str, Any], *, budget: float | None = None) -> None:
+    def enqueue(self, config: Mapping[str, Any], *, budget: float | None = None,
+                origin: str = "enqueued") -> None:
         """Ask `config` before any proposal of the searcher's own, at `budget` (None: the
         search's full per-trial budget); left-out hyperparameters take their defaults. An
-        invalid configuration is a ValueError saying what is wrong."""
-        self.enqueued.append((complete_config(self.space, config), check_budget(budget)))
+        invalid configuration is a ValueError saying what is wrong. `origin` marks the trial
+        (``info["origin"]``): "enqueued", or "retrained" for an imported trial trained again."""
+        self.enqueued.append((complete_config(self.space, config), check_budget(budget),
+                              str(origin)))
 
     def _take_enqueued(self) -> Trial:
-        config, budget = self.enqueued.popleft()
-        return self._new_trial(config, budget=budget, origin="enqueued")
+        config, budget, origin = self.enqueued.popleft()
+        return self._new_trial(config, budget=budget, origin=origin)
+
+    def observe(self, config: Mapping[str, Any], result: Result, *,
+                budget: float | None = None) -> None:
+        """Learn from a result it never asked for (an earlier search's trial, at `budget`;
+        None: the full budget): never pending, never promoted. The base class only keeps it;
+        a `learns_imports` searcher also shows it to its model."""
+        self.imported.append((complete_config(self.space, config), check_budget(budget),
+                              result))
 
     @property
     def options(self) -> dict[str, Any]:
@@ -120,6 +148,13 @@ class Searcher(ABC):
     def next_id(self) -> int:
         """The id its next trial will have."""
         return self._next_id
+
+    def start_at(self, trial_id: int) -> None:
+        """Number its trials from `trial_id` (a searcher rebuilt mid-journal, after a change
+        of the space, goes on after the trials of the one before); only before its first ask."""
+        if self._next_id or self.pending or self.history:
+            raise RuntimeError("start_at is for a searcher that has asked nothing yet")
+        self._next_id = int(trial_id)
 
     def rebudget(self, max_budget: float) -> bool:
         """Let its trials not yet proposed run up to `max_budget` (a search re-planned as real
@@ -183,15 +218,44 @@ class ScheduledSearcher(Searcher):
     """
 
     filters_proposals = True
+    learns_imports = True
+    takes_prior = True
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
-                 include_default: bool = False) -> None:
+                 include_default: bool = False,
+                 prior: Prior | Mapping[str, Any] | str | None = None) -> None:
+        """`prior`: the user's preferred values (`searchers.priors`); new configurations come
+        from it with a share that decays as results come in, faster when its samples do worse
+        than uniform ones, and a model's acquisition is weighted by it (πBO)."""
         super().__init__(space, seed=seed)
         self.include_default = bool(include_default)
+        self.prior = None if prior is None else parse_prior(prior, self.space)
+        #: What told results say of the prior (None without one).
+        self.prior_evidence: PriorEvidence | None = None
+        # The sample each trial started from, by trial id: a promotion is credited to it.
+        self._sample_origins: dict[int, str | None] = {}
         self.schedule: Schedule = self._make_schedule()
         proposer = self._make_proposer()
+        if self.prior is not None:
+            proposer = self._with_prior(proposer, self.prior)
         self.proposer: Proposer = DefaultFirst(proposer, self.space) if self.include_default \
             else proposer
+
+    def _with_prior(self, proposer: Proposer, prior: Prior) -> Proposer:
+        """`proposer` drawing from `prior` too (`PriorMixture`), its model weighted by it."""
+        distribution = PriorDistribution(prior, SpaceCoder(self.space))
+        # A multi-fidelity searcher's results weigh by their share of its full budget.
+        self.prior_evidence = PriorEvidence(getattr(self, "max_budget", None))
+        mixture = PriorMixture(proposer, distribution, self.rng, self.prior_evidence)
+        weigh = getattr(proposer, "weigh_by_prior", None)
+        if weigh is not None:
+            weigh(mixture.log_prior, PIBO_BETA)
+        return mixture
+
+    def _prior_options(self) -> dict[str, Any]:
+        """``{"prior": ...}`` with a prior, else nothing: options of searches without one stay
+        as they were."""
+        return {} if self.prior is None else {"prior": self.prior.to_dict()}
 
     @abstractmethod
     def _make_schedule(self) -> Schedule:
@@ -205,8 +269,9 @@ class ScheduledSearcher(Searcher):
             ) -> Trial | None:
         """The trial the schedule's next action starts; None when it waits or is done.
 
-        With `admissible`, a new configuration is proposed again (up to `MAX_PROPOSALS` times)
-        until one passes, so that a schedule's slot goes to a configuration that can train.
+        With `admissible`, a new configuration is proposed again (up to `MAX_PROPOSALS` times,
+        the second half drawn from the whole space) until one passes, so that a schedule's slot
+        goes to a configuration that can train.
         """
         action = self.schedule.next(self._next_id)
         if isinstance(action, Promote):
@@ -216,10 +281,14 @@ class ScheduledSearcher(Searcher):
             # The running trials, oldest first: a model may steer away from them (TPE's liar).
             pending = [t.config for t in self.pending.values()]
             proposal = self.proposer.propose(action.budget, pending)
-            for _ in range(MAX_PROPOSALS - 1):
+            for k in range(1, MAX_PROPOSALS):
                 if admissible is None or admissible(proposal.config):
                     break
-                proposal = self.proposer.propose(action.budget, pending)
+                # A model sure of a region the filter shuts out proposes there every time:
+                # after half the tries, samples of the whole space take over.
+                proposal = self.proposer.propose(action.budget, pending) \
+                    if k < MAX_PROPOSALS // 2 \
+                    else Proposal(dict(self.space.sample_configuration()), "random")
             return self._new_trial(proposal.config, budget=action.budget, **action.info,
                                    origin=proposal.origin)
         return None
@@ -230,20 +299,41 @@ class ScheduledSearcher(Searcher):
         A `multi_objective` searcher passes `Result.objective_values` instead (None: failure).
         """
         super().tell(trial, result)
-        loss: Outcome = result.loss if result.ok else math.inf
-        if self.multi_objective:
-            loss = result.objective_values()
-            expected = getattr(self, "n_objectives", None)
-            if loss is not None and expected is not None and len(loss) != expected:
-                raise ValueError(f"trial {trial.id}: {len(loss)} objective values for a "
-                                 f"search of {expected} objectives")
+        loss = self._outcome(trial.id, result)
         self.schedule.record(trial.id, trial.config, loss)
         budget = None if trial.budget is None else float(trial.budget)
         self.proposer.observe(trial.config, budget, loss)
+        if self.prior_evidence is not None:
+            origin = trial.info.get("origin")
+            if origin == "promoted" and trial.parent is not None:
+                origin = self._sample_origins.get(trial.parent)
+            self._sample_origins[trial.id] = origin
+            self.prior_evidence.record(origin, budget, loss)
+
+    def observe(self, config: Mapping[str, Any], result: Result, *,
+                budget: float | None = None) -> None:
+        """Show an imported result to the proposer (the schedule never sees it: it has no
+        checkpoint here to promote)."""
+        super().observe(config, result, budget=budget)
+        config, budget, _ = self.imported[-1]
+        self.proposer.observe(config, budget, self._outcome(None, result))
 
     def continuable(self) -> set[int]:
         """What the schedule may still promote."""
         return self.schedule.continuable()
+
+    def _outcome(self, trial_id: int | None, result: Result) -> Outcome:
+        """What the schedule and proposer rank: the loss (a failure: inf), or a
+        `multi_objective` searcher's `Result.objective_values` (a failure: None)."""
+        if not self.multi_objective:
+            return result.loss if result.ok else math.inf
+        values = result.objective_values()
+        expected = getattr(self, "n_objectives", None)
+        if values is not None and expected is not None and len(values) != expected:
+            which = "an imported result" if trial_id is None else f"trial {trial_id}"
+            raise ValueError(f"{which}: {len(values)} objective values for a search of "
+                             f"{expected} objectives")
+        return values
 
     def random_state(self) -> dict[str, Any] | None:
         """Its own generator's and its space's sampler's states."""

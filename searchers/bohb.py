@@ -5,6 +5,7 @@ results; and the same proposer on ASHA's asynchronous schedule.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
@@ -12,6 +13,7 @@ from ConfigSpace import ConfigurationSpace
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.hyperband import Hyperband, SuccessiveHalving
+from searchers.priors import Prior
 from searchers.proposers import (
     FullBudgetWhenMisled,
     KDEProposer,
@@ -28,7 +30,8 @@ class _BOHBProposals(SuccessiveHalving):
 
     A `random_fraction` of proposals is random; the model splits the results of its budget
     into the best `top_n_percent` and the rest, each with at least `min_points_in_model`
-    (default: modelled dimensions + 1), and proposes the best of `n_samples` draws.
+    (default: modelled dimensions + 1), and proposes the best of `n_samples` draws. With a
+    `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     """
 
     model_based = True
@@ -38,7 +41,8 @@ class _BOHBProposals(SuccessiveHalving):
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
                  include_default: bool = False, full_first: bool = False,
-                 check_fidelity: bool = False, ladders: int = 0) -> None:
+                 check_fidelity: bool = False, ladders: int = 0,
+                 prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
         if not 0 < top_n_percent < 100:
@@ -53,7 +57,7 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_points_in_model = min_points_in_model
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
-                         check_fidelity=check_fidelity, ladders=ladders)
+                         check_fidelity=check_fidelity, ladders=ladders, prior=prior)
 
     def _make_proposer(self) -> Proposer:
         coder = SpaceCoder(self.space)

@@ -6,6 +6,7 @@ configuration): Hyperband proposes at random, BOHB swaps in a kernel-density pro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
@@ -13,6 +14,7 @@ from ConfigSpace import ConfigurationSpace
 from searchers.base import ScheduledSearcher
 from searchers.fidelity import FidelityCheck
 from searchers.ladders import Ladders
+from searchers.priors import Prior
 from searchers.proposers import Proposer, RandomProposer
 from searchers.registry import register
 from searchers.schedules import FullFirst, HyperbandSchedule, Schedule, hyperband_layout
@@ -29,12 +31,13 @@ class SuccessiveHalving(ScheduledSearcher):
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, include_default: bool = False,
                  full_first: bool = False, check_fidelity: bool = False,
-                 ladders: int = 0) -> None:
+                 ladders: int = 0, prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         """`full_first`: the first trial trains at `max_budget` before any bracket (with
         `include_default`, the default configuration: an anytime incumbent).
         `check_fidelity`: Hyperband's brackets stop starting at budgets whose promotions
         rank configurations unlike the top budget (`searchers.fidelity`). `ladders`: that
-        many configurations first climb every rung, for the check (`searchers.ladders`)."""
+        many configurations first climb every rung, for the check (`searchers.ladders`).
+        `prior`: a decaying share of new configurations comes from it (`searchers.priors`)."""
         if ladders < 0 or (ladders and not check_fidelity):
             raise ValueError("ladders must be >= 0, and need check_fidelity")
         self.ladders = int(ladders)
@@ -47,7 +50,7 @@ class SuccessiveHalving(ScheduledSearcher):
         self.eta = float(eta)
         self.full_first = bool(full_first)
         self.layout = hyperband_layout(self.min_budget, self.max_budget, self.eta)
-        super().__init__(space, seed=seed, include_default=include_default)
+        super().__init__(space, seed=seed, include_default=include_default, prior=prior)
         if self.ladders:
             assert self.fidelity is not None
             self.schedule = Ladders(self.schedule, self.budgets, self.ladders, self.fidelity)
@@ -84,7 +87,7 @@ class SuccessiveHalving(ScheduledSearcher):
             options["check_fidelity"] = True
         if self.ladders:
             options["ladders"] = self.ladders
-        return options
+        return {**options, **self._prior_options()}
 
 
 @register("hyperband")

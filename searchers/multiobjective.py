@@ -10,6 +10,7 @@ Pareto front of what each was told.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from searchers._kde import ParetoObservations
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.hyperband import Hyperband
+from searchers.priors import Prior
 from searchers.proposers import GammaSplit, KDEProposer, LargestBudget, Proposer
 from searchers.random import RandomSearch
 from searchers.rankings import ChebyshevRanking, ParetoRanking
@@ -95,7 +97,8 @@ class MOBOHB(MultiObjective, Hyperband):
                  eta: float = 3, seed: int | None = 0, n_objectives: int = 2,
                  gamma: float = 0.15, n_candidates: int = 24, random_fraction: float = 1 / 3,
                  min_points_in_model: int | None = None, include_default: bool = False,
-                 full_first: bool = False) -> None:
+                 full_first: bool = False,
+                 prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if not 0 < gamma < 1 or not 0 <= random_fraction <= 1 or n_candidates < 1:
             raise ValueError("need 0 < gamma < 1, 0 <= random_fraction <= 1, n_candidates >= 1")
         self.gamma = float(gamma)
@@ -104,7 +107,7 @@ class MOBOHB(MultiObjective, Hyperband):
         self.min_points_in_model = min_points_in_model
         super().__init__(space, n_objectives=n_objectives, min_budget=min_budget,
                          max_budget=max_budget, eta=eta, seed=seed,
-                         include_default=include_default, full_first=full_first)
+                         include_default=include_default, full_first=full_first, prior=prior)
 
     def _make_schedule(self) -> Schedule:
         return HyperbandSchedule(self.layout, ranking=pareto_ranking)

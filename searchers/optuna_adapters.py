@@ -157,6 +157,7 @@ class _OptunaSearcher(Searcher):
 
     model_based = True
     library = "optuna"
+    learns_imports = True
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0,
                  n_startup_trials: int = 10, multivariate: bool = True, group: bool = True,
@@ -224,6 +225,22 @@ class _OptunaSearcher(Searcher):
             self.codec.suggest(trial)  # records the enqueued parameters on the trial
             return trial, config, {"origin": "fallback", "rejected": MAX_REJECTED,
                                    "optuna_trial": trial.number}
+
+    def observe(self, config: Mapping[str, Any], result: Result, *,
+                budget: float | None = None) -> None:
+        """A full-budget imported result becomes a finished trial of the study (as Optuna's
+        ``enqueue_trial`` then ``tell``); other budgets and failures teach its TPE nothing."""
+        super().observe(config, result, budget=budget)
+        values = result.objective_values() if self.multi_objective else \
+            (float(result.loss) if result.ok else None)
+        if budget is not None or values is None:
+            return
+        config = self.imported[-1][0]
+        with _quiet():
+            self.study.enqueue_trial(self.codec.to_optuna(config))
+            trial = self.study.ask()
+            self.codec.suggest(trial)
+            self.study.tell(trial, list(values) if isinstance(values, tuple) else values)
 
     def _reject(self, trial: optuna.Trial) -> None:
         """Tell Optuna a forbidden draw (inside `_quiet`): PRUNED."""
@@ -362,6 +379,26 @@ class OptunaTPEHyperband(_OptunaSearcher):
                 self.study.tell(otrial, state=TrialState.PRUNED)
             else:
                 self._queue.append(_Promotion(otrial, k + 1, trial.id, dict(trial.config)))
+
+    def observe(self, config: Mapping[str, Any], result: Result, *,
+                budget: float | None = None) -> None:
+        """An imported result becomes an Optuna trial reported at its rung's step: finished
+        at the top rung, pruned below it (how Optuna's TPE ranks a stopped trial)."""
+        Searcher.observe(self, config, result, budget=budget)
+        level = self.max_budget if budget is None else float(budget)
+        rungs = [k for k, b in enumerate(self.budgets) if b <= level * (1 + 1e-9)]
+        if not rungs or not result.ok:
+            return
+        k, loss = rungs[-1], float(result.loss)
+        with _quiet():
+            self.study.enqueue_trial(self.codec.to_optuna(self.imported[-1][0]))
+            otrial = self.study.ask()
+            self.codec.suggest(otrial)
+            otrial.report(loss, step=self.steps[k])
+            if k + 1 == len(self.budgets):
+                self.study.tell(otrial, loss)
+            else:
+                self.study.tell(otrial, state=TrialState.PRUNED)
 
     def continuable(self) -> set[int]:
         """Finished trials whose Optuna trial was let through and waits to be continued."""

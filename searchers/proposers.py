@@ -203,6 +203,19 @@ class KDEProposer:
         self.make_observations = observations
         #: Told results, by the model they belong to (`models.key` of their budget).
         self.observations: dict[float | None, Observations] = {}
+        #: πBO (`weigh_by_prior`): the prior's log-density on vectors, and β.
+        self.log_prior: Callable[[np.ndarray], np.ndarray] | None = None
+        self.prior_beta = 0.0
+
+    def weigh_by_prior(self, log_prior: Callable[[np.ndarray], np.ndarray], beta: float) -> None:
+        """Weight the acquisition l(x) / g(x) by pi(x)^(beta / n), n the results in the model
+        (πBO, Hvarfner et al. 2022): the prior steers early models, the data later ones."""
+        self.log_prior = log_prior
+        self.prior_beta = float(beta)
+
+    def has_model(self) -> bool:
+        """True when a model is usable (proposals then come from it, not at random)."""
+        return self.coder.dim > 0 and self.models.choose(self.observations) is not None
 
     def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Add a result to its model (failures count as the worst results)."""
@@ -230,9 +243,17 @@ class KDEProposer:
             bad = np.concatenate([bad, np.array([self.coder.encode(c) for c in pending])])
         if len(bad) == 0:
             bad = good
+        log_weight = None
+        if self.log_prior is not None:
+            log_prior, exponent = self.log_prior, self.prior_beta / obs.n
+
+            def log_weight(vectors: np.ndarray) -> np.ndarray:
+                return exponent * log_prior(vectors)
+
         for vector in density_ratio_candidates(self._density(good), self._density(bad),
                                                self.n_candidates, self.rng,
-                                               bandwidth_factor=self.bandwidth_factor):
+                                               bandwidth_factor=self.bandwidth_factor,
+                                               log_weight=log_weight):
             config = self.coder.decode(vector, self.rng)
             if config is not None:
                 return Proposal(config, "model")
@@ -265,13 +286,28 @@ class FullBudgetWhenMisled:
     def propose(self, budget: float | None,
                 pending: Sequence[Mapping[str, Any]] = ()) -> Proposal:
         """The top model's choice once a budget misleads and it is fitted, else `proposer`'s."""
+        if self._top_leads():
+            return self.top.propose(budget, pending)
+        return self.proposer.propose(budget, pending)
+
+    def _top_leads(self) -> bool:
         ladder = sorted(self.budgets())
         # A misleading budget taints the models of the budgets next to it too (their own
         # trust may pass): only the top budget's results say where the top is good.
         misled = self.check.lowest_trusted(ladder) > ladder[0] * (1 + 1e-9)
-        if misled and self.top.models.choose(self.top.observations) is not None:
-            return self.top.propose(budget, pending)
-        return self.proposer.propose(budget, pending)
+        return misled and self.top.models.choose(self.top.observations) is not None
+
+    def has_model(self) -> bool:
+        """True when the proposal would come from a model (the top one's or `proposer`'s)."""
+        has_model = getattr(self.proposer, "has_model", None)
+        return self._top_leads() or (has_model is not None and bool(has_model()))
+
+    def weigh_by_prior(self, log_prior: Callable[[np.ndarray], np.ndarray], beta: float) -> None:
+        """πBO's weight on both models (`KDEProposer.weigh_by_prior`)."""
+        self.top.weigh_by_prior(log_prior, beta)
+        weigh = getattr(self.proposer, "weigh_by_prior", None)
+        if weigh is not None:
+            weigh(log_prior, beta)
 
     def observe(self, config: Mapping[str, Any], budget: float | None, loss: Outcome) -> None:
         """Every result to `proposer`; those at the top budget to `top` as well."""

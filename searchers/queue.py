@@ -64,3 +64,14 @@ def queue_first(method: F) -> F:
 
     wrapper._queue_first = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def translate_config(space: ConfigurationSpace, config: Mapping[str, Any]
+                     ) -> tuple[dict[str, Any] | None, str]:
+    """Another space's configuration in `space`: hyperparameters `space` lacks dropped, new
+    ones at their defaults; ``(None, why)`` when a value lies outside `space` (a narrowed
+    range, a removed choice) or breaks one of its rules."""
+    try:
+        return complete_config(space, {k: v for k, v in config.items() if k in space}), ""
+    except ValueError as exc:
+        return None, str(exc)

@@ -5,6 +5,7 @@ candidates from l, propose the one maximising l(x) / g(x).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -14,6 +15,7 @@ from ConfigSpace import ConfigurationSpace
 from searchers._kde import BANDWIDTH_RULES
 from searchers.base import ScheduledSearcher
 from searchers.encoding import SpaceCoder
+from searchers.priors import Prior
 from searchers.proposers import GammaSplit, KDEProposer, Proposer, SingleModel
 from searchers.registry import register
 from searchers.schedules import FullBudget, Schedule
@@ -31,6 +33,7 @@ class TPE(ScheduledSearcher):
     `gamma` is the fraction of trials modelled as good; the first `n_startup` trials are random.
     With `constant_liar`, trials still running count as bad ones, so parallel asks spread out.
     `bandwidth_scale` narrows the continuous kernels below the normal-reference rule's width.
+    With a `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     """
 
     model_based = True
@@ -41,7 +44,8 @@ class TPE(ScheduledSearcher):
                  gamma: float = 0.15, n_candidates: int = 24, multivariate: bool = True,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
                  min_bandwidth: float = 1e-3, constant_liar: bool = True,
-                 bandwidth_rule: str = "normal", bandwidth_scale: float = BANDWIDTH_SCALE) -> None:
+                 bandwidth_rule: str = "normal", bandwidth_scale: float = BANDWIDTH_SCALE,
+                 prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
         if not 0 < gamma < 1:
@@ -61,7 +65,7 @@ class TPE(ScheduledSearcher):
         self.constant_liar = bool(constant_liar)
         self.bandwidth_rule = str(bandwidth_rule)
         self.bandwidth_scale = float(bandwidth_scale)
-        super().__init__(space, seed=seed)
+        super().__init__(space, seed=seed, prior=prior)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -70,7 +74,8 @@ class TPE(ScheduledSearcher):
                 "n_candidates": self.n_candidates, "multivariate": self.multivariate,
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
                 "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar,
-                "bandwidth_rule": self.bandwidth_rule, "bandwidth_scale": self.bandwidth_scale}
+                "bandwidth_rule": self.bandwidth_rule, "bandwidth_scale": self.bandwidth_scale,
+                **self._prior_options()}
 
     def _make_schedule(self) -> Schedule:
         return FullBudget()

@@ -105,18 +105,25 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
 def enqueue_all(searcher: Searcher, entries: Sequence[Mapping[str, Any]] | None
                 ) -> tuple[dict[str, Any], ...]:
     """Queue `entries` on `searcher`, in order: each a configuration, or ``{"config": ...,
-    "budget": ...}``; the journal form of its whole queue (completed configurations, those it
-    held already first). A bad one is one UserError naming it."""
+    "budget": ..., "origin": ...}``; the journal form of its whole queue (completed
+    configurations, those it held already first). A bad one is one UserError naming it."""
     for k, entry in enumerate(entries or ()):
         wrapped = isinstance(entry, Mapping) and "config" in entry \
-            and set(entry) <= {"config", "budget"}
+            and set(entry) <= {"config", "budget", "origin"}
         config = entry["config"] if wrapped else entry
         budget = entry.get("budget") if wrapped else None
+        origin = entry.get("origin", ENQUEUED) if wrapped else ENQUEUED
         try:
-            searcher.enqueue(config, budget=budget)
+            searcher.enqueue(config, budget=budget, origin=origin)
         except (ValueError, TypeError) as exc:
             raise UserError(f"enqueued configuration {k}: {exc}") from None
-    return tuple({"config": config, "budget": budget} for config, budget in searcher.enqueued)
+    return tuple({"config": config, "budget": budget,
+                  **({} if origin == ENQUEUED else {"origin": origin})}
+                 for config, budget, origin in searcher.enqueued)
+
+
+#: The origin of a trial the user enqueued (``Trial.info["origin"]``).
+ENQUEUED = "enqueued"
 
 
 def multi_objective_searchers() -> list[str]:

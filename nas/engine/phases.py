@@ -155,10 +155,13 @@ class Phases:
         journal's configuration without proposing (its generators are restored after)."""
         trial = self.searcher.replay_ask(record.trial) if fast else None
         trial = self._searcher_ask() if trial is None and not fast else trial
-        if trial is None or trial.asked() != record.trial.asked():
+        if trial is None or not same_ask(trial.asked(), record.trial.asked()):
             raise UserError(f"cannot resume {path}: the searcher no longer asks trial "
                             f"{record.id} as journaled (was the code or a setting changed?)")
-        return trial
+        # Within rounding of another CPU's (log-scaled values go through exp and log, whose
+        # last bit differs between AVX-512 and other machines): the journal's values go on.
+        return trial if trial.config == record.trial.config else dataclasses.replace(
+            trial, config=dict(record.trial.config))
 
     def resume_at(self, records: Sequence[TrialRecord]) -> None:
         """Go on numbering after the journal's last ask, tell and trial id."""
@@ -169,3 +172,20 @@ class Phases:
                       for r in records if r.kind is TrialKind.REPLICA]
         self.seq = max(positions, default=-1)
         self.last_id = max((r.id for r in records), default=-1)
+
+
+#: Relative difference two journaled floats may show and still be the same decision: a few
+#: units in the last place of float64, what another CPU's exp and log give.
+SAME_FLOAT = 1e-12
+
+
+def same_ask(a: Any, b: Any) -> bool:
+    """`a` and `b` (JSON-like asks) equal, but for floats within `SAME_FLOAT` of each other."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) <= SAME_FLOAT * max(abs(a), abs(b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_ask(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_ask(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+

@@ -56,7 +56,7 @@ from nas.testing.problems import (
     zdt_objectives,
     zdt_space,
 )
-from nas.testing.queue import check_enqueue
+from nas.testing.queue import check_enqueue, check_imports, check_space_change
 from nas.testing.reproducibility import (
     check_deterministic,
     check_global_rng_untouched,
@@ -94,6 +94,7 @@ __all__ = [
     "check_failed_results",
     "check_front",
     "check_global_rng_untouched",
+    "check_imports",
     "check_in_flight",
     "check_many_asks_before_tell",
     "check_mo_beats_random",
@@ -101,6 +102,7 @@ __all__ = [
     "check_replay",
     "check_searcher",
     "check_seeds_differ",
+    "check_space_change",
     "check_tiny_space",
     "check_valid_configs",
     "continuous_problem",

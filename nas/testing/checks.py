@@ -28,7 +28,7 @@ from nas.testing.driver import (
 )
 from nas.testing.multiobjective import check_front, check_mo_beats_random
 from nas.testing.problems import continuous_problem, mixed_problem, tiny_problem
-from nas.testing.queue import check_enqueue
+from nas.testing.queue import check_enqueue, check_imports, check_space_change
 from nas.testing.reproducibility import (
     check_deterministic,
     check_global_rng_untouched,
@@ -353,6 +353,8 @@ _CHECKS: tuple[tuple[Check, Callable[[type[Searcher]], bool]], ...] = (
     (check_replay, _always),
     (check_options_roundtrip, _always),
     (check_enqueue, _always),
+    (check_imports, _always),
+    (check_space_change, _always),
     (check_admissible, _filters),
     (check_front, _multi_objective),
     (check_beats_random, _model_based),

@@ -58,8 +58,15 @@ def make_searcher(cls: type[Searcher], space: ConfigurationSpace, seed: int | No
 def size_objective(config: Mapping[str, Any]) -> float:
     """A stand-in second objective (a model's size): fixed by the configuration alone, in
     [0, 1); crc32 of its JSON because Python's str hash is salted."""
-    key = json.dumps(plain(dict(config)), sort_keys=True)
+    key = json.dumps(stable(config), sort_keys=True)
     return zlib.crc32(key.encode()) / 2**32
+
+
+def stable(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` with floats to 10 significant digits: what a hash of it may read, so that a
+    value another CPU's exp and log round differently in the last bit hashes alike."""
+    return {k: float(f"{v:.10g}") if isinstance(v, float) else v
+            for k, v in plain(dict(config)).items()}
 
 
 def _result(searcher: Searcher, trial: Trial, value: float | Sequence[float],

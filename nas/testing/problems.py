@@ -16,9 +16,9 @@ from typing import Any
 from ConfigSpace import ConfigurationSpace, Float
 
 from nas.problems import Problem
-from nas.testing.driver import MAX_BUDGET, MIN_BUDGET
+from nas.testing.driver import MAX_BUDGET, MIN_BUDGET, stable
 from nas.testing.spaces import continuous_space, mixed_space, tiny_space
-from nas.types import Trial, plain
+from nas.types import Trial
 
 
 def _number(config: Mapping[str, Any], key: str) -> float | None:
@@ -70,7 +70,7 @@ def _tiny_f(config: Mapping[str, Any]) -> float:
 
 def _unit_hash(config: Mapping[str, Any], budget: float) -> float:
     """A number in [0, 1) fixed by (config, budget); crc32 because Python's str hash is salted."""
-    key = json.dumps({"budget": float(budget), "config": plain(dict(config))}, sort_keys=True)
+    key = json.dumps({"budget": float(budget), "config": stable(config)}, sort_keys=True)
     return zlib.crc32(key.encode()) / 2**32
 
 
