@@ -103,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="a JSON list of configurations to train first, in order (each a dict "
                         "of hyperparameters, the rest at their defaults, or {\"config\": {...}, "
                         "\"budget\": 3}); journaled like any trial")
+    p.add_argument("--prior", metavar="default|FILE",
+                   help="favour preferred values early, less as results come in: 'default' (the "
+                        "space's defaults) or a JSON file of values, e.g. {\"lr\": 0.01} or "
+                        "{\"values\": {...}, \"confidence\": \"high\"}")
+    p.add_argument("--warm-start", metavar="DB", action="append", default=[],
+                   help="journal of an earlier search (repeatable): its trials that fit this "
+                        "space are told to the searcher first, never trained or charged")
+    p.add_argument("--warm-start-retrain", metavar="K", type=int, default=0,
+                   help="train the best K imported configurations first, at the full budget "
+                        "(only trials trained here can be the result)")
     p.add_argument("--objectives", metavar="NAMES",
                    help="search the Pareto front of several objectives, all minimised: "
                         "val_error and any of params, flops, latency, e.g. val_error,params "
@@ -160,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true",
                    help="first drop what the journal holds that cannot be trusted (unreadable "
                         "trial rows, missing or damaged checkpoints); those trials run again")
+    p.add_argument("--space-update", dest="space_update", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="change the space before going on (repeatable): width=16:512 (a "
+                        "range), optimizer=adam,sgd (choices), ops+=sep_conv5x5 / ops-=none "
+                        "(choices added or removed; ops: every cell edge); the searcher is "
+                        "rebuilt on it and shown every earlier trial that fits")
     p.add_argument("--data-root", help="folder of torchvision datasets (never read from the "
                    "journal)")
     p.add_argument("--download", action="store_true",

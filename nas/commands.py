@@ -75,7 +75,8 @@ def search(args: argparse.Namespace) -> int:
     result = search(
         space, args.data, args.searcher, budget, data_options=data_options,
         space_overrides=overrides,
-        searcher_options=_overrides(args.searcher_options),
+        searcher_options={**_overrides(args.searcher_options),
+                          **({"prior": args.prior} if args.prior else {})},
         trial_budget=trial_budget, seed=args.seed, name=args.name, storage=args.db,
         trainer_options={"device": args.device, "precision": args.precision,
                          "compile": args.compile},
@@ -84,7 +85,9 @@ def search(args: argparse.Namespace) -> int:
         dedup=not args.no_dedup, max_failures=args.max_failures, ensemble=args.ensemble,
         replicas=_replicas(args.replicas), baselines=not args.no_baselines,
         started_at=process_started_at(), constraints=constraints,
-        objectives=args.objectives, enqueue=_enqueued(args.enqueue), **_executor_args(args),
+        objectives=args.objectives, enqueue=_enqueued(args.enqueue),
+        warm_start=args.warm_start, warm_start_retrain=args.warm_start_retrain,
+        **_executor_args(args),
     )
     _print_summary(result.path, args.top)
     return 0
@@ -163,11 +166,12 @@ def resume(args: argparse.Namespace) -> int:
 
         for note in repair(args.db) or ["nothing to repair"]:
             print(f"repair   {note}")
-    if finished(args.db):
+    if finished(args.db) and not args.space_update:
         print(f"{args.db} has finished already; nothing to resume")
     else:
         resume(args.db, progress=not args.no_progress, callbacks=callbacks,
-               data_root=args.data_root, download=args.download, **_executor_args(args))
+               data_root=args.data_root, download=args.download,
+               space_update=args.space_update, **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
 

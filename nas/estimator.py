@@ -202,8 +202,9 @@ class AutoClassifier:
         self.classes_ = classes
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.input_shape_ = tuple(int(d) for d in x.shape[1:])
-        settings = JournalView.load(result.path).settings
-        self.search_space_ = spaces.space_from_json(settings.space)
+        view = JournalView.load(result.path)
+        settings = view.settings
+        self.search_space_ = spaces.space_from_json(view.space)
         self.space_name_ = settings.space_name or "custom"
         self.search_result_ = result
         #: The front of the search's objectives (validation error and size without them).

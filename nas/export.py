@@ -51,7 +51,7 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
     except ValueError as exc:
         raise UserError(f"{db}: cannot export trial {best.id}: {exc}") from None
     settings, summary = view.settings, view.summary
-    payload["space"] = dict(settings.space) or None
+    payload["space"] = dict(view.space) or None
     payload["space_name"] = settings.space_name
     payload["data"] = None if settings.data is None else settings.data.name
     payload["val_accuracy"] = best.val_accuracy

@@ -100,6 +100,9 @@ class SearchSettings:
     objectives: tuple[str, ...] | None = None
     #: Configurations asked before the searcher's own (``{"config", "budget"}``), in order.
     enqueued: tuple[Mapping[str, Any], ...] | None = None
+    #: A warm start (`nas.warmstart.WarmStart.to_dict`): the earlier searches' trials told to
+    #: the searcher before its first ask, and what was left out; None: a cold start.
+    warm_start: Mapping[str, Any] | None = None
     #: `nas.optimize`: the objective's import path and its budget range.
     objective: str | None = None
     min_budget: float | None = None
@@ -145,6 +148,8 @@ class SearchSettings:
             out["objectives"] = list(self.objectives)
         if self.enqueued:
             out["enqueued"] = [dict(e) for e in self.enqueued]
+        if self.warm_start:
+            out["warm_start"] = dict(self.warm_start)
         if self.kind is RunKind.OPTIMIZE:
             out.update(objective=self.objective, min_budget=self.min_budget,
                        max_budget=self.max_budget)
@@ -198,6 +203,8 @@ class SearchSettings:
             objectives=tuple(str(x) for x in objectives) if isinstance(objectives, list)
             else None,
             enqueued=tuple(dict(e) for e in enqueued) if isinstance(enqueued, list) else None,
+            warm_start=dict(d["warm_start"]) if isinstance(d.get("warm_start"), Mapping)
+            else None,
             objective=d.get("objective"), min_budget=number("min_budget"),
             max_budget=number("max_budget"), version=SETTINGS_VERSION,
         )
@@ -287,6 +294,8 @@ class JournalView:
     baselines: tuple[Mapping[str, Any], ...] = ()
     #: Revisions of the time plan while the search ran (`nas.engine.costs.Replan.to_dict`).
     replans: tuple[Mapping[str, Any], ...] = ()
+    #: Changes of its space mid-search (`nas.spacechange.SpaceChange.to_dict`), oldest first.
+    space_changes: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def of(cls, store: Storage) -> JournalView:
@@ -298,7 +307,8 @@ class JournalView:
                    summary=Summary.from_dict(store.meta(MetaKey.SUMMARY)),
                    created_at=float(store.meta(MetaKey.CREATED_AT, 0.0)),
                    baselines=tuple(store.meta(MetaKey.BASELINES, [])),
-                   replans=tuple(store.meta(MetaKey.REPLANS, [])))
+                   replans=tuple(store.meta(MetaKey.REPLANS, [])),
+                   space_changes=tuple(store.meta(MetaKey.SPACE_CHANGES, []) or []))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> JournalView:
@@ -315,6 +325,11 @@ class JournalView:
     def limit(self) -> Budget | None:
         """The search's total budget (None when the settings do not say)."""
         return self.settings.limit
+
+    @property
+    def space(self) -> Mapping[str, Any]:
+        """The space it searches now (ConfigSpace's JSON): after its latest change, if any."""
+        return self.space_changes[-1]["new"] if self.space_changes else self.settings.space
 
     @property
     def unit(self) -> Unit:

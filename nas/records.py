@@ -31,6 +31,8 @@ class MetaKey(str, Enum):
     SEARCHER_STATES = "searcher_states"
     #: The plain baselines fitted on the search's split (`nas.baselines`).
     BASELINES = "baselines"
+    #: Changes of the search's space mid-search (`nas.spacechange.SpaceChange.to_dict`).
+    SPACE_CHANGES = "space_changes"
 
 
 class SearchState(str, Enum):

@@ -220,7 +220,7 @@ def space_to_json(space: ConfigurationSpace) -> dict[str, Any]:
 
 
 def space_from_json(data: Mapping[str, Any]) -> ConfigurationSpace:
-    """Inverse of `space_to_json`."""
-    return ConfigurationSpace.from_serialized_dict(dict(data))
+    """Inverse of `space_to_json` (`data` is left as it was: ConfigSpace's reader pops keys)."""
+    return ConfigurationSpace.from_serialized_dict(copy.deepcopy(dict(data)))
 
 

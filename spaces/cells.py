@@ -24,10 +24,13 @@ import networkx as nx
 
 from nas.errors import UserError
 
-#: Edge operations; ``none`` is the absence of an edge.
+#: Edge operations a default space searches; ``none`` is the absence of an edge.
 OPS: tuple[str, ...] = (
     "none", "skip", "conv1x1", "conv3x3", "sep_conv3x3", "avgpool3x3", "maxpool3x3",
 )
+#: Every edge operation the model code builds: `OPS` and those a user may add
+#: (``--set ops=...``, ``nas resume --space-update ops+=sep_conv5x5``).
+ALL_OPS: tuple[str, ...] = (*OPS, "sep_conv5x5", "conv5x5")
 MAX_NODES = 4
 INPUT: int = 0
 OUTPUT: str = "out"
@@ -57,8 +60,8 @@ def cell_graph(config: Mapping[str, Any]) -> nx.DiGraph:
         if j > n_nodes:
             continue
         op = values.get(edge_name(i, j), "none")
-        if op not in OPS:
-            raise UserError(f"{edge_name(i, j)} cannot be {op!r}; ops: {', '.join(OPS)}")
+        if op not in ALL_OPS:
+            raise UserError(f"{edge_name(i, j)} cannot be {op!r}; ops: {', '.join(ALL_OPS)}")
         if op != "none":
             graph.add_edge(i, j, op=str(op))
     live = nx.descendants(graph, INPUT)

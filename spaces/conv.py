@@ -28,6 +28,7 @@ from torch import nn
 
 from nas.errors import UserError
 from spaces.cells import (
+    ALL_OPS,
     EDGES,
     INPUT,
     MAX_NODES,
@@ -77,7 +78,7 @@ def _conv_params() -> list[Param]:
     ]
     arch += [
         Param(edge_name(i, j), "categorical", _DEFAULT_OPS.get((i, j), "none"), choices=OPS,
-              allowed=OPS, doc=f"op on the cell edge from node {i} to node {j}")
+              allowed=ALL_OPS, doc=f"op on the cell edge from node {i} to node {j}")
         for i, j in EDGES
     ]
     arch.append(Param("activation", "categorical", "relu", choices=tuple(ACTIVATIONS),
@@ -249,6 +250,8 @@ OP_FACTORIES: dict[str, OpFactory] = {
     "conv1x1": _conv_op("conv1x1", 1),
     "conv3x3": _conv_op("conv3x3", 3),
     "sep_conv3x3": _conv_op("sep_conv3x3", 3, separable=True),
+    "conv5x5": _conv_op("conv5x5", 5),
+    "sep_conv5x5": _conv_op("sep_conv5x5", 5, separable=True),
     "avgpool3x3": lambda c, d, act: EdgeOp(
         "avgpool3x3", {"pool": d.avg_pool(3, stride=1, padding=1, count_include_pad=False)}),
     "maxpool3x3": lambda c, d, act: EdgeOp(

@@ -82,7 +82,7 @@ def test_sampled_cells_are_valid_pruned_dags(seed: int) -> None:
 
 def test_cell_graph_rejects_broken_configs() -> None:
     with pytest.raises(UserError, match="edge_0_1"):
-        spaces.cell_graph(conv_config(2, edge_0_1="conv5x5"))
+        spaces.cell_graph(conv_config(2, edge_0_1="conv7x7"))
     with pytest.raises(UserError, match="n_nodes"):
         spaces.cell_graph({"edge_0_1": "skip"})
     with pytest.raises(UserError, match="n_nodes"):

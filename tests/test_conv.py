@@ -9,7 +9,7 @@ from ConfigSpace import AndConjunction
 import spaces
 from nas.cli import main
 from nas.errors import UserError
-from spaces.cells import EDGES, OPS
+from spaces.cells import ALL_OPS, EDGES, OPS
 from spaces.mlp import TRAINING_PARAMS
 
 
@@ -103,7 +103,7 @@ def test_ops_override_sets_every_edge() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"depth": 3}, {"edge_0_5": "skip"}, {"edge_0_1": "conv5x5"}, {"ops": ["conv7x7"]},
+    [{"depth": 3}, {"edge_0_5": "skip"}, {"edge_0_1": "conv9x9"}, {"ops": ["conv7x7"]},
      {"n_stages": (1, 4)}, {"n_nodes": (0, 2)}, {"n_nodes": (2, 5)}, {"n_cells": (0, 2)},
      {"channels": (64, 8)}, {"channel_growth": "triple"}, {"architecture": "residual-mlp"}],
 )
@@ -159,6 +159,19 @@ def test_sampled_models_match_their_config_and_graph(input_shape) -> None:
             assert f"(edge_{u}_{v}): {op}(" in text
         conv = torch.nn.Conv2d if len(input_shape) == 3 else torch.nn.Conv1d
         assert isinstance(model.stem.conv, conv)
+
+
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (1, 40)])
+def test_the_ops_a_user_may_add_build_and_keep_the_shape(input_shape) -> None:
+    space = spaces.residual_conv(ops=["sep_conv5x5", "conv5x5"])
+    assert set(OPS) < set(ALL_OPS)
+    assert "sep_conv5x5" not in spaces.residual_conv()["edge_0_1"].choices
+    config = default_config(n_nodes=3, edge_0_1="sep_conv5x5", edge_1_2="conv5x5",
+                            edge_2_3="sep_conv5x5")
+    model = spaces.build_model(config, input_shape, 4)
+    assert model(torch.zeros(2, *input_shape)).shape == (2, 4)
+    assert "(edge_0_1): sep_conv5x5(" in str(model) and "(edge_1_2): conv5x5(" in str(model)
+    assert set(space["edge_0_1"].choices) == {"sep_conv5x5", "conv5x5"}
 
 
 def test_printed_model_reads_like_the_architecture() -> None:

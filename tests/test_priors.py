@@ -339,3 +339,44 @@ def test_a_fast_replay_with_a_prior_resumes_identically(name: str) -> None:
             if state is None:
                 probe.tell(event.trial, result)
     assert _key(original.ask()) == _key(replica.ask())
+
+
+# -- the engine and the CLI ----------------------------------------------------------------------
+
+def _near(config: dict[str, Any], budget: float) -> float:
+    return (config["x"] - 4.0) ** 2 + config["y"] ** 2
+
+
+def _xy() -> ConfigurationSpace:
+    return ConfigurationSpace({"x": (-5.0, 5.0), "y": (-5.0, 5.0)}, seed=0)
+
+
+def test_optimize_takes_a_prior_journals_it_and_resumes_alike(tmp_path) -> None:
+    import nas
+    from nas.journal import JournalView
+
+    db = tmp_path / "p.db"
+    result = nas.optimize(_near, _xy(), "random", "12trials", seed=0, storage=db,
+                          prior={"x": 4.0, "y": 0.0})
+    options = JournalView.load(db).settings.searcher.options
+    assert options["prior"]["values"] == {"x": 4.0, "y": 0.0}
+    origins = [r.trial.info["origin"] for r in result.trials]
+    assert origins.count("prior") >= 6
+    cold = nas.optimize(_near, _xy(), "random", "12trials", seed=0, storage=tmp_path / "c.db")
+    assert result.best.result.loss < cold.best.result.loss
+
+
+def test_a_prior_for_a_searcher_without_one_is_one_line(tmp_path, capsys) -> None:
+    from nas.cli import main
+
+    code = main(["search", "--data", "synthetic", "--budget", "2trials", "--searcher",
+                 "hyperband", "--prior", str(tmp_path / "missing.json"),
+                 "--db", str(tmp_path / "a.db"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "missing.json" in err[0]
+    import nas
+    from nas.errors import UserError
+
+    with pytest.raises(UserError, match="takes no prior"):
+        nas.optimize(_near, _xy(), "regularized-evolution", "3trials",
+                     storage=tmp_path / "b.db", prior="default")

@@ -34,11 +34,10 @@ from nas.engine.options import (
     check_name,
     check_replicas,
     check_trial_budget,
-    enqueue_all,
     executor_for,
     make_searcher,
-    rebuild_searcher,
     trainer_options_of,
+    with_prior,
 )
 from nas.engine.result import SearchResult
 from nas.engine.seeds import seed_sequences
@@ -57,9 +56,11 @@ from nas.journal import (
 )
 from nas.objective import FunctionObjective, Objective, TrainingObjective
 from nas.objectives import parse_objectives
+from nas.spacechange import journal_changes, plan_change, rebuild, space_changes
 from nas.storage import Storage
 from nas.trainer import TrainerOptions, resolve_device
 from nas.types import plain
+from nas.warmstart import warm_start_search
 from searchers import Searcher
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ def search(
     constraints: Constraints | Mapping[str, Any] | None = None,
     objectives: str | Sequence[str] | None = None,
     enqueue: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: Sequence[str | os.PathLike[str]] | None = None,
+    warm_start_retrain: int = 0,
+    prior: str | os.PathLike[str] | Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -131,9 +135,15 @@ def search(
     their Pareto front (`SearchResult.pareto_front`); the result is its most accurate model.
     `enqueue`: configurations to try before the searcher's own proposals, in order (each a
     dict of hyperparameters, the rest at their defaults, or ``{"config": ..., "budget": ...}``).
+    `warm_start`: journals of earlier searches whose trials that fit this space are told to the
+    searcher first (`nas.warmstart`): never trained, charged or returned, unless
+    `warm_start_retrain` K > 0 trains the best K of them first at the full budget. `prior`
+    (``"default"``, a JSON file, or ``{"lr": 0.01}``: `searchers.priors.parse_prior`) makes
+    the searcher favour those values early, less as results come in.
     """
     from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
+    searcher_options = with_prior(searcher_options, prior)
     started_at = time.monotonic() if started_at is None else started_at
 
     limit = Budget.parse(budget)
@@ -184,7 +194,8 @@ def search(
         searcher_obj, trial_seq = make_searcher(
             searcher_name, space_obj, seed, searcher_opts, min_budget=per_trial.amount / 9,
             max_budget=per_trial.amount, n_objectives=1 if names is None else len(names))
-        queued = enqueue_all(searcher_obj, enqueue)
+        warm, queued = warm_start_search(searcher_obj, warm_start, warm_start_retrain,
+                                          enqueue, space_obj, per_trial, names)
         objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
         # A space that cannot fit the data is the user's mistake: say so before any journal exists.
         with torch.device("meta"):
@@ -199,7 +210,8 @@ def search(
             trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
             max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
             auto=None if chosen.plan is None else tuple(chosen.plan.reasons),
-            constraints=limits.to_dict() or None, objectives=names, enqueued=queued or None)
+            constraints=limits.to_dict() or None, objectives=names, enqueued=queued or None,
+            warm_start=warm)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     _callbacks(callbacks, progress),
@@ -229,6 +241,9 @@ def optimize(
     scheduler: str | None = None,
     objectives: Sequence[str] | None = None,
     enqueue: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: Sequence[str | os.PathLike[str]] | None = None,
+    warm_start_retrain: int = 0,
+    prior: str | os.PathLike[str] | Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
 
@@ -242,11 +257,13 @@ def optimize(
     With `objectives` (their names) the function returns that many values (a tuple, or a dict
     whose ``loss`` is one), all minimised, and a multi-objective searcher (`searcher`:
     ``mo-random``, ``motpe``, ...) searches their Pareto front (`SearchResult.pareto_front`).
-    `enqueue`: configurations evaluated first, as in `search`.
+    `enqueue`: configurations evaluated first, and `warm_start` / `warm_start_retrain`: earlier
+    runs' results told to the searcher first, and `prior`, as in `search`.
     """
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
     names = parse_objectives(objectives, measured=False)
+    searcher_options = with_prior(searcher_options, prior)
     check_name(name)
     limit = Budget.parse(budget)
     if limit.unit is Unit.EPOCHS:
@@ -258,7 +275,8 @@ def optimize(
     searcher_obj, trial_seq = make_searcher(searcher, space, seed, searcher_options,
                                              min_budget=low, max_budget=top,
                                              n_objectives=1 if names is None else len(names))
-    queued = enqueue_all(searcher_obj, enqueue)
+    warm, queued = warm_start_search(searcher_obj, warm_start, warm_start_retrain, enqueue,
+                                      space, Budget(top, Unit.UNITS), names)
     label = getattr(objective, "__qualname__", type(objective).__name__)
     run_name = name or f"{label}-{searcher_obj.name}-{_stamp()}".replace("<", "").replace(">", "")
     settings = SearchSettings(
@@ -266,7 +284,7 @@ def optimize(
         objective=f"{getattr(objective, '__module__', '?')}.{label}",
         space_name=space.name or "custom", space=spaces.space_to_json(space),
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
-        max_budget=top, objectives=names, enqueued=queued or None)
+        max_budget=top, objectives=names, enqueued=queued or None, warm_start=warm)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
                 _callbacks(callbacks, progress), executor_for(executor, workers, scheduler, "cpu"))
 
@@ -283,6 +301,7 @@ def resume(
     scheduler: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
     download: bool = False,
+    space_update: Sequence[str] = (),
 ) -> SearchResult:
     """Continue a search that stopped (killed, interrupted, crashed) from its journal.
 
@@ -291,23 +310,29 @@ def resume(
     was given as arrays needs `data` again; an `optimize` run needs its `objective`.
     Any executor may continue it, whichever ran it before. Where a named dataset is read from
     (`data_root`) and whether it may be downloaded come from the caller, never the journal.
+    `space_update` (``["width=16:512", "ops+=sep_conv5x5"]``: `spaces.updates`) changes its
+    space first: the searcher is rebuilt on the new space and shown every earlier trial that
+    fits it (`nas.spacechange`); the journal records the change, so later resumes are exact.
     """
     store = Storage.open(path)
     try:
         store.lock()
         view = JournalView.of(store)
         if view.finished_search:
+            if space_update:
+                raise UserError(f"{store.path}: the search finished and spent its budget; a "
+                                "space update continues a search that was stopped or killed")
             return SearchResult.of(view)
         edited = store.edited_settings()
         if edited:
             raise UserError(f"cannot resume {store.path}: its settings were changed since the "
                             f"search started ({', '.join(edited)}); later trials would not be "
                             "comparable with the earlier ones: start a new search instead")
-        settings = view.settings
-        space = spaces.space_from_json(settings.space)
-        s = settings.searcher
-        searcher = rebuild_searcher(s.name, space, s.seed, s.options)
-        enqueue_all(searcher, settings.enqueued)  # the replay asks them again, first
+        settings, changes = view.settings, space_changes(store)
+        if space_update:
+            changes.append(plan_change(store, settings, view.records, space_update,
+                                       spent=float(view.spent or 0)))
+        searcher, cut = rebuild(settings, view.records, changes)
         _, trial_seq = seed_sequences(settings.seed)
         obj = _objective_of(settings, store.path, data, objective, searcher,
                             location={"root": data_root, "download": download})
@@ -317,10 +342,12 @@ def resume(
                             "search journal, or it was damaged")
         device = (settings.trainer or {}).get("device", "cpu")
         runner, owns = executor_for(executor, workers, scheduler, device)
+        if space_update:
+            journal_changes(store, changes)
         loop = Loop(store, searcher, obj, Ledger.for_budget(limit, spent=float(view.spent or 0)),
                     trial_seq, _callbacks(callbacks, progress), runner, owns_executor=owns,
                     settings=settings, costs=_resumed_costs(store, obj))
-        rerun = loop.replay(view.records)
+        rerun = loop.replay(view.records, cut=cut)
         return loop.run(rerun)
     finally:
         store.close()

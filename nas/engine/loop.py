@@ -265,9 +265,9 @@ class Loop:
             cb.on_trial_end(trial, result, best, self.ledger)
         return result
 
-    def replay(self, records: Sequence[TrialRecord]) -> list[Trial]:
-        """Rebuild the searcher and the loop from the journal; return the trials to run again."""
-        rerun = self.memory.replay(records, self.store)
+    def replay(self, records: Sequence[TrialRecord], *, cut: int = 0) -> list[Trial]:
+        """Rebuild the loop from the journal (the searcher from `cut`): the trials to rerun."""
+        rerun = self.memory.replay(records, self.store, cut=cut)
         best = self.memory.best
         self.memory.best = None if best is None else self.store.trial(best.id)
         self.checkpoints.remove_orphans()

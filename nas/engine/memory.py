@@ -11,7 +11,7 @@ from typing import Any
 from nas.engine.ensemble import Candidates
 from nas.engine.phases import Phases
 from nas.engine.reuse import Reuse
-from nas.journal import MetaKey, TrialRecord, events
+from nas.journal import MetaKey, TrialRecord, events, telling_order
 from nas.pareto import Front
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
@@ -38,8 +38,9 @@ class Memory:
         """A searcher trial's typical duration, once one finished."""
         return statistics.median(self.durations) if self.durations else None
 
-    def learn(self, trial: Trial, result: Result) -> None:
-        """Take in a finished trial; a searcher's trial is told to the searcher."""
+    def learn(self, trial: Trial, result: Result, *, tell: bool = True) -> None:
+        """Take in a finished trial; a searcher's trial is told to the searcher (unless not
+        `tell`: a trial of the searcher before a change of the space)."""
         if trial.kind is TrialKind.SEARCH:
             self.reuse.learn(trial, result)
             if result.reused_from is None and result.status is not TrialStatus.SKIPPED:
@@ -56,7 +57,7 @@ class Memory:
             if result.reused_from is None:
                 self.candidates.consider(record)
         # A replica is not the searcher's: its time and architecture say nothing of it.
-        if trial.kind is TrialKind.SEARCH:
+        if trial.kind is TrialKind.SEARCH and tell:
             self.phases.tell(trial, result)
 
     def keep(self, continue_trials: bool, parents: Iterable[int]) -> set[int]:
@@ -75,13 +76,16 @@ class Memory:
         `keep_front`: the front is then not followed)."""
         return self.front.ids()
 
-    def replay(self, records: Sequence[TrialRecord], store: Storage) -> list[Trial]:
+    def replay(self, records: Sequence[TrialRecord], store: Storage, *, cut: int = 0
+               ) -> list[Trial]:
         """Learn the journal's `records` again; return the trials to run again.
 
         The journal's asks and tells are replayed in the order they happened: the searcher must
         ask the same thing at each ask and is told each stored result. Replicas come after every
         searcher trial (`searcher_done` says why its phase ended). Trials that were running or
-        interrupted are run again.
+        interrupted are run again. The searcher's trials before `cut` (a change of the space:
+        `nas.spacechange`) were asked by the searcher before it: they are learned but neither
+        replayed nor run again.
         """
         path, searcher_done = store.path, store.meta(MetaKey.SEARCHER_DONE, "") or ""
         states: Sequence[Mapping[str, Any]] = store.meta(MetaKey.SEARCHER_STATES, []) or []
@@ -89,15 +93,22 @@ class Memory:
         rebudgets = {int(r["at_trial"]): float(r["trial_epochs"])
                      for r in store.meta(MetaKey.REPLANS, []) or []
                      if r.get("trial_epochs") is not None and r.get("at_trial") is not None}
-        searched = [r for r in records if r.kind is TrialKind.SEARCH]
+        searched = [r for r in records if r.kind is TrialKind.SEARCH and r.id >= cut]
         replicas = [r for r in records if r.kind is TrialKind.REPLICA]
+        for record in telling_order(r for r in records
+                                    if r.kind is TrialKind.SEARCH and r.id < cut):
+            assert record.result is not None
+            self.learn(record.trial, record.result, tell=False)
+        # The re-plans before the change held for the rebuilt searcher's trials too.
+        for at in sorted(a for a in rebudgets if a < cut):
+            self.phases.searcher.rebudget(rebudgets[at])
         asked: dict[int, Trial] = {}
         # With the searcher's random state after one of the last asks (`states`), the asks up
         # to it are taken from the journal without proposing (a model per ask made a 10,000-
         # trial TPE resume take minutes); the generators are then restored, and the asks after
         # it are asked for real, so the searcher is still checked against the journal.
         ids = {r.id for r in searched}
-        restore = next((s for s in states if s.get("after") in ids), None)
+        restore = next((s for s in states if s.get("after") in ids), None)  # >= cut
         fast_until = int(restore["after"]) if restore is not None else -1
         for kind, record in events(searched):
             if kind == "ask":

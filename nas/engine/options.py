@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -88,6 +89,9 @@ def make_searcher(searcher: Searcher | str, space: ConfigurationSpace, seed: int
         return searcher, trial_seq
     opts = dict(options or {})
     cls = searcher_registry.get_class(searcher)
+    if "prior" in opts and not cls.takes_prior:
+        raise UserError(f"searcher {searcher!r} takes no prior; these do: "
+                        f"{', '.join(prior_searchers())}")
     if n_objectives > 1:
         if not cls.multi_objective:
             raise UserError(
@@ -124,6 +128,28 @@ def enqueue_all(searcher: Searcher, entries: Sequence[Mapping[str, Any]] | None
 
 #: The origin of a trial the user enqueued (``Trial.info["origin"]``).
 ENQUEUED = "enqueued"
+
+
+def with_prior(options: Mapping[str, Any] | None, prior: Any) -> dict[str, Any] | None:
+    """The searcher's options with `prior` among them (None: as they were)."""
+    if prior is None:
+        return None if options is None else dict(options)
+    if options and "prior" in options:
+        raise UserError("give the prior once: as prior= or in searcher_options, not both")
+    return {**dict(options or {}), "prior": str(prior) if isinstance(prior, os.PathLike)
+            else prior}
+
+
+def prior_searchers() -> list[str]:
+    """Names of the available searchers that take a prior (`Searcher.takes_prior`)."""
+    out = []
+    for name in searcher_registry.available():
+        try:
+            if searcher_registry.get_class(name).takes_prior:
+                out.append(name)
+        except UserError:  # a peer's adapter whose library is not installed
+            continue
+    return out
 
 
 def multi_objective_searchers() -> list[str]:

@@ -74,9 +74,8 @@ class ProgressBar(Callback):
         from tqdm import tqdm
 
         self._unit = ledger.unit
-        for line in settings.get("auto") or ():
-            if str(line).startswith("warning"):
-                print(line, file=self.stream or sys.stderr, flush=True)
+        for line in start_lines(settings):
+            print(line, file=self.stream or sys.stderr, flush=True)
         self._bar = tqdm(
             total=ledger.limit.amount, file=self.stream or sys.stderr, dynamic_ncols=True,
             # tqdm puts ", " before the postfix: it reads "[00:12], training blocks=2 ...".
@@ -124,11 +123,27 @@ class ProgressBar(Callback):
         return text
 
 
+def start_lines(settings: Mapping[str, Any]) -> list[str]:
+    """What a search says as it starts: the default plan's warnings, and a warm start."""
+    from nas.journal import SearchSettings
+    from nas.warmstart import WarmStart
+
+    lines = [str(line) for line in settings.get("auto") or () if str(line).startswith("warning")]
+    if settings.get("warm_start"):
+        lines.append(WarmStart.of(SearchSettings.from_dict(settings)).describe())
+    return lines
+
+
 class LineReporter(Callback):
     """One line per finished trial, for logs and pipes where a bar would be noise."""
 
     def __init__(self, *, stream: TextIO | None = None) -> None:
         self.stream = stream
+
+    def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
+        """Say what the start should know (warnings, a warm start)."""
+        for line in start_lines(settings):
+            print(line, file=self.stream or sys.stderr, flush=True)
 
     def on_trial_end(self, trial: Trial, result: Result, best: TrialRecord | None,
                      ledger: Ledger) -> None:
@@ -174,10 +189,33 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
     return _aligned(header, rows)
 
 
+#: Origins a trial's label shows: not the searcher's own proposal.
+MARKED_ORIGINS = ("enqueued", "retrained")
+
+
 def trial_label(record: TrialRecord) -> str:
-    """A trial's id, marked when the user enqueued it rather than the searcher proposing it."""
-    return f"{record.id} (enqueued)" if record.trial.info.get("origin") == "enqueued" \
-        else str(record.id)
+    """A trial's id, marked when the user enqueued it (or a warm start retrained it) rather
+    than the searcher proposing it."""
+    origin = record.trial.info.get("origin")
+    return f"{record.id} ({origin})" if origin in MARKED_ORIGINS else str(record.id)
+
+
+def imported_lines(view: JournalView, *, k: int = 5) -> list[str]:
+    """A warm-started search's imports: how many, from where, and the best `k`, marked."""
+    from nas.warmstart import WarmStart
+
+    warm = WarmStart.of(view.settings)
+    if not warm.imported and not warm.dropped:
+        return []
+    lines = ["", warm.describe() + ": told to the searcher, never trained or charged here"]
+    best = warm.best(k, view.full_budget)
+    if best:
+        rows = [[f"{Path(i.source).name}#{i.trial_id} (imported)",
+                 _pct(i.result.metrics.get("val_accuracy")), f"{i.result.loss:.4g}",
+                 "full" if i.budget is None else f"{i.budget:.3g}",
+                 format_config(i.config, width=70)] for i in best]
+        lines.append(_aligned(["trial", "val acc", "loss", "budget", "config"], rows))
+    return lines
 
 
 def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -231,6 +269,7 @@ def summary_text(view: JournalView, *, k: int = 5) -> str:
         lines.append(f"ensemble of trials {members}: val acc {_pct(ensemble['val_accuracy'])}, "
                      f"test acc {_pct(ensemble['test_accuracy'])}")
     lines += _baseline_lines(view)
+    lines += imported_lines(view, k=k)
     lines.append(f"journal  {view.path}")
     return "\n".join(lines)
 

@@ -67,7 +67,7 @@ def importance(journal: JournalView, *, seed: int = 0, repeats: int = 10) -> Imp
         keep = np.random.default_rng(seed).choice(len(rows), MAX_IMPORTANCE_TRIALS,
                                                   replace=False)
         rows = [rows[i] for i in sorted(keep)]
-    columns = _columns(journal.settings.space)
+    columns = _columns(journal.space)
     if columns is None:  # a journal without a readable space: no importance, the rest stands
         return Importance(IMPORTANCE_METHOD, len(rows), budget,
                           reason="the journal's search space could not be rebuilt")

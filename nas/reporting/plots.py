@@ -15,6 +15,7 @@ from nas.budget import Unit, display_amount
 from nas.journal import JournalView, TrialRecord
 from nas.reporting.importance import Importance
 from nas.types import TrialStatus
+from nas.warmstart import WarmStart
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,6 +87,15 @@ def plot_best_so_far(journal: JournalView, path: Path) -> Path | None:
     limit = journal.limit
     if limit is not None and limit.unit is not Unit.SECONDS:
         ax.axvline(limit.amount, color="#333333", ls="--", lw=1, label=f"budget {limit}")
+    for k, (at, updates) in enumerate(space_change_points(journal)):
+        ax.axvline(at, color="#d62728", ls=":", lw=1.5,
+                   label="space changed" if k == 0 else None)
+        ax.annotate(updates, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                    va="top", ha="right", fontsize=7, color="#d62728")
+    imported = [i.result.loss for i in WarmStart.of(journal.settings).imported if i.result.ok]
+    if imported:
+        ax.axhline(min(imported), color="#2ca02c", ls="-.", lw=1,
+                   label="best imported (not trained here)")
     if log_scale_fits([d[1] for d in done]):
         ax.set_yscale("log")
     unit = journal.unit.value
@@ -96,6 +106,14 @@ def plot_best_so_far(journal: JournalView, path: Path) -> Path | None:
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     return save(fig, path)
+
+
+def space_change_points(journal: JournalView) -> list[tuple[float, str]]:
+    """Where the search's space changed on the best-so-far curve's x axis (what its trials
+    before the change were charged), with the updates as text."""
+    told = journal.finished()
+    return [(sum(journal.charged(r) for r in told if r.id < int(c["at_trial"])),
+             " ".join(c.get("updates") or ())) for c in journal.space_changes]
 
 
 def plot_loss_vs_budget(journal: JournalView, path: Path) -> Path | None:
