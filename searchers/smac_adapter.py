@@ -20,7 +20,7 @@ import logging
 import math
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ class SMACHyperband(Searcher):
 
     multi_fidelity = True
     model_based = True
+    learns_imports = True
     #: Every 8th new configuration SMAC refits its forest (1.7 s on one core: scikit-learn's
     #: builder sets aside room for SMAC's 2**20 leaves a tree) and searches EI (about 1 s).
     costly_asks = True
@@ -217,6 +218,22 @@ class SMACHyperband(Searcher):
                 self._failed.append((info, seconds))
                 self.smac.tell(info, TrialValue(cost=self._failed_at, time=seconds,
                                                 status=StatusType.CRASHED), save=False)
+
+    def observe(self, config: Mapping[str, Any], result: Result, *,
+                budget: float | None = None) -> None:
+        """An imported result joins SMAC's run history at the highest of its budgets it
+        reached (its forest learns from it; its intensifier never runs it); failures do not."""
+        super().observe(config, result, budget=budget)
+        level = self.max_budget if budget is None else float(budget)
+        rungs = [b for b in self.budgets if b <= level * (1 + 1e-9)]
+        if not rungs or not result.ok or not math.isfinite(result.loss):
+            return
+        values = self.imported[-1][0]
+        with _quiet():
+            self.smac.runhistory.add(config=Configuration(self.space, values=values),
+                                     cost=float(result.loss), time=0.0,
+                                     status=StatusType.SUCCESS, budget=rungs[-1], seed=0)
+        self._worst = max(self._worst, float(result.loss))
 
     def _recost_failures(self) -> None:
         """Raise the failed trials' cost in SMAC's run history above a new worst loss."""
