@@ -20,6 +20,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `nas show ... | head` closed the pipe: what was read is all that was wanted.
+        _quiet_stdout()
+        return 0
     except UserError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
@@ -28,6 +32,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" in {path}; resume with: nas resume {path}" if path else " in the journal"
         print(f"\nnas: interrupted; finished trials are kept{where}", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail on a closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nas {version('nas-engine')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "nas (not installed)"
 
 
 def run() -> None:
@@ -39,6 +60,10 @@ def run() -> None:
     gc.freeze()  # exit handlers still run; the collector just skips what exists now
     sys.exit(code)
 
+
+#: What `nas bench` compares when only one of --problems and --searchers is given.
+BENCH_PROBLEMS = "counting-ones,mf-branin,mf-hartmann6,digits-mlp"
+BENCH_SEARCHERS = "random,tpe,hyperband,bohb,asha"
 
 # Options whose values may start with "-" ("-5m", "-1"): argparse would take them for options.
 _VALUED = ("--budget", "--trial-budget", "--seed", "--replicas")
@@ -71,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nas", description="Neural architecture search for PyTorch.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(metavar="COMMAND")
 
     p = sub.add_parser("search", help="run a search", description=(
@@ -78,9 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         "Every trial is journaled to an SQLite file (default runs/<name>.db)."))
     p.add_argument("--space", default="auto",
                    help="search space (see `nas spaces`); auto: from the data's shape")
-    p.add_argument("--data", default="digits",
-                   help="dataset (see `nas datasets`), or a path: a .npz file, a .csv file "
-                        "(with --target) or a folder with one sub-folder of images per class")
+    p.add_argument("--data", required=True,
+                   help="dataset (see `nas datasets`, e.g. digits), or a path: a .npz file, a "
+                        ".csv file (with --target) or a folder with one sub-folder of images "
+                        "per class")
     p.add_argument("--target", metavar="COLUMN",
                    help="CSV data: the column of class labels (the other columns are features)")
     p.add_argument("--image-size", metavar="N|HxW",
@@ -191,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=_at_least_one, default=5,
                    help="rows of the table (default 5)")
+    p.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                   help="text (default); json: the search and every trial; csv: one row per "
+                        "trial (the full configuration in columns)")
     p.add_argument("--pareto", nargs="?", const="", metavar="OBJECTIVES",
                    help="also print the Pareto front of these objectives, all minimised "
                         "(val_error, params, flops, latency; default: the search's own "
@@ -237,10 +267,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "plot per problem and summary.md (median and IQR regret, "
                                    "mean rank, budget to target, Wilcoxon vs random). Finished "
                                    "runs are reused, interrupted ones resumed.")
-    p.add_argument("--problems", default="counting-ones,mf-branin,mf-hartmann6,digits-mlp",
-                   help="comma-separated problem names or module:attribute import paths")
-    p.add_argument("--searchers", default="random,tpe,hyperband,bohb,asha",
-                   help="comma-separated searchers (see `nas searchers`)")
+    p.add_argument("--problems", help="comma-separated problem names or module:attribute "
+                   f"import paths (with --searchers alone: {BENCH_PROBLEMS})")
+    p.add_argument("--searchers", help="comma-separated searchers (see `nas searchers`; with "
+                   f"--problems alone: {BENCH_SEARCHERS})")
     p.add_argument("--seeds", type=int, default=10, help="seeds per problem and searcher")
     p.add_argument("--budget", default="30x",
                    help="total per run: 30x = 30 x the problem's max budget, or 300ep, 10m")

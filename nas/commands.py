@@ -181,7 +181,13 @@ def bench(args: argparse.Namespace) -> int:
     import time
 
     from nas.bench import bench
+    from nas.cli import BENCH_PROBLEMS, BENCH_SEARCHERS
 
+    if args.problems is None and args.searchers is None:
+        # Hundreds of runs are not what a bare command should start.
+        raise UserError("name what to compare: --problems P1,P2 and/or --searchers S1,S2 (the "
+                        f"reference comparison: --problems {BENCH_PROBLEMS} --searchers "
+                        f"{BENCH_SEARCHERS})")
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     start = time.monotonic()
@@ -192,7 +198,8 @@ def bench(args: argparse.Namespace) -> int:
         print(f"[{done[0]}] {spec.name}{' (reused)' if reused else ''} "
               f"{time.monotonic() - start:.0f}s", file=sys.stderr, flush=True)
 
-    result = bench(_names(args.problems), _names(args.searchers), seeds=args.seeds,
+    result = bench(_names(args.problems or BENCH_PROBLEMS),
+                   _names(args.searchers or BENCH_SEARCHERS), seeds=args.seeds,
                    budget=args.budget, out=args.out, workers=args.workers,
                    executor=args.executor, scheduler=args.scheduler, on_run=progress)
     print(result.summary)
@@ -222,6 +229,11 @@ def show(args: argparse.Namespace) -> int:
     from nas.pareto import front_of
 
     view = JournalView.load(args.db)
+    if args.format != "text":
+        from nas.reporting.tables import trials_csv, trials_json
+
+        print(trials_json(view) if args.format == "json" else trials_csv(view), end="")
+        return 0
     searched = view.settings.objectives
     shown = None
     if args.pareto is not None or searched:

@@ -102,9 +102,9 @@ def test_cli_bench_and_its_mistakes(tmp_path: Path, capsys: pytest.CaptureFixtur
     for argv, message in [
         (["--problems", "nope"], "unknown problem 'nope'"),
         (["--searchers", "annealing"], "unknown searcher 'annealing'"),
-        (["--budget", "0x"], "a budget multiple must be positive"),
-        (["--seeds", "0"], "--seeds is a number of seeds >= 1"),
-        (["--workers", "0"], "--workers must be at least 1"),
+        (["--problems", "mf-branin", "--budget", "0x"], "a budget multiple must be positive"),
+        (["--problems", "mf-branin", "--seeds", "0"], "--seeds is a number of seeds >= 1"),
+        (["--problems", "mf-branin", "--workers", "0"], "--workers must be at least 1"),
     ]:
         assert main(["bench", "-o", str(out), *argv]) == 2
         err = capsys.readouterr().err

@@ -297,6 +297,6 @@ def test_cli_search_on_local_workers(tmp_path: Path, monkeypatch: pytest.MonkeyP
         meta = store.meta("executor")
         assert (meta["name"], meta["workers"]) == ("local", 2)
         assert len(store.trials()) == 4
-    code = main(["search", "--workers", "0", "--name", "bad"])
+    code = main(["search", "--data", "digits", "--workers", "0", "--name", "bad"])
     assert code == 2
     assert capsys.readouterr().err.strip().startswith("nas: error: --workers must be at least 1")

@@ -279,10 +279,10 @@ def test_no_replicas_without_asking(tmp_path) -> None:
 
 
 def test_cli_replicas_mistakes_are_one_line(capsys) -> None:
-    assert main(["search", "--replicas", "two", "--budget", "3trials"]) == 2
+    assert main(["search", "--data", "digits", "--replicas", "two", "--budget", "3trials"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--replicas is a number or auto" in err[0]
-    assert main(["search", "--replicas", "-1", "--budget", "3trials"]) == 2
+    assert main(["search", "--data", "digits", "--replicas", "-1", "--budget", "3trials"]) == 2
     assert "replicas is a number" in capsys.readouterr().err
 
 

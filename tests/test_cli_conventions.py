@@ -1,0 +1,75 @@
+"""The CLI's conventions (issue 26): `--version`, `nas search` needs `--data`, a bare `nas bench`
+starts nothing, `nas show --format json|csv`, and a closed pipe is no traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nas
+from nas.cli import main
+
+
+def _loss(config: dict, budget: float) -> float:
+    return (config["x"] - 0.3) ** 2
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ConfigSpace import ConfigurationSpace
+
+    path = tmp_path_factory.mktemp("show") / "s.db"
+    nas.optimize(_loss, ConfigurationSpace({"x": (0.0, 1.0), "k": ["a", "b"]}, seed=0),
+                 "random", "6trials", storage=path)
+    return path
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("nas ")
+
+
+def test_search_needs_data_and_bare_bench_starts_nothing(tmp_path, capsys,
+                                                         monkeypatch) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--budget", "1m"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "--data" in err[0]
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--problems" in err[0] and "--searchers" in err[0]
+    assert not (tmp_path / "bench").exists()  # nothing ran
+
+
+def test_show_as_json_and_csv(db, capsys) -> None:
+    assert main(["show", str(db), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["search"]["searcher"] == "random" and len(doc["trials"]) == 6
+    first = doc["trials"][0]
+    assert first["status"] == "ok" and set(first["config"]) == {"x", "k"}
+    assert first["loss"] == pytest.approx(_loss(first["config"], 1.0))
+    assert main(["show", str(db), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6 and {"config.x", "config.k", "status", "parent", "epochs"} <= set(
+        rows[0])
+    assert float(rows[0]["config.x"]) == pytest.approx(first["config"]["x"])
+
+
+def test_a_closed_pipe_is_no_traceback(db) -> None:
+    # `nas show ... | head -1`: here the reader is gone before the first line is written, so
+    # every write fails, however large the pipe's buffer.
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "show", str(db), "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
