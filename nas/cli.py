@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from nas import commands
-from nas.errors import UserError
+from nas.errors import ObjectiveError, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
+    except ObjectiveError as exc:
+        # The traceback is in the journal (`nas show --format json`); one line here.
+        print(f"nas: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         path = getattr(exc, "path", None)
         where = f" in {path}; resume with: nas resume {path}" if path else " in the journal"

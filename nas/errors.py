@@ -38,3 +38,13 @@ class SearchInterrupted(KeyboardInterrupt):
     def __init__(self, path: Path) -> None:
         super().__init__(str(path))
         self.path = path
+
+
+class ObjectiveError(RuntimeError):
+    """The objective raised the same exception in each of a search's first trials (`catch`
+    lets a search record such failures and go on); `error` holds the first one's traceback."""
+
+    def __init__(self, message: str, *, error: str, path: Path | str | None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.path = path

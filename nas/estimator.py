@@ -6,10 +6,12 @@ fitted attributes ending in ``_``, a clear error before `fit`) without importing
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,23 @@ _FITTED = frozenset({"classes_", "n_features_in_", "input_shape_", "search_space
                      "search_result_", "best_config_", "best_loss_", "journal_", "model_"})
 
 
-class NotFittedError(UserError, AttributeError):
-    """An estimator was used before `fit` (an AttributeError too, as in scikit-learn)."""
+def _not_fitted_bases() -> tuple[type[Exception], ...]:
+    """scikit-learn's NotFittedError where it is installed (so its `check_is_fitted` and
+    ``except NotFittedError`` work), else an AttributeError as scikit-learn's also is."""
+    try:
+        from sklearn.exceptions import NotFittedError as SklearnNotFitted
+    except ImportError:
+        return (UserError, AttributeError)
+    return (UserError, SklearnNotFitted)
+
+
+class NotFittedError(*_not_fitted_bases()):  # type: ignore[misc]
+    """An estimator was used before `fit` (scikit-learn's NotFittedError when it is installed,
+    an AttributeError in any case)."""
+
+
+#: Validation samples below which accuracies move in steps too coarse to tell models apart.
+MIN_VALIDATION = 50
 
 
 class AutoClassifier:
@@ -43,7 +60,8 @@ class AutoClassifier:
     (``{"max_params": "50k", "max_latency": "2ms"}``, `nas.constraints`) make it the most
     accurate single model within those limits. `objectives` (``"val_error,params"``,
     `nas.objectives`) make it a multi-objective search: it predicts with the most accurate
-    (feasible) model of the front, and ``pareto_front_`` lists the front.
+    (feasible) model of the front, and ``pareto_front_`` lists the front. It is quiet unless
+    `verbose`, and writes no file unless `storage` names its journal.
     """
 
     def __init__(
@@ -60,7 +78,7 @@ class AutoClassifier:
         searcher_options: Mapping[str, Any] | None = None,
         ensemble: int = 10,
         replicas: int | str = "auto",
-        progress: bool = True,
+        verbose: bool = False,
         constraints: Mapping[str, Any] | None = None,
         objectives: str | Sequence[str] | None = None,
     ) -> None:
@@ -75,7 +93,7 @@ class AutoClassifier:
         self.searcher_options = searcher_options
         self.ensemble = ensemble
         self.replicas = replicas
-        self.progress = progress
+        self.verbose = verbose
         self.constraints = constraints
         self.objectives = objectives
         self._check_params()
@@ -144,9 +162,7 @@ class AutoClassifier:
         `validation_data` = (X_val, y_val) is given. Returns self.
         """
         import nas
-        import spaces
         from nas.data import from_arrays
-        from nas.journal import JournalView
 
         x = self._features(X, "X")
         sample = tuple(x.shape[1:])
@@ -184,18 +200,37 @@ class AutoClassifier:
         # The search reports test accuracy on its test split; here the user keeps the test data,
         # so the validation split stands in and the search does not report a test accuracy.
         data = _without_test(data)
-        result = nas.search(
-            space, data, self.searcher, self.budget, trial_budget=self.trial_budget,
-            seed=int(self.seed), storage=self.storage, name=None,
-            searcher_options=self.searcher_options,
-            trainer_options={"device": self.device}, progress=self.progress,
-            workers=self.workers, executor="local" if self.workers else "inprocess",
-            ensemble=self.ensemble, replicas=self.replicas, constraints=self.constraints,
-            objectives=self.objectives,
-        )
+        n_val = len(data.y_val)
+        if n_val < MIN_VALIDATION:
+            import warnings
+
+            warnings.warn(f"the validation split holds {n_val} samples: accuracies move in "
+                          f"steps of {100 / max(n_val, 1):.1f}%, so many models tie and the "
+                          "choice among them is luck; give more data, a larger "
+                          "validation_split or validation_data", stacklevel=2)
+        with _journal_dir(self.storage) as storage:
+            result = nas.search(
+                space, data, self.searcher, self.budget, trial_budget=self.trial_budget,
+                seed=int(self.seed), storage=storage, name=None,
+                searcher_options=self.searcher_options,
+                trainer_options={"device": self.device}, progress=self.verbose,
+                workers=self.workers, executor="local" if self.workers else "inprocess",
+                ensemble=self.ensemble, replicas=self.replicas, constraints=self.constraints,
+                objectives=self.objectives,
+            )
+            self._fit_result(result, data, classes, x)
+        return self
+
+    def _fit_result(self, result: Any, data: Any, classes: np.ndarray, x: torch.Tensor
+                    ) -> None:
+        """Keep what the search returns (read while its journal still exists)."""
+        import spaces
+        from nas.journal import JournalView
+
         if result.best is None and result.baseline_won is None:
-            raise UserError(f"the search in {result.path} found no usable model "
-                            "(every trial failed); see `nas show " f"{result.path}`")
+            where = f"see `nas show {result.path}`" if self.storage is not None \
+                else "pass storage= to keep its journal for `nas show`"
+            raise UserError(f"the search found no usable model (every trial failed); {where}")
         # What the search returns: a plain baseline that beat it on validation, else the greedy
         # ensemble of the best trials, else the best trial.
         model = result.load_final_model(data)
@@ -211,9 +246,10 @@ class AutoClassifier:
         self.pareto_front_ = result.pareto_front()
         self.best_config_ = None if result.best is None else dict(result.best.trial.config)
         self.best_loss_ = result.best_loss
-        self.journal_ = Path(result.path)
+        #: The journal (None: no `storage` was given, and it was a temporary file).
+        self.journal_ = Path(result.path) if self.storage is not None else None
+        self._full_budget = view.full_budget
         self.model_ = model
-        return self
 
     # -- prediction -----------------------------------------------------------------------------
 
@@ -266,7 +302,8 @@ class AutoClassifier:
     def results_(self) -> Any:
         """Every trial as a record (dict); a pandas DataFrame when pandas is installed."""
         result = self._fitted("search_result_")
-        records = [_record(r) for r in result.trials]
+        full = self.__dict__.get("_full_budget")
+        records = [_record(r, full) for r in result.trials]
         try:
             import pandas as pd
         except ImportError:
@@ -347,12 +384,12 @@ def _labels(y: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _record(record: Any) -> dict[str, Any]:
+def _record(record: Any, full: float | None) -> dict[str, Any]:
     result = record.result
     return {
         "trial": record.id,
         "status": None if result is None else result.status.value,
-        "budget": record.trial.budget,
+        "budget": record.trial.budget_or(full) if full is not None else record.trial.budget,
         "loss": None if result is None else result.loss,
         "val_accuracy": record.val_accuracy,
         "epochs": None if result is None else result.epochs,
@@ -360,6 +397,16 @@ def _record(record: Any) -> dict[str, Any]:
         "cost": None if result is None else result.cost,
         "config": dict(record.trial.config),
     }
+
+
+@contextlib.contextmanager
+def _journal_dir(storage: str | os.PathLike[str] | None) -> Iterator[str | os.PathLike[str]]:
+    """`storage`, or a temporary journal removed once `fit` has read it."""
+    if storage is not None:
+        yield storage
+        return
+    with tempfile.TemporaryDirectory(prefix="nas-fit-") as folder:
+        yield Path(folder) / "fit.db"
 
 
 def _with_validation(x: torch.Tensor, y: np.ndarray, xv: torch.Tensor, yv: np.ndarray,

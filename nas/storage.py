@@ -163,7 +163,8 @@ class Storage:
         """Create a new journal holding `settings`; refuses to overwrite an existing file."""
         path = Path(path)
         if path.exists() and str(path) != MEMORY:
-            raise UserError(f"{path} already exists; pick another --name or --db")
+            raise UserError(f"{path} already exists; pick another name or journal (--name, "
+                            "--db; storage=), or continue it (nas resume; load_if_exists=True)")
         if path.suffix == ".ckpt":
             raise UserError(f"a journal may not be named {path.name}: <name>.ckpt is its "
                             "checkpoint folder; use another suffix, e.g. .db")

@@ -33,7 +33,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory, digits: tuple) -> AutoClass
     labels = np.array([f"digit-{d}" for d in y])
     clf = AutoClassifier(space=spaces.residual_mlp(width=(32, 64), n_blocks=(1, 2)),
                          searcher="random", budget="4trials", trial_budget="3ep", seed=0,
-                         storage=tmp_path_factory.mktemp("est") / "fit.db", progress=False)
+                         storage=tmp_path_factory.mktemp("est") / "fit.db")
     return clf.fit(x, labels, validation_split=0.2)
 
 
@@ -143,7 +143,7 @@ def test_bad_parameters_are_user_errors(kwargs: dict, message: str) -> None:
 
 def test_bad_data_is_a_user_error(tmp_path) -> None:
     clf = AutoClassifier(searcher="random", budget="1trials", trial_budget="1ep",
-                         storage=tmp_path / "x.db", progress=False)
+                         storage=tmp_path / "x.db")
     with pytest.raises(UserError, match="need at least 2"):
         clf.fit(np.zeros((20, 4)), np.zeros(20))
     with pytest.raises(UserError, match="samples but y has"):
@@ -161,7 +161,7 @@ def test_labels_and_validation_data_are_checked(tmp_path, x_val, y, y_val, messa
     # NaN became a class, (5, 10) validation features were reshaped to (10, 5), and mixed
     # labels raised numpy's TypeError.
     clf = AutoClassifier(searcher="random", budget="1trials", trial_budget="1ep",
-                         storage=tmp_path / "x.db", progress=False)
+                         storage=tmp_path / "x.db")
     y = np.array(y, dtype=object) if any(v is None or isinstance(v, str) for v in y) \
         else np.array(y)
     validation = None if x_val is None else (x_val, np.array(y_val))
@@ -186,7 +186,7 @@ def test_auto_gets_the_default_plan_of_nas_search(tmp_path, digits: tuple) -> No
     assert _layout("auto", (3, 32, 32)) == (3, 32, 32)
     assert _layout("residual-mlp", (8, 8)) == (8, 8)
     x, y, xt, yt = digits
-    clf = AutoClassifier(budget="1ep", storage=tmp_path / "auto.db", progress=False)
+    clf = AutoClassifier(budget="1ep", storage=tmp_path / "auto.db")
     # A few hundred images: the default plan's wide conv models train slowly on one thread.
     clf.fit(x[:300].reshape(-1, 8, 8), y[:300], validation_data=(xt.reshape(-1, 8, 8), yt))
     plan = JournalView.load(tmp_path / "auto.db").settings
@@ -202,7 +202,7 @@ def test_images_with_the_conv_space(tmp_path, digits: tuple) -> None:
     x, y, xt, yt = digits
     images = x.reshape(-1, 8, 8)
     clf = AutoClassifier(searcher="random", budget="2trials", trial_budget="1ep",
-                         storage=tmp_path / "conv.db", progress=False,
+                         storage=tmp_path / "conv.db",
                          space=spaces.residual_conv(n_stages=1, n_cells=1, channels=8))
     clf.fit(images, y, validation_data=(xt.reshape(-1, 8, 8), yt))
     assert clf.best_config_["architecture"] == "residual-conv"
@@ -225,7 +225,7 @@ def test_constraints_make_it_the_best_model_within_the_limits(tmp_path, digits: 
     x, y, x_test, y_test = digits
     clf = AutoClassifier(space=spaces.residual_mlp(width=(16, 256), n_blocks=(1, 3)),
                          searcher="random", budget="4trials", trial_budget="2ep", seed=0,
-                         storage=tmp_path / "small.db", progress=False,
+                         storage=tmp_path / "small.db",
                          constraints={"max_params": "6k"})
     clf.fit(x, y, validation_split=0.2)
     assert sum(p.numel() for p in clf.model_.parameters()) <= 6000
@@ -239,7 +239,7 @@ def test_objectives_search_a_front_and_predict_with_its_most_accurate_model(
     x, y, x_test, y_test = digits
     clf = AutoClassifier(space=spaces.residual_mlp(width=(16, 128), n_blocks=(1, 2)),
                          budget="8trials", trial_budget="3ep", seed=0,
-                         storage=tmp_path / "front.db", progress=False,
+                         storage=tmp_path / "front.db",
                          objectives="val_error,params")
     clf.fit(x, y, validation_split=0.2)
     result = clf.search_result_
@@ -254,3 +254,32 @@ def test_objectives_search_a_front_and_predict_with_its_most_accurate_model(
     assert clf.score(x_test, y_test) > 0.2
     with pytest.raises(UserError, match="must include val_error"):
         AutoClassifier(objectives="params,latency")
+
+
+def test_quiet_without_files_by_default_and_sklearn_conventions(tmp_path, digits: tuple,
+                                                                capsys, monkeypatch) -> None:
+    x, y, x_test, y_test = digits
+    monkeypatch.chdir(tmp_path)
+    clf = AutoClassifier(space="residual-mlp", searcher="random", budget="2trials",
+                         trial_budget="1ep", seed=0)
+    with pytest.raises(NotFittedError):
+        clf.predict(x_test)
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    with pytest.raises(sklearn_exceptions.NotFittedError):  # scikit-learn's own, too
+        clf.predict(x_test)
+    clf.fit(x, y, validation_split=0.2)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # quiet unless verbose
+    assert list(tmp_path.iterdir()) == [] and clf.journal_ is None  # no file left anywhere
+    assert clf.score(x_test, y_test) > 0.2
+    records = clf.results_
+    rows = records.to_dict("records") if hasattr(records, "to_dict") else records
+    assert all(r["budget"] == 1.0 for r in rows)  # the full budget, not None
+
+
+def test_a_tiny_validation_split_is_warned_about(tmp_path, digits: tuple) -> None:
+    x, y, _, _ = digits
+    clf = AutoClassifier(space="residual-mlp", searcher="random", budget="1trials",
+                         trial_budget="1ep", seed=0, storage=tmp_path / "t.db")
+    with pytest.warns(UserWarning, match="validation split holds 30 samples"):
+        clf.fit(x[:300], y[:300], validation_split=0.1)

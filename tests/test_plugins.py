@@ -106,7 +106,8 @@ def test_a_broken_plugin_is_a_one_line_error_naming_its_distribution(
     out = capsys.readouterr().out
     assert any(line.startswith("fake-broken ") and why in line for line in out.splitlines())
     assert any(line.startswith("fake-good ") for line in out.splitlines())
-    assert main(["search", "--data", "digits", "--searcher", "fake-broken", "--budget", "1trials"]) == 2
+    assert main(["search", "--data", "digits", "--searcher", "fake-broken", "--budget",
+                 "1trials"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nas: error: searcher 'fake-broken'") and "\n" not in err
 

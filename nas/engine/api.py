@@ -26,6 +26,7 @@ from nas.data.dataset import LOCATION_OPTIONS
 from nas.data.files import source as data_source
 from nas.engine.callbacks import Callback
 from nas.engine.costs import CostModel, CostPlan, Replan
+from nas.engine.failfast import Catch, FailFast
 from nas.engine.ledger import Ledger
 from nas.engine.loop import Loop
 from nas.engine.options import (
@@ -102,6 +103,8 @@ def search(
     warm_start: Sequence[str | os.PathLike[str]] | None = None,
     warm_start_retrain: int = 0,
     prior: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    catch: Catch = (),
+    load_if_exists: bool = False,
 ) -> SearchResult:
     """Search `space` for the best model on `data` within `budget`; everything lands in SQLite.
 
@@ -139,9 +142,19 @@ def search(
     searcher first (`nas.warmstart`): never trained, charged or returned, unless
     `warm_start_retrain` K > 0 trains the best K of them first at the full budget. `prior`
     (``"default"``, a JSON file, or ``{"lr": 0.01}``: `searchers.priors.parse_prior`) makes
-    the searcher favour those values early, less as results come in.
+    the searcher favour those values early, less as results come in. When the first trials
+    all fail with the same exception, the search stops and raises `nas.errors.ObjectiveError`
+    unless `catch` (True, or exception classes) says to record such failures and go on.
+    With `load_if_exists`, a journal already at `storage` (or ``runs/<name>.db``) is continued
+    as `resume` does, its own settings ruling (Optuna's ``load_if_exists``).
     """
     from nas.defaults import baseline_seconds, multi_objective_default, resolve
+
+    existing = _existing(storage, name) if load_if_exists else None
+    if existing is not None:
+        return resume(existing, data=None if isinstance(data, (str, os.PathLike)) else data,
+                      progress=progress, callbacks=callbacks, executor=executor,
+                      workers=workers, scheduler=scheduler)
 
     searcher_options = with_prior(searcher_options, prior)
     started_at = time.monotonic() if started_at is None else started_at
@@ -214,7 +227,7 @@ def search(
             warm_start=warm)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
-                    _callbacks(callbacks, progress),
+                    [FailFast(catch), *_callbacks(callbacks, progress)],
                     executor_for(executor, workers, scheduler, options.device, threads),
                     since=started_at, costs=costs,
                     baseline_cap=baseline_cap,
@@ -244,6 +257,8 @@ def optimize(
     warm_start: Sequence[str | os.PathLike[str]] | None = None,
     warm_start_retrain: int = 0,
     prior: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    catch: Catch = (),
+    load_if_exists: bool = False,
 ) -> SearchResult:
     """Minimise ``objective(config: dict, budget: float) -> float | dict`` over `space`.
 
@@ -258,8 +273,15 @@ def optimize(
     whose ``loss`` is one), all minimised, and a multi-objective searcher (`searcher`:
     ``mo-random``, ``motpe``, ...) searches their Pareto front (`SearchResult.pareto_front`).
     `enqueue`: configurations evaluated first, and `warm_start` / `warm_start_retrain`: earlier
-    runs' results told to the searcher first, and `prior`, as in `search`.
+    runs' results told to the searcher first, `prior` and `catch`, as in `search`: by
+    default the objective's exception, raised in each of the first trials, stops the run
+    (`nas.errors.ObjectiveError`, with its traceback). `load_if_exists` continues a journal
+    already at `storage`, as in `search`.
     """
+    existing = _existing(storage, name) if load_if_exists else None
+    if existing is not None:
+        return resume(existing, objective=objective, progress=progress, callbacks=callbacks,
+                      executor=executor, workers=workers, scheduler=scheduler)
     if not callable(objective):
         raise UserError("objective must be a function objective(config, budget)")
     names = parse_objectives(objectives, measured=False)
@@ -286,7 +308,8 @@ def optimize(
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
         max_budget=top, objectives=names, enqueued=queued or None, warm_start=warm)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
-                _callbacks(callbacks, progress), executor_for(executor, workers, scheduler, "cpu"))
+                [FailFast(catch), *_callbacks(callbacks, progress)],
+                executor_for(executor, workers, scheduler, "cpu"))
 
 
 def resume(
@@ -460,6 +483,17 @@ def finished(path: str | os.PathLike[str]) -> bool:
     """Whether the search journaled at `path` has finished."""
     with Storage.open(path) as store:
         return store.meta(MetaKey.STATE) == SearchState.FINISHED.value
+
+
+def _existing(storage: str | os.PathLike[str] | None, name: str | None) -> Path | None:
+    """The journal a call names (`storage`, else ``runs/<name>.db``), if it exists."""
+    if storage is not None and str(storage) != ":memory:":
+        path = Path(storage)
+    elif name is not None:
+        path = Path("runs") / f"{name}.db"
+    else:
+        return None
+    return path if path.exists() else None
 
 
 def _callbacks(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:
