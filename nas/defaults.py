@@ -371,6 +371,11 @@ def multi_objective_default(chosen: Resolved) -> tuple[str, dict[str, Any]]:
     return DEFAULT_MO_SEARCHER, options
 
 
+#: Which "auto" argument each kind of reason explains (by its first word); a warning, always.
+REASON_OF = {"space": "space", "searcher": "searcher", "replicas": "searcher",
+             "trials": "trial_budget", "sizes": "trial_budget"}
+
+
 def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,
             searcher_options: dict[str, Any] | None, *, device: str = "cpu",
             space_overrides: dict[str, Any] | None = None,
@@ -442,6 +447,9 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             f"{100 * MIN_LEFT_TO_PLAN:.0f} % of it): no network trains; the plain baselines "
             "get the time left and the best of them is the result; give the search more "
             "time")))
+    # Only what was chosen here is said to be: a space or searcher the user named is theirs.
+    chosen = dataclasses.replace(chosen, reasons=tuple(
+        r for r in chosen.reasons if REASON_OF.get(r.split(" ", 1)[0], "") in auto | {""}))
     if "space" in auto:
         space, space_name = chosen.space, chosen.space_name
     per_trial = chosen.trial_budget if "trial_budget" in auto else Budget.parse(trial_budget)

@@ -257,3 +257,17 @@ def test_the_baselines_reserve_comes_out_of_what_the_plan_may_use() -> None:
     spent = resolve("auto", data, "auto", Budget.parse("20s"), "auto", None, reserve=15.0)
     assert spent.plan is not None and spent.plan.epoch_seconds is None
     assert any("15 s are kept for the plain baselines" in r for r in spent.plan.reasons)
+
+
+def test_only_what_was_chosen_automatically_is_said_to_be() -> None:
+    from nas.budget import Budget
+    from nas.data import load
+    from nas.defaults import resolve
+
+    data = load("digits")
+    named = resolve("residual-mlp", data, "bohb", Budget.parse("300ep"), "auto", None)
+    words = {r.split(" ", 1)[0] for r in named.plan.reasons}
+    assert words == {"trials"}  # not the space, searcher, or replicas the user named
+    every = resolve("auto", data, "auto", Budget.parse("300ep"), "auto", None)
+    assert {r.split(" ", 1)[0] for r in every.plan.reasons} >= {"space", "searcher", "trials",
+                                                                "replicas"}
