@@ -243,15 +243,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="rows of the top table (default 10)")
     p.set_defaults(func=commands.report)
 
-    p = sub.add_parser("export", help="write the best model to a file",
-                       description="Write the best model (weights, config, space) to a file "
-                                   "that `spaces.load_model` loads in a fresh process.")
+    p = sub.add_parser("export", help="write the search's final model to a file",
+                       description="Write the search's final model (its ensemble of the best "
+                                   "trials when it chose one, else its best trial: weights, "
+                                   "configs, space, input shape) to a file that "
+                                   "`spaces.load_model` loads in a fresh process.")
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("-o", "--output", default="best.pt", help="output file (default best.pt)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--trial", type=int, metavar="N",
-                       help="export trial N instead of the best (its checkpoint must have "
-                            "been kept)")
+                       help="export trial N alone instead of the final model (its "
+                            "checkpoint must have been kept)")
     which.add_argument("--pareto-index", type=int, metavar="K",
                        help="export the K-th point of the front of validation error and "
                             "parameters (`nas show --pareto`; 0: the most accurate)")

@@ -258,7 +258,7 @@ def export(args: argparse.Namespace) -> int:
     if won is not None and args.trial is None and args.pareto_index is None:
         print(f"note: the plain {won['name']} baseline beat this search on validation and is "
               "what it returns (SearchResult.load_final_model); the file holds the search's "
-              "best network", file=sys.stderr)
+              "own final model", file=sys.stderr)
     out = export(args.db, args.output, trial=args.trial, pareto_index=args.pareto_index)
     print(f"wrote {out}  (load it with: spaces.load_model({str(out)!r}))")
     return 0

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+
+from spaces.checkpoint import Ensemble
+
+__all__ = ["Ensemble", "EnsembleSummary", "greedy_selection", "load_ensemble"]
 
 #: Selection rounds per candidate: weights come in steps of 1 / (ROUNDS_PER_CANDIDATE * k).
 ROUNDS_PER_CANDIDATE = 2
@@ -76,25 +79,6 @@ def _score(probs: torch.Tensor, y: torch.Tensor, rows: torch.Tensor) -> tuple[fl
     trials; cross-entropy (rounded, so float noise breaks no tie) decides among equals."""
     errors = float((probs.argmax(1) != y).sum())
     return errors, round(float(-probs[rows, y].clamp_min(1e-12).log().mean()), 9)
-
-
-class Ensemble(nn.Module):
-    """Weighted average of its members' class probabilities; returns log-probabilities, so
-    ``argmax`` and ``softmax`` of the output work as they do on one model's logits."""
-
-    def __init__(self, members: Sequence[nn.Module], weights: Sequence[float]) -> None:
-        super().__init__()
-        if len(members) != len(weights) or not members:
-            raise ValueError("an ensemble needs one weight per member, and a member")
-        self.members = nn.ModuleList(members)
-        w = torch.tensor([float(x) for x in weights], dtype=torch.float32)
-        self.register_buffer("weights", w / w.sum())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log of the weighted mean of the members' softmax outputs."""
-        probs = sum(w * torch.softmax(m(x).float(), dim=1)
-                    for w, m in zip(self.weights, self.members, strict=True))
-        return torch.log(probs.clamp_min(1e-12))  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from spaces import checkpoint
 
 def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
            trial: int | None = None, pareto_index: int | None = None) -> Path:
-    """Write the best trial's (or `trial`'s) weights, config, space and scores to `output`.
+    """Write the search's final model to `output`: its ensemble when it chose one (the result
+    `nas search` reports), else its best trial; or `trial`'s, or a front point's.
 
     The file loads with ``spaces.load_model(output)`` in a fresh process (torch + spaces only).
     A search keeps the checkpoints of its best trials, of its Pareto front under size limits
@@ -34,6 +35,9 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
             raise UserError(f"{db}: --pareto-index must be 0 to {len(front) - 1} (the front of "
                             f"{', '.join(names)} has {len(front)} points)")
         trial = front[pareto_index].record.id
+    ensemble = view.summary.ensemble if view.summary is not None else None
+    if trial is None and ensemble and len(ensemble["weights"]) > 1:
+        return _export_ensemble(db, out, view, checkpoints, ensemble)
     if trial is None:
         best = view.best()
         if best is None:
@@ -57,10 +61,38 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
     payload["val_accuracy"] = best.val_accuracy
     payload["test_accuracy"] = (summary.test_accuracy if summary is not None
                                 and summary.best_trial == best.id else None)
+    _write(payload, out)
+    return out
+
+
+def _export_ensemble(db: str | os.PathLike[str], out: Path, view: JournalView,
+                     checkpoints: dict[int, Path], ensemble: dict) -> Path:
+    """The search's greedy ensemble as one model file (its members' files and weights)."""
+    weights = {int(k): float(v) for k, v in ensemble["weights"].items()}
+    missing = [i for i in weights if i not in checkpoints or not checkpoints[i].is_file()]
+    if missing:
+        raise UserError(f"{db}: the checkpoints of the ensemble's trials {missing} were not "
+                        "kept; export one trial with --trial N")
+    try:
+        members = [checkpoint.read(checkpoints[i]) for i in weights]
+    except ValueError as exc:
+        raise UserError(f"{db}: cannot export the ensemble: {exc}") from None
+    for member in members:
+        member.pop("train_state", None)  # what continuing a trial needs, not a model's user
+    settings = view.settings
+    payload = checkpoint.ensemble_payload(
+        members, list(weights.values()), trial_ids=list(weights), space=dict(view.space) or None,
+        space_name=settings.space_name,
+        data=None if settings.data is None else settings.data.name,
+        val_accuracy=ensemble.get("val_accuracy"), test_accuracy=ensemble.get("test_accuracy"))
+    _write(payload, out)
+    return out
+
+
+def _write(payload: dict, out: Path) -> None:
     if out.parent and not out.parent.exists():
         raise UserError(f"cannot write {out}: folder {out.parent} does not exist")
     try:
         save_atomic(payload, out)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc}") from None
-    return out

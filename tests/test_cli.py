@@ -61,7 +61,10 @@ def test_search_show_export_end_to_end_in_a_subprocess(tmp_path) -> None:
     import json
 
     info = json.loads(out.stdout)
-    assert info["test"] == pytest.approx(summary["test_accuracy"])
+    # The file is the search's final model: its ensemble when it chose one of several trials.
+    ensemble = summary["ensemble"]
+    final = ensemble if ensemble and len(ensemble["weights"]) > 1 else summary
+    assert info["test"] == pytest.approx(final["test_accuracy"])
     # Nothing of the engine: the errors and the registry spaces list their families in.
     assert info["modules"] == [m for m in info["modules"]
                                if m in ("nas", "nas.errors", "nas.registry")]
@@ -238,3 +241,38 @@ def test_search_with_objectives_prints_its_front(tmp_path, monkeypatch, capsys) 
     assert main(["search", "--searcher", "tpe", "--data", "synthetic", "--budget", "1trials",
                  "--objectives", "val_error,params", "--no-progress"]) == 2
     assert "minimises one objective" in capsys.readouterr().err
+
+
+def test_export_writes_the_final_ensemble_and_checks_the_input_shape(tmp_path,
+                                                                     monkeypatch) -> None:
+    import numpy as np
+
+    import spaces
+    from nas.data import load
+    from nas.errors import UserError
+    from nas.journal import JournalView
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--space", "residual-conv", "--searcher", "random", "--data",
+                 "digits", "--budget", "3trials", "--trial-budget", "2ep", "--name", "e",
+                 "--no-progress", "--set", "channels=8:12", "--set", "n_stages=1",
+                 "--no-baselines"]) == 0
+    summary = JournalView.load("runs/e.db").summary
+    assert summary is not None and summary.ensemble and len(summary.ensemble["weights"]) > 1
+    assert main(["export", "runs/e.db", "-o", "final.pt"]) == 0
+    model = spaces.load_model("final.pt")
+    data = load("digits")
+    raw = data.x_test * data.std + data.mean  # (n, 1, 8, 8) images
+    with torch.no_grad():
+        acc = (model(raw).argmax(1) == data.y_test).float().mean().item()
+        flat = model(raw.reshape(len(raw), 64)).argmax(1)  # scikit-learn's (n, 64) digits
+    assert acc == pytest.approx(summary.ensemble["test_accuracy"])
+    assert model.input_shape == (1, 8, 8)
+    assert torch.equal(flat, model(raw).argmax(1))
+    with pytest.raises(UserError, match=r"takes samples of shape \(1, 8, 8\)"):
+        model(torch.zeros(2, 63))
+    one = int(np.argmax(list(summary.ensemble["weights"].values())))
+    trial = int(list(summary.ensemble["weights"])[one])
+    assert main(["export", "runs/e.db", "-o", "one.pt", "--trial", str(trial)]) == 0
+    single = torch.load("one.pt", weights_only=True)
+    assert "members" not in single and single["trial_id"] == trial
