@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "search": "nas.engine.api",
     "optimize": "nas.engine.api",
-    "resume": "nas.engine.api",
+    "resume": "nas.engine.resuming",
     "SearchResult": "nas.engine.result",
     "Budget": "nas.budget",
     "Ledger": "nas.engine.ledger",

@@ -109,7 +109,7 @@ def run_one(spec: RunSpec, folder: str) -> tuple[str, bool]:
     A top-level function: workers import it by name.
     """
     import nas
-    from nas.engine.api import finished
+    from nas.engine.resuming import finished
 
     problem = load_problem(spec.problem)
     path = Path(folder) / f"{spec.name}.db"

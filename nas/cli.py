@@ -65,10 +65,6 @@ def run() -> None:
     sys.exit(code)
 
 
-#: What `nas bench` compares when only one of --problems and --searchers is given.
-BENCH_PROBLEMS = "counting-ones,mf-branin,mf-hartmann6,digits-mlp"
-BENCH_SEARCHERS = "random,tpe,hyperband,bohb,asha"
-
 # Options whose values may start with "-" ("-5m", "-1"): argparse would take them for options.
 _VALUED = ("--budget", "--trial-budget", "--seed", "--replicas")
 
@@ -201,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true",
                    help="first drop what the journal holds that cannot be trusted (unreadable "
                         "trial rows, missing or damaged checkpoints); those trials run again")
+    p.add_argument("--budget", metavar="TOTAL",
+                   help="a larger total budget (same unit: 20m, 600ep, 80trials): goes on "
+                        "with a finished or stopped search")
     p.add_argument("--space-update", dest="space_update", action="append", default=[],
                    metavar="NAME=VALUE",
                    help="change the space before going on (repeatable): width=16:512 (a "
@@ -274,9 +273,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "mean rank, budget to target, Wilcoxon vs random). Finished "
                                    "runs are reused, interrupted ones resumed.")
     p.add_argument("--problems", help="comma-separated problem names or module:attribute "
-                   f"import paths (with --searchers alone: {BENCH_PROBLEMS})")
+                   f"import paths (with --searchers alone: {commands.BENCH_PROBLEMS})")
     p.add_argument("--searchers", help="comma-separated searchers (see `nas searchers`; with "
-                   f"--problems alone: {BENCH_SEARCHERS})")
+                   f"--problems alone: {commands.BENCH_SEARCHERS})")
     p.add_argument("--seeds", type=int, default=10, help="seeds per problem and searcher")
     p.add_argument("--budget", default="30x",
                    help="total per run: 30x = 30 x the problem's max budget, or 300ep, 10m")

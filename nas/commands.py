@@ -158,7 +158,7 @@ def _print_summary(path: Path, top: int) -> None:
 
 def resume(args: argparse.Namespace) -> int:
     """`nas resume`: continue a stopped search from its journal, print its summary."""
-    from nas.engine.api import finished, resume
+    from nas.engine.resuming import finished, resume
 
     callbacks = _callbacks(args)
     if args.repair:
@@ -166,14 +166,19 @@ def resume(args: argparse.Namespace) -> int:
 
         for note in repair(args.db) or ["nothing to repair"]:
             print(f"repair   {note}")
-    if finished(args.db) and not args.space_update:
-        print(f"{args.db} has finished already; nothing to resume")
+    if finished(args.db) and not args.space_update and args.budget is None:
+        print(f"{args.db} has finished already; nothing to resume (a larger --budget goes on)")
     else:
         resume(args.db, progress=not args.no_progress, callbacks=callbacks,
                data_root=args.data_root, download=args.download,
-               space_update=args.space_update, **_executor_args(args))
+               space_update=args.space_update, budget=args.budget, **_executor_args(args))
     _print_summary(Path(args.db), args.top)
     return 0
+
+
+#: What `nas bench` compares when only one of --problems and --searchers is given.
+BENCH_PROBLEMS = "counting-ones,mf-branin,mf-hartmann6,digits-mlp"
+BENCH_SEARCHERS = "random,tpe,hyperband,bohb,asha"
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -181,8 +186,6 @@ def bench(args: argparse.Namespace) -> int:
     import time
 
     from nas.bench import bench
-    from nas.cli import BENCH_PROBLEMS, BENCH_SEARCHERS
-
     if args.problems is None and args.searchers is None:
         # Hundreds of runs are not what a bare command should start.
         raise UserError("name what to compare: --problems P1,P2 and/or --searchers S1,S2 (the "

@@ -296,6 +296,8 @@ class JournalView:
     replans: tuple[Mapping[str, Any], ...] = ()
     #: Changes of its space mid-search (`nas.spacechange.SpaceChange.to_dict`), oldest first.
     space_changes: tuple[Mapping[str, Any], ...] = ()
+    #: Total budgets given on resume (`nas resume --budget`), oldest first.
+    budget_changes: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def of(cls, store: Storage) -> JournalView:
@@ -308,7 +310,8 @@ class JournalView:
                    created_at=float(store.meta(MetaKey.CREATED_AT, 0.0)),
                    baselines=tuple(store.meta(MetaKey.BASELINES, [])),
                    replans=tuple(store.meta(MetaKey.REPLANS, [])),
-                   space_changes=tuple(store.meta(MetaKey.SPACE_CHANGES, []) or []))
+                   space_changes=tuple(store.meta(MetaKey.SPACE_CHANGES, []) or []),
+                   budget_changes=tuple(store.meta(MetaKey.BUDGET_CHANGES, []) or []))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> JournalView:
@@ -323,7 +326,10 @@ class JournalView:
 
     @property
     def limit(self) -> Budget | None:
-        """The search's total budget (None when the settings do not say)."""
+        """The search's total budget: the latest given on resume, else its settings' (None
+        when they do not say)."""
+        if self.budget_changes:
+            return Budget.parse(str(self.budget_changes[-1]["budget"]))
         return self.settings.limit
 
     @property

@@ -33,6 +33,8 @@ class MetaKey(str, Enum):
     BASELINES = "baselines"
     #: Changes of the search's space mid-search (`nas.spacechange.SpaceChange.to_dict`).
     SPACE_CHANGES = "space_changes"
+    #: Total budgets given on resume (``{"budget", "spent", "at"}``), oldest first.
+    BUDGET_CHANGES = "budget_changes"
 
 
 class SearchState(str, Enum):

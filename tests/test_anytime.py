@@ -364,7 +364,7 @@ def test_a_time_budget_is_kept_from_the_call_to_the_result(tmp_path) -> None:
     first = min(result.trials, key=lambda r: r.id)
     assert first.trial.info.get("first") == "full budget"  # the default, fully trained, first
     # A resume rebuilds the cost model the search journaled, at its last re-plan's scale.
-    from nas.engine.api import _resumed_costs
+    from nas.engine.resuming import _resumed_costs
     from nas.objective import TrainingObjective
     from nas.storage import Storage
 

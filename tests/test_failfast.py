@@ -97,3 +97,23 @@ def test_load_if_exists_continues_the_journal(tmp_path) -> None:
     done = nas.optimize(_flaky, space, "random", "30trials", storage=cut, seed=1,
                         load_if_exists=True, catch=True)
     assert before < 30 and len(done.trials) == 30
+
+
+def test_a_larger_budget_goes_on_with_a_finished_search(tmp_path, capsys) -> None:
+    from nas.cli import main
+    from nas.errors import UserError
+
+    db = tmp_path / "b.db"
+    nas.optimize(_flaky, _space(), "tpe", "8trials", storage=db, seed=0, catch=True)
+    whole = nas.optimize(_flaky, _space(), "tpe", "14trials", storage=tmp_path / "w.db",
+                         seed=0, catch=True)
+    more = nas.resume(db, objective=_flaky, progress=False, budget="14trials")
+    view = JournalView.load(db)
+    assert view.finished_search and str(view.limit) == "14trials" and view.spent == 14
+    # The same search as one that had the larger budget from the start.
+    assert [r.trial.asked() for r in more.trials] == [r.trial.asked() for r in whole.trials]
+    for bad, said in [("10trials", "no more than"), ("5m", "same unit")]:
+        with pytest.raises(UserError, match=said):
+            nas.resume(db, objective=_flaky, progress=False, budget=bad)
+    assert main(["resume", str(db), "--budget", "3trials"]) == 2
+    assert "no more than" in capsys.readouterr().err

@@ -43,7 +43,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
 }
 #: The loop never imports a view: only `search` and friends add the default progress display.
 ENGINE_VIEWS = ("nas.reporting", "nas.cli")
-ENGINE_MAY_SHOW = ("nas.engine.api",)
+ENGINE_MAY_SHOW = ("nas.engine.api", "nas.engine.resuming")
 
 
 def _modules() -> dict[str, Path]:

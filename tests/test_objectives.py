@@ -97,11 +97,12 @@ def test_a_single_objective_searcher_is_refused_for_several_objectives(tmp_path)
 
 
 def test_values_that_do_not_match_the_objectives_fail_the_trial_saying_why(tmp_path) -> None:
-    result = nas.optimize(_two, _space(), "random", "3trials", storage=tmp_path / "b.db")
+    result = nas.optimize(_two, _space(), "random", "3trials", storage=tmp_path / "b.db",
+                          catch=True)
     assert all(r.status is TrialStatus.FAILED for r in result.trials)
     assert "name them" in (result.trials[0].result.error or "")
     three = nas.optimize(_two, _space(), TwoObjectiveRandom(_space()), "3trials",
-                         storage=tmp_path / "c.db", objectives=["a", "b", "c"])
+                         storage=tmp_path / "c.db", objectives=["a", "b", "c"], catch=True)
     assert "returned 2 value(s) for the search's 3 objectives" in (
         three.trials[0].result.error or "")
 

@@ -166,7 +166,7 @@ def test_names_resolve_through_registries(tmp_path, monkeypatch) -> None:
 def test_evaluate_matches_stored_val_accuracy(tmp_path) -> None:
     data = blobs()
     result = _search(tmp_path, budget="1trials")
-    model = result.load_best_model()[1]  # the network without standardisation
+    model = result.load_best_model().net  # the network without standardisation
     _, acc = evaluate(model, data.x_val, data.y_val)
     assert acc == pytest.approx(result.best.val_accuracy)
 
@@ -187,7 +187,8 @@ def test_the_stop_message_names_the_likely_cause() -> None:
 def test_max_failures_is_configurable(tmp_path) -> None:
     space = spaces.residual_mlp(**SMALL)
     result = nas.search(space, blobs(), _Broken(space, seed=0), "12trials", trial_budget="1ep",
-                        storage=tmp_path / "f.db", progress=False, max_failures=3)
+                        storage=tmp_path / "f.db", progress=False, max_failures=3,
+                        catch=(KeyError,))
     assert len(result.trials) == 3 and result.stopped.startswith("3 trials in a row failed")
     with pytest.raises(UserError, match="max_failures"):
         nas.search(space, blobs(), "random", "2trials", storage=tmp_path / "g.db",

@@ -25,7 +25,7 @@ from nas.data import load as load_dataset
 from nas.data.dataset import LOCATION_OPTIONS
 from nas.data.files import source as data_source
 from nas.engine.callbacks import Callback
-from nas.engine.costs import CostModel, CostPlan, Replan
+from nas.engine.costs import CostModel, CostPlan
 from nas.engine.failfast import Catch, FailFast
 from nas.engine.ledger import Ledger
 from nas.engine.loop import Loop
@@ -40,24 +40,27 @@ from nas.engine.options import (
     trainer_options_of,
     with_prior,
 )
+from nas.engine.reopen import existing_journal
 from nas.engine.result import SearchResult
-from nas.engine.seeds import seed_sequences
+from nas.engine.resuming import (
+    cost_model_of,
+    horizon_of,
+    resume,
+    with_progress,
+)
 from nas.errors import UserError
 from nas.executors import Executor
 from nas.executors.threads import choose_threads, torch_threads
 from nas.journal import (
     MAX_CONSECUTIVE_FAILURES,
     DataSpec,
-    JournalView,
     MetaKey,
     RunKind,
     SearcherSpec,
     SearchSettings,
-    SearchState,
 )
 from nas.objective import FunctionObjective, Objective, TrainingObjective
 from nas.objectives import parse_objectives
-from nas.spacechange import journal_changes, plan_change, rebuild, space_changes
 from nas.storage import Storage
 from nas.trainer import TrainerOptions, resolve_device
 from nas.types import plain
@@ -150,7 +153,7 @@ def search(
     """
     from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
-    existing = _existing(storage, name) if load_if_exists else None
+    existing = existing_journal(storage, name) if load_if_exists else None
     if existing is not None:
         return resume(existing, data=None if isinstance(data, (str, os.PathLike)) else data,
                       progress=progress, callbacks=callbacks, executor=executor,
@@ -209,7 +212,7 @@ def search(
             max_budget=per_trial.amount, n_objectives=1 if names is None else len(names))
         warm, queued = warm_start_search(searcher_obj, warm_start, warm_start_retrain,
                                           enqueue, space_obj, per_trial, names)
-        objective = TrainingObjective(dataset, per_trial, options, horizon=_horizon(searcher_obj))
+        objective = TrainingObjective(dataset, per_trial, options, horizon=horizon_of(searcher_obj))
         # A space that cannot fit the data is the user's mistake: say so before any journal exists.
         with torch.device("meta"):
             spaces.build_model(dict(space_obj.get_default_configuration()), dataset.input_shape,
@@ -227,7 +230,7 @@ def search(
             warm_start=warm)
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
-                    [FailFast(catch), *_callbacks(callbacks, progress)],
+                    [FailFast(catch), *with_progress(callbacks, progress)],
                     executor_for(executor, workers, scheduler, options.device, threads),
                     since=started_at, costs=costs,
                     baseline_cap=baseline_cap,
@@ -278,7 +281,7 @@ def optimize(
     (`nas.errors.ObjectiveError`, with its traceback). `load_if_exists` continues a journal
     already at `storage`, as in `search`.
     """
-    existing = _existing(storage, name) if load_if_exists else None
+    existing = existing_journal(storage, name) if load_if_exists else None
     if existing is not None:
         return resume(existing, objective=objective, progress=progress, callbacks=callbacks,
                       executor=executor, workers=workers, scheduler=scheduler)
@@ -308,103 +311,8 @@ def optimize(
         searcher=_spec(searcher_obj), seed=seed, budget=str(limit), min_budget=low,
         max_budget=top, objectives=names, enqueued=queued or None, warm_start=warm)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
-                [FailFast(catch), *_callbacks(callbacks, progress)],
+                [FailFast(catch), *with_progress(callbacks, progress)],
                 executor_for(executor, workers, scheduler, "cpu"))
-
-
-def resume(
-    path: str | os.PathLike[str],
-    *,
-    data: Dataset | None = None,
-    objective: Callable[..., float | Mapping[str, Any]] | None = None,
-    progress: bool = True,
-    callbacks: Sequence[Callback] = (),
-    executor: Executor | str = "inprocess",
-    workers: int | None = None,
-    scheduler: str | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    download: bool = False,
-    space_update: Sequence[str] = (),
-) -> SearchResult:
-    """Continue a search that stopped (killed, interrupted, crashed) from its journal.
-
-    Finished trials are kept, the searcher is rebuilt by replaying them, trials that were
-    running are run again and the ledger goes on from what was spent. A search whose data
-    was given as arrays needs `data` again; an `optimize` run needs its `objective`.
-    Any executor may continue it, whichever ran it before. Where a named dataset is read from
-    (`data_root`) and whether it may be downloaded come from the caller, never the journal.
-    `space_update` (``["width=16:512", "ops+=sep_conv5x5"]``: `spaces.updates`) changes its
-    space first: the searcher is rebuilt on the new space and shown every earlier trial that
-    fits it (`nas.spacechange`); the journal records the change, so later resumes are exact.
-    """
-    store = Storage.open(path)
-    try:
-        store.lock()
-        view = JournalView.of(store)
-        if view.finished_search:
-            if space_update:
-                raise UserError(f"{store.path}: the search finished and spent its budget; a "
-                                "space update continues a search that was stopped or killed")
-            return SearchResult.of(view)
-        edited = store.edited_settings()
-        if edited:
-            raise UserError(f"cannot resume {store.path}: its settings were changed since the "
-                            f"search started ({', '.join(edited)}); later trials would not be "
-                            "comparable with the earlier ones: start a new search instead")
-        settings, changes = view.settings, space_changes(store)
-        if space_update:
-            changes.append(plan_change(store, settings, view.records, space_update,
-                                       spent=float(view.spent or 0)))
-        searcher, cut = rebuild(settings, view.records, changes)
-        _, trial_seq = seed_sequences(settings.seed)
-        obj = _objective_of(settings, store.path, data, objective, searcher,
-                            location={"root": data_root, "download": download})
-        limit = settings.limit
-        if limit is None:
-            raise UserError(f"{store.path} records no budget that can be read: it is not a "
-                            "search journal, or it was damaged")
-        device = (settings.trainer or {}).get("device", "cpu")
-        runner, owns = executor_for(executor, workers, scheduler, device)
-        if space_update:
-            journal_changes(store, changes)
-        loop = Loop(store, searcher, obj, Ledger.for_budget(limit, spent=float(view.spent or 0)),
-                    trial_seq, _callbacks(callbacks, progress), runner, owns_executor=owns,
-                    settings=settings, costs=_resumed_costs(store, obj))
-        rerun = loop.replay(view.records, cut=cut)
-        return loop.run(rerun)
-    finally:
-        store.close()
-
-
-def _objective_of(settings: SearchSettings, path: Path, data: Dataset | None,
-                  objective: Callable[..., Any] | None, searcher: Searcher,
-                  location: Mapping[str, Any] | None = None) -> Objective:
-    """The objective a journal was run with, rebuilt from its settings; a named dataset is
-    read from the caller's `location` (root, download), whatever the journal says."""
-    if settings.kind is RunKind.OPTIMIZE:
-        if objective is None:
-            raise UserError(f"{path} is an optimize run: resume it from Python with "
-                            "nas.resume(path, objective=your_function)")
-        return FunctionObjective(objective, settings.full_budget)
-    if data is None:
-        spec = settings.data
-        try:
-            if spec is None:
-                raise UserError("the journal names no data")
-            # A journal is untrusted: it must not choose a folder to create or download into.
-            options = {k: v for k, v in spec.options.items() if k not in LOCATION_OPTIONS}
-            data = load_dataset(spec.name, **options, **dict(location or {}))
-        except UserError as exc:
-            raise UserError(f"cannot reload the data of {path}: {exc}; restore it, or pass "
-                            "the data from Python: nas.resume(path, data=...)") from None
-    recorded = dict(settings.data.sizes) if settings.data is not None else {}
-    if recorded and {k: int(v) for k, v in recorded.items()} != dict(data.sizes):
-        raise UserError(f"cannot resume {path}: its data no longer matches the journal (splits "
-                        f"of {dict(data.sizes)} samples, journaled {recorded}); restore the "
-                        "data the search started with")
-    return TrainingObjective(data, Budget.parse(settings.trial_budget or ""),
-                             TrainerOptions(**dict(settings.trainer or {})),
-                             horizon=_horizon(searcher))
 
 
 #: When no network trains (a short budget), the share of what is left that the plain baselines
@@ -456,52 +364,8 @@ def _cost_model(plan: Plan | None, space: ConfigurationSpace, data: Dataset, per
 
     reference = plain(dict(space.get_default_configuration()))
     floor = MIN_AUGMENTED_EPOCHS if augmented(space) else MIN_TRIAL_EPOCHS
-    return _costs(CostPlan(reference, plan.epoch_seconds, per_trial.amount, limit.amount,
+    return cost_model_of(CostPlan(reference, plan.epoch_seconds, per_trial.amount, limit.amount,
                            MAX_TRIAL_SHARE, floor), data)
-
-
-def _costs(plan: CostPlan, data: Dataset) -> CostModel:
-    """The cost model of `plan` for models of `data`'s shape."""
-    from nas.defaults import replanned_epochs
-
-    return CostModel(plan, lambda config: spaces.model_flops(config, data.input_shape,
-                                                             data.num_classes),
-                     spaces.architecture_hash, replanned_epochs)
-
-
-def _resumed_costs(store: Storage, objective: Objective) -> CostModel | None:
-    """The cost model a search journaled, at the scale of its last re-plan."""
-    journaled = store.meta(MetaKey.COST_PLAN)
-    if journaled is None or not isinstance(objective, TrainingObjective):
-        return None
-    costs = _costs(CostPlan.from_dict(journaled), objective.data)
-    costs.resume([Replan.from_dict(r) for r in store.meta(MetaKey.REPLANS, [])])
-    return costs
-
-
-def finished(path: str | os.PathLike[str]) -> bool:
-    """Whether the search journaled at `path` has finished."""
-    with Storage.open(path) as store:
-        return store.meta(MetaKey.STATE) == SearchState.FINISHED.value
-
-
-def _existing(storage: str | os.PathLike[str] | None, name: str | None) -> Path | None:
-    """The journal a call names (`storage`, else ``runs/<name>.db``), if it exists."""
-    if storage is not None and str(storage) != ":memory:":
-        path = Path(storage)
-    elif name is not None:
-        path = Path("runs") / f"{name}.db"
-    else:
-        return None
-    return path if path.exists() else None
-
-
-def _callbacks(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:
-    if not progress:
-        return list(callbacks)
-    from nas.reporting.console import default_reporter
-
-    return [*callbacks, default_reporter()]
 
 
 def _stamp() -> str:
@@ -512,6 +376,3 @@ def _spec(searcher: Searcher) -> SearcherSpec:
     return SearcherSpec(searcher.name, searcher.options, searcher.seed)
 
 
-def _horizon(searcher: Searcher) -> float | None:
-    """Epochs the lr schedule spans: a multi-fidelity searcher's max budget, else per trial."""
-    return getattr(searcher, "max_budget", None) if searcher.multi_fidelity else None
