@@ -86,6 +86,14 @@ def _wilcoxon(values: np.ndarray, baseline: np.ndarray | None) -> str:
     if len(diff) < 2 or np.all(diff == 0):
         return "n/a"
     p = float(stats.wilcoxon(values[ok], baseline[ok], zero_method="zsplit").pvalue)
+    if p >= SIGNIFICANT:
+        # With few seeds no difference can be told apart (5 seeds: p >= 0.0625 whatever
+        # the regrets): not "better" on a coin's evidence.
+        return f"{p:.3g} (no clear difference)"
     middle = float(np.median(diff))
     side = "better" if middle < 0 else "worse" if middle > 0 else "even"
     return f"{p:.3g} ({side})"
+
+
+#: The p-value under which the summary calls a searcher better or worse than random.
+SIGNIFICANT = 0.05

@@ -298,12 +298,12 @@ def searchers(args: argparse.Namespace) -> int:
         try:
             cls = searchers.get_class(name)
         except UserError as exc:  # a broken plugin: say why, and list the others
-            print(f"{name:<{width}} {'unusable':<22} {exc}")
+            print(f"{name:<{width}}  {'unusable':<22}  {exc}")
             continue
         doc = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
         kind = ("multi-fidelity" if cls.multi_fidelity else "full budget") + \
             (", model" if cls.model_based else "")
-        print(f"{name:<{width}} {kind:<22} {doc}{origin}")
+        print(f"{name:<{width}}  {kind:<22}  {doc}{origin}")
     for plugin in ignored_plugins():
         print(f"nas: warning: {plugin.error}", file=sys.stderr)
     return 0

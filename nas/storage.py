@@ -193,7 +193,7 @@ class Storage:
         """Open an existing journal, checking that it is one and that its schema is readable."""
         path = Path(path)
         if not path.is_file():
-            raise UserError(f"no search database at {path}")
+            raise UserError(f"no search database at {path}{_what_is_there(path)}")
         # Checked before SQLite opens it: SQLite would turn an empty file into a database (a
         # journal's main file may be empty while its pages are in its WAL file). Only stat():
         # opening and closing the file here would drop this process's SQLite locks on it.
@@ -500,6 +500,21 @@ class Storage:
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_key(key), json.dumps(value))
         )
+
+
+def _what_is_there(path: Path) -> str:
+    """What a folder given for a journal holds instead: a `nas bench` output, or journals."""
+    if not path.is_dir():
+        return ""
+    if (path / "summary.md").is_file() and (path / "runs").is_dir():
+        return (f": it is a `nas bench` folder (its summary: {path / 'summary.md'}, its "
+                f"regret plots: {path}/regret-*.png); one run's journal is "
+                f"{path}/runs/<run>.db")
+    journals = sorted(path.glob("*.db"))
+    if journals:
+        names = ", ".join(j.name for j in journals[:3]) + (", ..." if len(journals) > 3 else "")
+        return f": it is a folder; name one of its journals ({names})"
+    return ": it is a folder"
 
 
 def settings_digest(settings: Mapping[str, Any]) -> dict[str, str]:

@@ -109,3 +109,26 @@ def test_cli_bench_and_its_mistakes(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert main(["bench", "-o", str(out), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("nas: error: ") and message in err and err.count("\n") == 1
+
+
+def test_few_seeds_are_no_clear_difference() -> None:
+    import numpy as np
+
+    from nas.bench_summary import _wilcoxon
+
+    three = _wilcoxon(np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0]))
+    assert three.endswith("(no clear difference)")  # p = 0.25 at best with 3 seeds
+    ten = _wilcoxon(np.arange(10) / 10, np.arange(10) + 5.0)
+    assert ten.endswith("(better)") and float(ten.split()[0]) < 0.05
+
+
+def test_report_of_a_bench_folder_says_where_its_results_are(tmp_path, capsys) -> None:
+    out = tmp_path / "b"
+    assert main(["bench", "--problems", "mf-branin", "--searchers", "random", "--seeds", "1",
+                 "--budget", "2x", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "`nas bench` folder" in err and "summary.md" in err and err.count("\n") == 1
+    assert main(["show", str(out / "runs")]) == 2
+    assert "name one of its journals (mf-branin-random-seed0.db)" in capsys.readouterr().err
