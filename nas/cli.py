@@ -221,6 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="journal written by `nas search`")
     p.add_argument("--top", type=_at_least_one, default=5,
                    help="rows of the table (default 5)")
+    p.add_argument("--full", action="store_true",
+                   help="print each configuration whole (they are cut to one line otherwise)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
                    help="text (default); json: the search and every trial; csv: one row per "
                         "trial (the full configuration in columns)")

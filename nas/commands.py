@@ -149,11 +149,11 @@ def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: An
     return 0
 
 
-def _print_summary(path: Path, top: int) -> None:
+def _print_summary(path: Path, top: int, *, full: bool = False) -> None:
     from nas.journal import JournalView
     from nas.reporting.console import summary_text
 
-    print(summary_text(JournalView.load(path), k=top))
+    print(summary_text(JournalView.load(path), k=top, full=full))
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -242,7 +242,7 @@ def show(args: argparse.Namespace) -> int:
     if args.pareto is not None or searched:
         shown = front_of(view.records, searched,
                          args.pareto.split(",") if args.pareto else None)
-    _print_summary(Path(args.db), args.top)
+    _print_summary(Path(args.db), args.top, full=args.full)
     if shown is not None:
         from nas.reporting.console import front_table
 

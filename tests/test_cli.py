@@ -27,7 +27,7 @@ def test_search_show_export_end_to_end_in_a_subprocess(tmp_path) -> None:
     assert run.returncode == 0, run.stderr
     db = tmp_path / "runs" / "e2e.db"
     assert "runs/e2e.db" in run.stdout
-    assert "rank  trial  val acc" in run.stdout and "test acc" in run.stdout
+    assert "rank  trial  parent  val acc" in run.stdout and "test acc" in run.stdout
     table = run.stdout.split("rank  trial")[1].split("\n\n")[0]
     assert len(table.strip().splitlines()) == 4  # header + all 3 trials (fewer than top 5)
     # One progress line per trial on a non-terminal stderr.

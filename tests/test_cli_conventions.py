@@ -73,3 +73,24 @@ def test_a_closed_pipe_is_no_traceback(db) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_the_table_counts_a_lineage_s_epochs_and_names_parents(tmp_path, capsys) -> None:
+    from nas.journal import JournalView
+    from nas.reporting.console import total_epochs
+
+    db = tmp_path / "h.db"
+    main(["search", "--data", "synthetic", "--space", "residual-mlp", "--searcher",
+          "hyperband", "--budget", "30ep", "--trial-budget", "9ep", "--set", "width=16:32",
+          "--set", "n_blocks=1", "--no-progress", "--db", str(db), "--no-baselines"])
+    capsys.readouterr()
+    records = JournalView.load(db).records
+    promoted = [r for r in records if r.trial.parent is not None and r.result is not None]
+    assert promoted
+    totals = total_epochs(records)
+    child = promoted[0]
+    assert totals[child.id] == pytest.approx(totals[child.trial.parent] + child.result.epochs)
+    assert main(["show", str(db), "--top", "40", "--full"]) == 0
+    out = capsys.readouterr().out
+    assert "rank  trial  parent" in out and "…" not in out  # whole configurations
+    assert "(a full trial 9ep" in out

@@ -162,14 +162,19 @@ def default_reporter() -> Callback:
     return ProgressBar() if sys.stderr.isatty() else LineReporter()
 
 
-def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
-    """The k best trials as an aligned text table."""
+def top_table(records: Sequence[TrialRecord], *, k: int = 5, continued: bool = False,
+              full: bool = False) -> str:
+    """The k best trials as an aligned text table. `continued`: a promoted trial trained on
+    from its parent, so its epochs are the lineage's total; `full`: configurations uncut."""
     best = ranked(records)[:k]
     if not best:
         return "no finished trial yet"
+    totals = total_epochs(records) if continued else None
     # Trained models carry their footprint (`nas.footprint`); plain functions do not.
     sized = any(r.result is not None and r.result.footprint is not None for r in best)
-    header = ["rank", "trial", "val acc", "val loss", "epochs", "seconds", "params",
+    status = any(r.status.value != "ok" for r in best)
+    header = ["rank", "trial", *(["status"] if status else []), "parent", "val acc",
+              "val loss", "epochs", "seconds", "params",
               *(["flops", "latency"] if sized else []), "config"]
     rows = []
     for rank, r in enumerate(best, start=1):
@@ -179,14 +184,30 @@ def top_table(records: Sequence[TrialRecord], *, k: int = 5) -> str:
             "-" if fp is None else _count(fp.flops_per_sample),
             "-" if fp is None or fp.latency_ms is None
             else f"{fp.latency_ms:.2f}ms/{fp.latency_batch}"]
+        epochs = r.result.epochs if totals is None else totals[r.id]
         rows.append([
-            str(rank), trial_label(r), _pct(r.val_accuracy),
-            f"{m.get('val_loss', math.nan):.4f}", f"{r.result.epochs:.3g}",
+            str(rank), trial_label(r), *([r.status.value] if status else []),
+            "-" if r.trial.parent is None else str(r.trial.parent), _pct(r.val_accuracy),
+            f"{m.get('val_loss', math.nan):.4f}", f"{epochs:.3g}",
             # The footprint's count; journals older than footprints have the metric.
             f"{r.result.seconds:.1f}", _count(fp.params if fp else m.get("params")), *size,
-            format_config(r.trial.config, width=70),
+            format_config(r.trial.config, width=None if full else 70),
         ])
     return _aligned(header, rows)
+
+
+def total_epochs(records: Sequence[TrialRecord]) -> dict[int, float]:
+    """Each trial's model's epochs in all: its own, and its parent's when it continued it."""
+    totals: dict[int, float] = {}
+    for r in sorted(records, key=lambda r: r.id):
+        if r.result is not None and r.result.reused_from is not None:
+            # The same model as an earlier trial's: its epochs, not the none this one ran.
+            totals[r.id] = totals.get(r.result.reused_from, 0.0)
+            continue
+        own = r.result.epochs if r.result is not None else 0.0
+        parent = r.trial.parent
+        totals[r.id] = own + (totals.get(parent, 0.0) if parent is not None else 0.0)
+    return totals
 
 
 #: Origins a trial's label shows: not the searcher's own proposal.
@@ -231,7 +252,7 @@ def _count(n: Any) -> str:
     return "-" if n is None else format_count(float(n))
 
 
-def summary_text(view: JournalView, *, k: int = 5) -> str:
+def summary_text(view: JournalView, *, k: int = 5, full: bool = False) -> str:
     """The report of `nas show` and of the end of `nas search`."""
     from collections import Counter
 
@@ -245,7 +266,7 @@ def summary_text(view: JournalView, *, k: int = 5) -> str:
         f"space    {settings.space_name}   data {data}   searcher {settings.searcher.name}"
         f"   seed {settings.seed}",
         f"budget   {display_amount(view.spent or 0.0, view.unit)} spent of {limit}"
-        f"   (each trial {settings.trial_budget})",
+        + _trial_budget_note(view),
         f"trials   {len(records)}: {status_text}",
     ]
     if settings.constraints:
@@ -255,7 +276,7 @@ def summary_text(view: JournalView, *, k: int = 5) -> str:
                      "trials are never the best)")
     if summary is not None and summary.stopped:
         lines.append(f"stopped  {summary.stopped}")
-    lines += ["", top_table(records, k=k)]
+    lines += ["", top_table(records, k=k, continued=settings.continue_trials, full=full)]
     if summary is not None and summary.best_trial is not None:
         best = next((r for r in records if r.id == summary.best_trial), None)
         lines.append("")
@@ -272,6 +293,19 @@ def summary_text(view: JournalView, *, k: int = 5) -> str:
     lines += imported_lines(view, k=k)
     lines.append(f"journal  {view.path}")
     return "\n".join(lines)
+
+
+def _trial_budget_note(view: JournalView) -> str:
+    """What a full trial is, and, when none ran that long yet, that none did."""
+    per = view.settings.trial_budget
+    if per is None:
+        return ""
+    longest = max((view.budget_of(r) for r in view.records
+                   if r.result is not None and r.result.ok), default=None)
+    if longest is not None and longest < view.full_budget * (1 - 1e-9):
+        unit = view.settings.trial_unit.value
+        return f"   (a full trial {per}; the longest so far {longest:g}{unit})"
+    return f"   (a full trial {per})"
 
 
 def _baseline_lines(view: JournalView) -> list[str]:
