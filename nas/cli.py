@@ -266,6 +266,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="narrow the space before printing it")
     p.add_argument("--json", action="store_true", help="print ConfigSpace JSON")
+    p.add_argument("--auto", action="store_true",
+                   help="print the space a default search of --data searches (what `--space "
+                        "auto` chooses from the data's shape, with its augmentation and "
+                        "channel range)")
+    p.add_argument("--data", help="dataset or path for --auto (see `nas datasets`)")
     p.set_defaults(func=commands.spaces)
 
     p = sub.add_parser("bench", help="compare searchers on problems over seeds",

@@ -273,11 +273,22 @@ def spaces(args: argparse.Namespace) -> int:
 
     import spaces
 
-    if args.name is None:
+    if args.auto:
+        if args.data is None or args.name is not None:
+            raise UserError("nas spaces --auto needs --data D and no space name: it prints the "
+                            "space a default search of D chooses")
+        from nas.data import load
+        from nas.defaults import default_space
+
+        name, space, why = default_space(load(args.data), _overrides(args.overrides))
+        print(f"{why}\n(a time budget may narrow the model sizes further once the default "
+              "model is timed: `nas search ... --explain` shows the final plan)\n")
+    elif args.name is None:
         for name, doc in spaces.available().items():
             print(f"{name:<16} {doc}")
         return 0
-    space = spaces.get(args.name, **_overrides(args.overrides))
+    else:
+        space = spaces.get(args.name, **_overrides(args.overrides))
     if args.json:
         print(json.dumps(spaces.space_to_json(space), indent=2))
     else:

@@ -94,3 +94,33 @@ def test_the_table_counts_a_lineage_s_epochs_and_names_parents(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "rank  trial  parent" in out and "…" not in out  # whole configurations
     assert "(a full trial 9ep" in out
+
+
+def test_progress_shows_the_planning_and_the_running_trial_s_epochs(tmp_path, capsys) -> None:
+    from nas.budget import Budget
+    from nas.engine.ledger import Ledger
+    from nas.journal import SearchSettings
+    from nas.reporting.console import ProgressBar
+    from nas.types import Trial
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream=stream)
+    settings = SearchSettings(budget="90ep", trial_budget="9ep").to_dict()
+    bar.on_search_start(tmp_path / "x.db", settings, Ledger.for_budget(Budget.parse("90ep")))
+    trial = Trial(id=4, config={"x": 1.0}, budget=3.0)
+    bar.on_trial_start(trial)
+    bar.on_epoch(trial, {"epoch": 2.0, "val_accuracy": 0.5})
+    assert "trial 4 epoch 2/3 val 50.0%" in stream.getvalue()
+    bar.on_search_end(None)
+    nas.search("residual-mlp", "synthetic", "random", "4s", storage=tmp_path / "p.db",
+               space_overrides={"width": (16, 32), "n_blocks": 1}, baselines=False)
+    assert "planning timing the default model" in capsys.readouterr().err
+
+
+def test_spaces_auto_prints_what_a_default_search_searches(capsys) -> None:
+    assert main(["spaces", "--auto", "--data", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "residual-conv: samples are images" in out and "augment" in out
+    assert "channels         integer      [32, 128]" in out  # the range the plan searches
+    assert main(["spaces", "--auto"]) == 2
+    assert "needs --data" in capsys.readouterr().err

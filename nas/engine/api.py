@@ -7,6 +7,7 @@ rebuilds either from its journal alone.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -151,7 +152,7 @@ def search(
     With `load_if_exists`, a journal already at `storage` (or ``runs/<name>.db``) is continued
     as `resume` does, its own settings ruling (Optuna's ``load_if_exists``).
     """
-    from nas.defaults import baseline_seconds, multi_objective_default, resolve
+    from nas.defaults import PROBE_SHARE, baseline_seconds, multi_objective_default, resolve
 
     existing = existing_journal(storage, name) if load_if_exists else None
     if existing is not None:
@@ -193,6 +194,11 @@ def search(
     threads = choose_threads() if device.type == "cpu" else None
     # The baselines' time cap: kept out of what the plan may use, then given to them.
     baseline_cap = baseline_seconds(limit) if baselines else None
+    if progress and trial_budget == "auto" and limit.unit is Unit.SECONDS:
+        # The timing takes seconds to minutes on a slow machine: say so, not a blank screen.
+        print(f"planning timing the default model on this machine (at most "
+              f"{100 * PROBE_SHARE:.0f} % of the budget) to size the trials ...",
+              file=sys.stderr, flush=True)
     with torch_threads(threads.threads if threads else torch.get_num_threads()):
         # "auto" space, searcher or trial budget: chosen from the data and the budget.
         chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,

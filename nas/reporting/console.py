@@ -68,12 +68,18 @@ class ProgressBar(Callback):
         self._trial_started = 0.0
         self._spent = 0.0
         self._unit = Unit.SECONDS
+        self._full: float | None = None
 
     def on_search_start(self, path: Path, settings: Mapping[str, Any], ledger: Ledger) -> None:
         """Open the bar."""
         from tqdm import tqdm
 
         self._unit = ledger.unit
+        from nas.journal import SearchSettings
+
+        read = SearchSettings.from_dict(settings)
+        # Epochs of a full trial, when trials count epochs (the bar says "epoch 3/9").
+        self._full = read.full_budget if read.trial_unit is Unit.EPOCHS else None
         for line in start_lines(settings):
             print(line, file=self.stream or sys.stderr, flush=True)
         self._bar = tqdm(
@@ -95,7 +101,12 @@ class ProgressBar(Callback):
                                   refresh=True)
 
     def on_epoch(self, trial: Trial, point: Mapping[str, float]) -> None:
-        """Advance a time budget's bar while a trial runs."""
+        """Show the running trial's epochs; advance a time budget's bar while it runs."""
+        epochs = trial.budget if trial.budget is not None else self._full
+        self._bar.set_postfix_str(
+            f"trial {trial.id} epoch {point.get('epoch', 0):.3g}"
+            + (f"/{epochs:g}" if epochs else "")
+            + f" val {_pct(point.get('val_accuracy'))}", refresh=True)
         if self._unit is Unit.SECONDS:
             self._set(self._spent + time.monotonic() - self._trial_started)
 
