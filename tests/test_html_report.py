@@ -100,13 +100,16 @@ def test_multi_fidelity_report_has_every_plot_embedded_and_the_best_trial_first(
         hyperband_db, tmp_path) -> None:
     page_path = write_report(hyperband_db, tmp_path / "out", top_k=7)
     assert page_path == tmp_path / "out" / "report.html"
-    # A function objective trains no model: no sizes, no Pareto plot of them.
-    pngs = [tmp_path / "out" / name for name in PLOT_FILES if name != "pareto.png"]
+    # A function objective trains no model: no sizes (no Pareto plot of them), no learning
+    # curves, no architecture to draw.
+    models_only = ("pareto.png", "learning-curves.png", "architecture.png")
+    pngs = [tmp_path / "out" / name for name in PLOT_FILES if name not in models_only]
     for png in pngs:
         _png_ok(png)
-    assert not (tmp_path / "out" / "pareto.png").exists()
+    assert not any((tmp_path / "out" / name).exists() for name in models_only)
     page = page_path.read_text()
     assert "Not shown: no trial with two objectives" in page
+    assert "Not shown: no trial journaled a learning curve" in page
     # Self-contained: each PNG is embedded byte for byte, nothing is fetched from elsewhere.
     assert sorted(_embedded(page)) == sorted(p.read_bytes() for p in pngs)
     assert not re.search(r'(src|href)="(?!data:)', page) and "<link" not in page
@@ -148,7 +151,8 @@ def test_importance_finds_the_hyperparameter_that_matters(random_db, tmp_path) -
     _png_ok(tmp_path / "out" / "importance.png")
     # One budget level: no rungs, so no per-rung plot, and the page says why.
     assert not (tmp_path / "out" / "budget-per-rung.png").exists()
-    assert "same budget (no rungs)" in page and len(_embedded(page)) == 3
+    # Best so far, loss vs budget, importance and the configurations side by side.
+    assert "same budget (no rungs)" in page and len(_embedded(page)) == 4
 
 
 def test_importance_reads_the_stored_space_again_and_again(random_db) -> None:
@@ -278,7 +282,8 @@ def test_report_renders_in_headless_chromium(hyperband_db, tmp_path) -> None:
         pytest.skip(f"{CHROMIUM} is not installed")
     page = write_report(hyperband_db, tmp_path / "out")
     expected = len(list((tmp_path / "out").glob("*.png")))
-    assert expected == len(PLOT_FILES) - 1  # all but the trained models' Pareto plot
+    # All but what only trained models have: a Pareto plot, learning curves, an architecture.
+    assert expected == len(PLOT_FILES) - 3
     dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     # The page's own script sets this once every <img> decoded with a non-zero width.
@@ -338,3 +343,32 @@ def test_the_pareto_plot_follows_the_searchs_objectives_and_draws_its_limits(tmp
     assert drawn == ["limit: latency per batch (ms) <= 1,000"]
     spent, volumes = _hypervolume_curve(view, ("val_error", "latency"), {"latency": 1000.0})
     assert len(spent) == 6 and volumes == sorted(volumes) and 0 < volumes[-1] <= 1
+
+
+@pytest.mark.parametrize("searcher", ["bohb", "tpe"])
+def test_the_report_of_a_training_search_shows_every_view(searcher, tmp_path) -> None:
+    db = tmp_path / f"{searcher}.db"
+    nas.search("residual-conv", "digits", searcher, "40ep", trial_budget="4ep", storage=db,
+               progress=False, seed=1, space_overrides={"channels": (8, 16), "n_stages": 1},
+               searcher_options={"min_points_in_model": 3} if searcher == "bohb"
+               else {"n_startup": 3})
+    page = write_report(db, tmp_path / "out").read_text()
+    for name in ("learning-curves.png", "parallel.png", "architecture.png", "best-so-far.png",
+                 "loss-vs-budget.png"):
+        _png_ok(tmp_path / "out" / name)
+        assert f"<code>{name}</code>" in page
+    summary = JournalView.load(db).summary
+    assert summary is not None and summary.ensemble
+    assert "<th>ensemble</th>" in page and "<th>result</th>" in page and "test acc" in page
+    if CHROMIUM.exists():
+        shot = _artifacts() / f"report-{searcher}.png"
+        shot.unlink(missing_ok=True)
+        run = _chromium(f"--screenshot={shot}", "--window-size=1280,6600",
+                        (tmp_path / "out" / "report.html").as_uri(),
+                        profile=tmp_path / "profile")
+        assert run.returncode == 0, run.stderr[-2000:]
+        with Image.open(shot) as img:
+            img.load()
+            assert np.asarray(img.convert("RGB"), dtype=np.float64).std() > 10
+            # Half size: what a reader of the artifact needs, a quarter of the bytes.
+            img.convert("RGB").resize((640, 3300)).save(shot, optimize=True)

@@ -27,11 +27,16 @@ from nas.reporting.plots import (
     plot_importance,
     plot_loss_vs_budget,
 )
+from nas.reporting.trial_plots import (
+    plot_architecture,
+    plot_learning_curves,
+    plot_parallel_coordinates,
+)
 from nas.warmstart import WarmStart
 
 #: Names of the PNGs `write_report` may write (a stale one from an earlier report is removed).
 PLOT_FILES = ("best-so-far.png", "loss-vs-budget.png", "budget-per-rung.png", "importance.png",
-              "pareto.png")
+              "pareto.png", "learning-curves.png", "parallel.png", "architecture.png")
 
 
 def write_report(journal: str | Path, out: str | Path, *, top_k: int = 10) -> Path:
@@ -58,6 +63,9 @@ def write_report(journal: str | Path, out: str | Path, *, top_k: int = 10) -> Pa
         "budget-per-rung.png": plot_budget_per_rung(data, out / "budget-per-rung.png"),
         "importance.png": plot_importance(imp, out / "importance.png"),
         "pareto.png": plot_pareto(data, out / "pareto.png"),
+        "learning-curves.png": plot_learning_curves(data, out / "learning-curves.png"),
+        "parallel.png": plot_parallel_coordinates(data, out / "parallel.png"),
+        "architecture.png": plot_architecture(data, out / "architecture.png"),
     }
     page = out / "report.html"
     page.write_text(_html(data, plots, imp, top_k), encoding="utf-8")
@@ -66,14 +74,14 @@ def write_report(journal: str | Path, out: str | Path, *, top_k: int = 10) -> Pa
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
-       max-width: 1100px; padding: 0 1em; color: #222; }
+       max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left;
          vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.header th { background: none; font-weight: 600; padding-left: 0; }
-figure { margin: 1em 0; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure { margin: 1em 0; } img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, .note { color: #555; font-size: 0.9em; } code { font-size: 0.85em; }
 """
 
@@ -99,6 +107,13 @@ _CAPTIONS = {
     "budget-per-rung.png": "Budget charged per trial budget (rung), and per bracket where the "
                            "searcher has brackets.",
     "importance.png": "",
+    "learning-curves.png": "Each trained trial's validation loss (log scale where it spans "
+                           "decades) and accuracy after every epoch, as journaled; a promoted "
+                           "trial's curve goes on from its parent's epochs.",
+    "parallel.png": "One line per configuration across every hyperparameter that differs among "
+                    "them, each axis its searched range (log-scaled ones in logs), low at the "
+                    "bottom; colour by rank.",
+    "architecture.png": "The best trial's model as its configuration builds it.",
     "pareto.png": "Left: each trained trial's objectives (the search's own, else validation "
                   "error against parameters; sizes, FLOPs and latencies on log scales), at "
                   "whatever budget it trained; the front joins the trials no other beats in "
@@ -124,7 +139,11 @@ def _html(data: JournalView, plots: Mapping[str, Path | None], imp: Importance, 
         "<h2>Every trial's loss vs its budget</h2>",
         _figure_html(plots, "loss-vs-budget.png", data),
         "<h2>Budget per rung and bracket</h2>", _figure_html(plots, "budget-per-rung.png", data),
+        "<h2>Learning curves</h2>", _figure_html(plots, "learning-curves.png", data),
         f"<h2>Top {top_k} configurations</h2>", _top_table(data, top_k),
+        "<h2>The best configurations side by side</h2>",
+        _figure_html(plots, "parallel.png", data),
+        "<h2>The best architecture</h2>", _figure_html(plots, "architecture.png", data),
         *_imported_html(data, top_k),
         "<h2>Pareto front</h2>", _figure_html(plots, "pareto.png", data),
         "<h2>Hyperparameter importance</h2>", _importance_html(imp, plots, data),
@@ -186,11 +205,40 @@ def _header(data: JournalView) -> list[tuple[str, str]]:
         rows.append(("best", e(text)))
     else:
         rows.append(("best", "no successful trial"))
+    rows += _final_rows(data)
     if data.unit is not Unit.SECONDS and data.spent is not None:
         total = sum(data.charged(r) for r in data.finished())
         if not math.isclose(total, float(data.spent), rel_tol=1e-6, abs_tol=1e-6):
             rows.append(("note", e(f"the trials' charges add up to "
                                    f"{display_amount(total, data.unit)}, the ledger says {spent}")))
+    return rows
+
+
+def _final_rows(data: JournalView) -> list[tuple[str, str]]:
+    """What the search returns (its ensemble, or a baseline that beat it) and its scores."""
+    e = html.escape
+    summary = data.summary
+    rows: list[tuple[str, str]] = []
+    if summary is None:
+        return rows
+    ensemble = summary.ensemble
+    if ensemble:
+        members = ", ".join(f"{k} ({100 * float(w):.0f} %)" for k, w in
+                            ensemble["weights"].items())
+        text = f"trials {members}: val acc {100 * float(ensemble['val_accuracy']):.1f}%"
+        if ensemble.get("test_accuracy") is not None:
+            text += f", test acc {100 * float(ensemble['test_accuracy']):.1f}%"
+        rows.append(("ensemble", e(text)))
+    won = summary.baseline_won
+    if won:
+        rows.append(("result", e(f"the plain {won['name']} baseline (val acc "
+                                 f"{100 * float(won['val_accuracy']):.1f}%, test acc "
+                                 f"{100 * float(won['test_accuracy'] or 0):.1f}%) beat the "
+                                 "search on validation and is what it returns")))
+    elif ensemble and len(ensemble["weights"]) > 1:
+        rows.append(("result", "the ensemble (`nas export` writes it)"))
+    elif summary.best_trial is not None:
+        rows.append(("result", e(f"trial {summary.best_trial}")))
     return rows
 
 
@@ -203,6 +251,12 @@ def _figure_html(plots: Mapping[str, Path | None], key: str, data: JournalView) 
             "budget-per-rung.png": "every trial ran at the same budget (no rungs)",
             "pareto.png": "no trial with two objectives (a function of one objective, or no "
                           "trained model with a measured size)",
+            "learning-curves.png": "no trial journaled a learning curve (a plain function's "
+                                   "trials have none)",
+            "parallel.png": "fewer than two successful trials, or no hyperparameter that "
+                            "differs among them",
+            "architecture.png": "the best configuration is not of a residual MLP or conv "
+                                "space",
         }.get(key, "not applicable")
         return f'<p class="note">Not shown: {html.escape(why)}.</p>'
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
