@@ -31,6 +31,9 @@ step cuda-tests 180 "$py" -m pytest tests/test_cuda.py -v -p no:cacheprovider
 step throughput-gpu 90 "$py" -m pytest benchmarks/bench_throughput.py -q -p no:cacheprovider
 step throughput-cpu 90 env CUDA_VISIBLE_DEVICES= "$py" -m pytest benchmarks/bench_throughput.py \
     -q -p no:cacheprovider
+# Issue 25: batched groups of 1, 4, 16 members against training them one after another.
+step group-throughput-gpu 240 env NAS_BENCH_GROUPS=1 "$py" -m pytest benchmarks/bench_throughput.py \
+    -k "group and cuda" -q -p no:cacheprovider
 step search-digits 100 "$py" -m nas search --data digits --budget 45s --device cuda \
     --db "$out/digits-cuda.db" --no-progress
 step search-mnist1d-local 90 "$py" -m nas search --data mnist1d --budget 30s --device cuda \
