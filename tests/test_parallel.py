@@ -156,9 +156,11 @@ def test_a_time_budget_is_wall_clock_time_with_several_workers(tmp_path: Path) -
                           storage=tmp_path / "run.db", executor=executor)
         wall = time.monotonic() - start
     assert 7.5 <= result.spent <= min(wall, 8.5)
-    # Two workers sleeping 0.2 s a trial: their trials' seconds add up to more than the time
-    # charged, which is the wall time, not their sum.
-    assert sum(r.result.seconds for r in result.trials) > result.spent
+    # The charge is the wall time, not the trials' seconds added up: two trials ran at once
+    # (their journaled spans overlap), whatever else slowed the machine down.
+    spans = sorted((r.started_at, r.finished_at, r.worker) for r in result.trials
+                   if r.started_at is not None and r.finished_at is not None)
+    assert any(a[1] > b[0] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False))
     assert len({r.worker for r in result.trials}) == 2
 
 
