@@ -308,6 +308,9 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
                    "else one per core; dask: size of a local cluster)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler of a running cluster, e.g. tcp://host:8786")
+    p.add_argument("--workers-per-device", metavar="N|auto", default=None,
+                   help="trials at once per GPU, each started when its estimated memory fits "
+                        "(auto: as many as fit); local workers")
 
 
 def _at_least_one(text: str) -> int:

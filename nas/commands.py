@@ -21,11 +21,13 @@ def _callbacks(args: argparse.Namespace) -> list[Any]:
 
 
 def _executor_args(args: argparse.Namespace) -> dict[str, Any]:
-    name = args.executor or ("dask" if args.scheduler else
-                             "local" if args.workers is not None else "inprocess")
+    packs = getattr(args, "workers_per_device", None)
+    name = args.executor or ("dask" if args.scheduler else "local"
+                             if args.workers is not None or packs else "inprocess")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    return {"executor": name, "workers": args.workers, "scheduler": args.scheduler}
+    return {"executor": name, "workers": args.workers, "scheduler": args.scheduler,
+            **({"workers_per_device": packs} if packs else {})}
 
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:

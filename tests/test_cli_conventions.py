@@ -124,3 +124,10 @@ def test_spaces_auto_prints_what_a_default_search_searches(capsys) -> None:
     assert "channels         integer      [32, 128]" in out  # the range the plan searches
     assert main(["spaces", "--auto"]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_workers_per_device_without_a_gpu_is_one_line(tmp_path, capsys) -> None:
+    code = main(["search", "--data", "synthetic", "--budget", "1trials", "--device", "cpu",
+                 "--workers-per-device", "2", "--db", str(tmp_path / "w.db"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "packs trials onto GPUs" in err[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def test_a_time_budget_is_wall_clock_time_with_several_workers(tmp_path: Path) -
     # (their journaled spans overlap), whatever else slowed the machine down.
     spans = sorted((r.started_at, r.finished_at, r.worker) for r in result.trials
                    if r.started_at is not None and r.finished_at is not None)
-    assert any(a[1] > b[0] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False))
+    assert any(a[1] > b[0] and a[2] != b[2] for a, b in itertools.pairwise(spans))
     assert len({r.worker for r in result.trials}) == 2
 
 

@@ -97,6 +97,7 @@ def search(
     executor: Executor | str = "inprocess",
     workers: int | None = None,
     scheduler: str | None = None,
+    workers_per_device: int | str | None = None,
     ensemble: int = DEFAULT_ENSEMBLE,
     replicas: int | str = "auto",
     baselines: bool = True,
@@ -122,8 +123,9 @@ def search(
     a promoted trial continues its parent's checkpoint (unless `continue_trials` is False).
     With `dedup`, a candidate whose architecture hash was already trained at the same budget
     reuses that result and is charged nothing. `executor` runs trials in this process
-    (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default) or on
-    Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`). The
+    (``"inprocess"``), in `workers` local processes (``"local"``, one per GPU by default;
+    `workers_per_device` N or ``"auto"``: several per GPU, admitted by their estimated memory)
+    or on Dask (``"dask"``: a running cluster at `scheduler`, or a local one of `workers`). The
     checkpoints of the `ensemble` best trials are kept, and at the end a greedy ensemble of
     them is chosen on the validation split (`SearchResult.ensemble`, `load_ensemble`). The last
     of the budget trains `replicas` more copies of the best full-budget configuration with new
@@ -237,7 +239,8 @@ def search(
         costs = _cost_model(chosen.plan, space_obj, dataset, per_trial, limit)
         return _run(storage, settings, searcher_obj, objective, trial_seq,
                     [FailFast(catch), *with_progress(callbacks, progress)],
-                    executor_for(executor, workers, scheduler, options.device, threads),
+                    executor_for(executor, workers, scheduler, options.device, threads,
+                                 workers_per_device),
                     since=started_at, costs=costs,
                     baseline_cap=baseline_cap,
                     closed="" if chosen.plan is None or chosen.plan.trains else

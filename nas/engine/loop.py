@@ -1,8 +1,7 @@
 """The one ask/tell loop: next trial -> plan -> submit -> collect -> complete.
 
-It owns time and money and is the journal's only writer; which trial comes next is the phases'
-decision (`nas.engine.phases`), how it runs the reuse rules' (`nas.engine.reuse`), what it costs
-the ledger's (`nas.engine.ledger`).
+It owns time and money and is the journal's only writer; the phases decide which trial comes
+next (`nas.engine.phases`), the reuse rules how it runs (`nas.engine.reuse`), the ledger its cost.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from nas.engine.running import Running, first_done, stopper
 from nas.engine.seeds import trial_seed
 from nas.errors import SearchInterrupted
 from nas.executors import Executor, describe
+from nas.executors.packing import memory_hint
 from nas.journal import JournalView, MetaKey, SearchSettings, SearchState, TrialRecord
 from nas.objective import Evaluation, Objective, TrainingObjective, evaluate_trial
 from nas.objectives import Objectives
@@ -222,7 +222,7 @@ class Loop:
         running.future = self.executor.submit(
             evaluate_trial, shared, trial, seed=trial.seed, deadline_at=deadline, parent=source,
             with_state=self.continue_trials, on_epoch=hook,
-        )
+            **memory_hint(self.executor, self.objective, trial))  # a packing executor's
 
     def _collect(self, shared: Any, running: Running) -> Result | None:
         """Finish a trial whose future is done; None when it runs again on another worker."""

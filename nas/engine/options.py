@@ -185,15 +185,18 @@ def trainer_options_of(value: TrainerOptions | Mapping[str, Any] | None) -> Trai
 
 
 def executor_for(executor: Executor | str, workers: int | None, scheduler: str | None,
-              device: str, threads: ThreadChoice | None = None) -> tuple[Executor, bool]:
+                 device: str, threads: ThreadChoice | None = None,
+                 workers_per_device: int | str | None = None) -> tuple[Executor, bool]:
     """The executor to run trials on, and whether the search owns it (and so closes it).
 
-    Local workers on CUDA default to one per GPU, each pinned to its own; Dask trials then ask
+    Local workers on CUDA default to one per GPU, each pinned to its own (`workers_per_device`
+    N or "auto": several per GPU, admitted by their estimated memory); Dask trials then ask
     for one ``GPU`` resource each.
     """
     if not isinstance(executor, str):
-        if workers is not None or scheduler is not None:
-            raise UserError("workers and scheduler apply only when the executor is given by name")
+        if workers is not None or scheduler is not None or workers_per_device is not None:
+            raise UserError("workers, workers_per_device and scheduler apply only when the "
+                            "executor is given by name")
         return executor, False
     # Whatever the name: "inprocess" with workers becomes local workers inside make_executor.
     gpus: list[int] | None = None
@@ -201,5 +204,11 @@ def executor_for(executor: Executor | str, workers: int | None, scheduler: str |
         gpus = list(range(torch.cuda.device_count()))
     chosen = {} if threads is None else {"threads": threads.threads, "reason": threads.reason,
                                          "measured": threads.measured}
+    if workers_per_device is not None:
+        if not gpus:
+            raise UserError("--workers-per-device packs trials onto GPUs, and none is in use "
+                            "(CPU trials share the cores: use --workers)")
+        executor = "local"
+        chosen["workers_per_device"] = workers_per_device
     return make_executor(executor, workers=workers, scheduler=scheduler, gpus=gpus,
                          **chosen), True

@@ -45,6 +45,7 @@ def resume(
     download: bool = False,
     space_update: Sequence[str] = (),
     budget: Budget | str | None = None,
+    workers_per_device: int | str | None = None,
 ) -> SearchResult:
     """Continue a search that stopped (killed, interrupted, crashed) from its journal.
 
@@ -88,7 +89,8 @@ def resume(
             raise UserError(f"{store.path} records no budget that can be read: it is not a "
                             "search journal, or it was damaged")
         device = (settings.trainer or {}).get("device", "cpu")
-        runner, owns = executor_for(executor, workers, scheduler, device)
+        runner, owns = executor_for(executor, workers, scheduler, device,
+                                    workers_per_device=workers_per_device)
         if space_update:
             journal_changes(store, changes)
         loop = Loop(store, searcher, obj, Ledger.for_budget(limit, spent=float(view.spent or 0)),

@@ -1,20 +1,20 @@
-"""Trials in worker processes on this machine: one per GPU, or an equal share of the cores.
+"""Trials in worker processes on this machine: one (or `workers_per_device`) per GPU, or an
+equal share of the cores.
 
 Each worker is a spawned process that sets its thread count and visible GPU before torch is
-first imported; values shared by every task (the data) are sent to each worker once.
+first imported; values shared by every task (the data) are sent to each worker once. With
+several workers per GPU, a task starts only when its memory fits there (`packing.Packer`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import pickle
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from nas.errors import UserError
@@ -24,7 +24,9 @@ from nas.executors.base import (
     _Shared,
     check_main_guard,
 )
+from nas.executors.packing import DeviceMemory, Packer, packer_for
 from nas.executors.threads import busy_cores, cpu_count, free_cores
+from nas.executors.worker import _send, _Task, _Worker
 
 #: How long a worker process may take to start (import torch, unpickle the data).
 START_TIMEOUT = 120.0
@@ -39,91 +41,17 @@ def _dumps(value: Any) -> bytes:
     return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-@dataclass
-class _Task:
-    future: Future[Any]
-    payload: bytes
-    shared: tuple[_Shared, ...]
-
-
-class _Worker:
-    """One worker process, its pipe to the driver and the thread that reads its answers."""
-
-    def __init__(self, executor: LocalExecutor, number: int, slot: int,
-                 env: Mapping[str, str]) -> None:
-        import multiprocessing
-
-        self.executor = executor
-        self.number = number
-        self.slot = slot  # which GPU / share of the cores it stands for
-        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, dict(env)),
-                                   name=f"nas-worker-{number}", daemon=True)
-        self.process.start()
-        child.close()
-        self.task: _Task | None = None
-        self.holds: set[int] = set()
-        self.reader = threading.Thread(target=self._read, name=f"nas-reader-{number}",
-                                       daemon=True)
-        self.reader.start()
-
-    @property
-    def pid(self) -> int | None:
-        """The worker's process id."""
-        return self.process.pid
-
-    def send(self, task: _Task) -> None:
-        """Send `task` (assigned to this worker already) with the shared values it lacks."""
-        try:
-            for handle in task.shared:
-                if handle.key not in self.holds:
-                    self.conn.send_bytes(b"S" + handle.key.to_bytes(8, "little")
-                                         + self.executor.shared_payload(handle.key))
-                    self.holds.add(handle.key)
-            self.conn.send_bytes(b"T" + task.payload)
-        except OSError:
-            pass  # the process is gone: the reader thread reports the task lost
-
-    def _read(self) -> None:
-        while True:
-            try:
-                message = self.conn.recv_bytes()
-            except (EOFError, OSError):
-                break
-            task, self.task = self.task, None
-            if task is not None and not task.future.done():  # done: stopped at its deadline
-                ok, value = pickle.loads(message)
-                if ok:
-                    task.future.set_result(value)
-                else:
-                    task.future.set_exception(value)
-            self.executor.worker_idle(self)
-        self.executor.worker_died(self)
-
-    def ask_to_stop(self) -> None:
-        """Tell the process to exit (kill it if it is busy: nobody will read its answer)."""
-        if self.task is not None:
-            self.process.kill()
-        with contextlib.suppress(OSError):
-            self.conn.send_bytes(b"Q")
-
-    def stop(self) -> None:
-        """Make sure the process has exited (after `ask_to_stop`), and close the pipe."""
-        self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout=5)
-        with contextlib.suppress(OSError):
-            self.conn.close()
-
-
 class LocalExecutor:
     """`workers` processes on this machine: one per GPU when trials run on CUDA, else CPU cores.
 
     Each worker is pinned to its GPU (``CUDA_VISIBLE_DEVICES``) or given an equal share of the
     cores as torch threads; shared values (the data) are sent to each worker once. A worker that
     dies is replaced, and its task's future raises `WorkerLost`.
+
+    `workers_per_device` (N, or "auto": as many as typical trials fit, `packing.auto_cap` at
+    most) packs trials: a task waits until its estimate (``submit(..., memory_mb=...)``) fits
+    on a GPU with a free worker, measured by `memory` (default: CUDA's); one that runs out of
+    memory runs again once alone on its GPU.
     """
 
     name = "local"
@@ -131,7 +59,8 @@ class LocalExecutor:
     shared_filesystem = True
 
     def __init__(self, workers: int | None = None, *, gpus: Sequence[int] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, workers_per_device: int | str | None = None,
+                 memory: DeviceMemory | None = None) -> None:
         if workers is not None and (isinstance(workers, bool) or int(workers) != workers
                                     or workers < 1):
             raise UserError(f"--workers must be a whole number >= 1, got {workers!r}")
@@ -140,6 +69,14 @@ class LocalExecutor:
         self.gpus = None if gpus is None else [int(g) for g in gpus]
         if self.gpus is not None and not self.gpus:
             self.gpus = None
+        self.workers_per_device = workers_per_device
+        #: Admits tasks by memory when several share a GPU; None: one task per free worker.
+        self.packer: Packer | None
+        self.packer, self._cap = packer_for(self.gpus, workers_per_device, memory, workers)
+        if self.packer is not None:
+            workers = self._cap * len(self.packer.devices)
+        #: Whether tasks are admitted by memory, so `submit` wants their ``memory_mb``.
+        self.packs_memory = self.packer is not None
         default = len(self.gpus) if self.gpus else cpu_count()
         self._workers = int(workers) if workers is not None else default
         self.threads = threads or max(1, cpu_count() // self._workers)
@@ -150,12 +87,17 @@ class LocalExecutor:
         self._shared: dict[int, tuple[Any, bytes]] = {}
         self._lock = threading.RLock()
         self._numbers = itertools.count()
+        self._keys = itertools.count()
         self._closing = False
         self.lost = 0  # workers that died, for reports and tests
 
     @property
     def workers(self) -> int:
-        """How many tasks may run at once."""
+        """How many tasks may run at once ("auto": as many as typical ones fit, known once
+        tasks with estimates came)."""
+        if self.packer is not None and self.workers_per_device == "auto":
+            with self._lock:
+                return min(self._workers, self.packer.auto_workers(self._cap))
         return self._workers
 
     def env_for(self, number: int) -> dict[str, str]:
@@ -206,12 +148,18 @@ class LocalExecutor:
         return self._shared[key][1]
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Queue ``fn(*args, **kwargs)``; it runs on the next idle worker."""
+        """Queue ``fn(*args, **kwargs)``; it runs on the next idle worker (packing: on a GPU
+        where it fits). ``memory_mb``, its estimated peak device memory (`packing.estimate_mb`),
+        is taken out of `kwargs`, never passed to `fn`; without it a task reserves nothing."""
+        memory_mb = kwargs.pop("memory_mb", None)
+        if memory_mb is not None and (isinstance(memory_mb, bool) or not memory_mb >= 0):
+            raise ValueError(f"memory_mb must be a number >= 0, got {memory_mb!r}")
         self.start()
         future: Future[Any] = Future()
         handles = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, _Shared))
         # The thread count travels with each task: `retune` may have changed it.
-        task = _Task(future, self._pickle((fn, args, kwargs, self.threads)), handles)
+        task = _Task(future, self._pickle((fn, args, kwargs, self.threads)), handles,
+                     next(self._keys), None if memory_mb is None else float(memory_mb))
         with self._lock:
             self._queue.append(task)
             handed = self._assign()
@@ -235,23 +183,64 @@ class LocalExecutor:
         """
         handed = []
         while self._queue and self._idle:
-            worker = self._idle.popleft()
-            task = self._queue.popleft()
-            if task.future.set_running_or_notify_cancel():
+            task = self._queue[0]
+            worker = self._place(task)
+            if worker is None:  # first come first served: nothing overtakes a waiting task
+                break
+            self._queue.popleft()
+            if task.started or task.future.set_running_or_notify_cancel():
+                task.started = True
+                self._idle.remove(worker)
                 worker.task = task
                 handed.append((worker, task))
             else:
-                self._idle.appendleft(worker)
+                self._release(task)
         return handed
 
+    def _place(self, task: _Task) -> _Worker | None:
+        """The idle worker to run `task` on, its memory reserved; None: it waits."""
+        if self.packer is None or not self.gpus:
+            return self._idle[0]
+        idle = {self.gpus[w.slot % len(self.gpus)]: w for w in reversed(self._idle)}
+        device = self.packer.admit(task.key, task.memory_mb, idle, alone=task.alone)
+        return None if device is None else idle[device]
+
+    def _release(self, task: _Task) -> None:
+        if self.packer is not None:
+            self.packer.release(task.key)
+
+    def answered(self, task: _Task, message: bytes) -> None:
+        """Settle `task`'s future with its worker's answer; a packed task out of memory goes
+        first in the queue instead, to run once alone (`Packer.settle`)."""
+        ok, value = pickle.loads(message)
+        with self._lock:
+            again = self.packer is not None and self.packer.settle(
+                task.key, task.memory_mb, ok, value, retried=task.alone)
+            if task.future.done():  # stopped at its deadline meanwhile
+                return
+            if again and not self._closing:
+                task.alone = True
+                self._queue.appendleft(task)
+                return
+        if ok:
+            task.future.set_result(value)
+        else:
+            task.future.set_exception(value)
+
     def stop(self, future: Future[Any]) -> bool:
-        """Stop the task behind `future` now: its worker is killed (and replaced) and the
-        future raises `DeadlinePassed`. False when it is not running here."""
+        """Stop the task behind `future` now: its worker is killed (and replaced), or it leaves
+        the queue, and the future raises `DeadlinePassed`. False when it is not here."""
         with self._lock:
             worker = next((w for w in self._pool
                            if w.task is not None and w.task.future is future), None)
+            queued = next((t for t in self._queue if t.future is future), None)
+            if queued is not None and not future.done():  # waiting for memory: it never ran
+                self._queue.remove(queued)
+                future.set_exception(DeadlinePassed("its deadline passed before it could start"))
+                return True
             if worker is None or future.done():
                 return False
+            self._release(worker.task)
             worker.task = None
             future.set_exception(DeadlinePassed("stopped at the time budget's deadline"))
         worker.process.kill()  # its reader sees the process go and replaces it
@@ -271,6 +260,8 @@ class LocalExecutor:
         with self._lock:
             # Under the lock: no task can be handed to this worker after this point.
             task, worker.task = worker.task, None
+            if task is not None:
+                self._release(task)
             if worker not in self._pool:
                 return
             self._pool.remove(worker)
@@ -313,8 +304,11 @@ class LocalExecutor:
             pool, self._pool = self._pool, []
             self._idle.clear()
             queued, self._queue = list(self._queue), deque()
+            for task in [*queued, *(w.task for w in pool if w.task is not None)]:
+                self._release(task)
         for task in queued:
-            task.future.cancel()
+            if not task.future.cancel() and not task.future.done():  # queued again, alone
+                task.future.set_exception(WorkerLost("the executor was closed"))
         tasks = [worker.task for worker in pool]
         for worker in pool:  # all at once: each takes a moment to shut its interpreter down
             worker.ask_to_stop()
@@ -329,56 +323,3 @@ class LocalExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _send(handed: list[tuple[_Worker, _Task]]) -> None:
-    for worker, task in handed:
-        worker.send(task)
-
-
-def _worker_main(conn: Any, env: Mapping[str, str]) -> None:
-    """A worker process: hold shared values, run tasks, send back (ok, value) pairs."""
-    import signal
-
-    os.environ.update(env)  # before torch is imported: thread pools and visible GPUs
-    # Ctrl-C reaches the whole process group: the driver handles it and stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threads = _use_threads(0, int(env.get("NAS_TORCH_THREADS") or 0))
-    held: dict[int, Any] = {}
-    while True:
-        try:
-            message = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        kind, body = message[:1], message[1:]
-        if kind == b"Q":
-            return
-        if kind == b"S":
-            held[int.from_bytes(body[:8], "little")] = pickle.loads(body[8:])
-            continue
-        try:
-            fn, args, kwargs, wanted = pickle.loads(body)
-            threads = _use_threads(threads, wanted)
-            args = [held[a.key] if isinstance(a, _Shared) else a for a in args]
-            kwargs = {k: held[v.key] if isinstance(v, _Shared) else v for k, v in kwargs.items()}
-            answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
-        except BaseException as exc:
-            answer = (False, exc)
-        try:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            data = pickle.dumps((False, RuntimeError(f"cannot send the result back: {exc}")))
-        try:
-            conn.send_bytes(data)
-        except OSError:
-            return
-
-
-def _use_threads(current: int, wanted: int | None) -> int:
-    """Set torch's threads to `wanted` when it differs from `current` (0: not set yet)."""
-    if not wanted or wanted == current:
-        return current
-    import torch
-
-    torch.set_num_threads(wanted)
-    return wanted
