@@ -284,19 +284,20 @@ class AutoClassifier:
 
     @property
     def search_space(self) -> ConfigurationSpace:
-        """The ConfigurationSpace searched (printable); before `fit`, the one `space` names."""
+        """The ConfigurationSpace searched, printing one line per hyperparameter
+        (`spaces.DescribedSpace`); before `fit`, the one `space` names."""
         import spaces
 
         fitted = getattr(self, "search_space_", None)
         if fitted is not None:
-            return fitted
+            return spaces.described(fitted)
         if isinstance(self.space, ConfigurationSpace):
-            return self.space
+            return spaces.described(self.space)
         name = getattr(self, "space_name_", None) or self.space
         if name == "auto":
             raise UserError("space='auto' is chosen from the data at fit(); pass a space name "
                             "or call fit first")
-        return spaces.get(name)
+        return spaces.described(spaces.get(name))
 
     @property
     def results_(self) -> Any:

@@ -31,6 +31,7 @@ from spaces.training import TrainSettings
 
 __all__ = [
     "FAMILIES",
+    "DescribedSpace",
     "SpaceFamily",
     "Standardize",
     "architecture_hash",
@@ -38,6 +39,7 @@ __all__ = [
     "build_model",
     "cell_graph",
     "describe",
+    "described",
     "get",
     "load_model",
     "model_flops",
@@ -198,6 +200,23 @@ def describe(space: ConfigurationSpace) -> str:
         lines.append("forbidden:")
         lines += [f"  {f}" for f in space.forbidden_clauses]
     return "\n".join(lines)
+
+
+class DescribedSpace(ConfigurationSpace):
+    """A ConfigurationSpace that prints as `describe` lists it, one line per hyperparameter
+    (ConfigSpace's own print is one long dump)."""
+
+    def __str__(self) -> str:
+        return describe(self)
+
+    __repr__ = __str__
+
+
+def described(space: ConfigurationSpace) -> DescribedSpace:
+    """A copy of `space` that prints readably (`DescribedSpace`); `space` is left as it was."""
+    out = copy.deepcopy(space)
+    out.__class__ = DescribedSpace
+    return out  # type: ignore[return-value]
 
 
 def _describe_hp(hp: Any) -> str:

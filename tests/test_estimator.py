@@ -174,6 +174,9 @@ def test_search_space_is_printable_and_narrowable() -> None:
     clf = AutoClassifier(space=spaces.residual_mlp(width=(64, 512)))
     assert clf.search_space.get("width").lower == 64
     assert "width" in str(clf.search_space)
+    # One line per hyperparameter, not ConfigSpace's dump.
+    assert str(clf.search_space).splitlines()[0].startswith("space ")
+    assert "  width            integer      [64, 512] log" in repr(clf.search_space)
     assert "n_blocks" in str(AutoClassifier(space="residual-mlp").search_space)
     with pytest.raises(UserError, match="chosen from the data"):
         _ = AutoClassifier().search_space
