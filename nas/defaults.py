@@ -379,13 +379,15 @@ REASON_OF = {"space": "space", "searcher": "searcher", "replicas": "searcher",
 def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budget: Any,
             searcher_options: dict[str, Any] | None, *, device: str = "cpu",
             space_overrides: dict[str, Any] | None = None,
-            started_at: float | None = None, reserve: float = 0.0) -> Resolved:
+            started_at: float | None = None, reserve: float = 0.0,
+            announce: Callable[[str], None] | None = None) -> Resolved:
     """Replace each "auto" among `space`, `searcher`, `trial_budget` by the default `plan`.
 
     With an automatic trial budget and a time budget, the default model is timed first, for at
     most PROBE_SHARE of what is left of the budget (counted from `started_at`, a
     ``time.monotonic()``; default now); the plan is sized to what is left after it. `reserve`
     seconds of a time budget are kept for the plain baselines, fitted before the first trial.
+    `announce` is told, as the timing starts, what is being timed (a progress display).
     """
     auto = {k for k, v in (("space", space), ("searcher", searcher),
                            ("trial_budget", trial_budget)) if isinstance(v, str) and v == "auto"}
@@ -423,6 +425,9 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
         if left > MIN_LEFT_TO_PLAN * budget.amount:
             # Most of the planning's time to the model the plan starts from; the rest for a
             # narrower one, if that one turns out too slow.
+            if announce is not None:
+                announce(f"planning timing the default model on this machine (at most "
+                         f"{100 * PROBE_SHARE:.0f} % of the budget) to size the trials ...")
             epoch_seconds = measure(probe_space, 0.6)
             left = left_now()
         else:

@@ -154,7 +154,7 @@ def search(
     With `load_if_exists`, a journal already at `storage` (or ``runs/<name>.db``) is continued
     as `resume` does, its own settings ruling (Optuna's ``load_if_exists``).
     """
-    from nas.defaults import PROBE_SHARE, baseline_seconds, multi_objective_default, resolve
+    from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
     existing = existing_journal(storage, name) if load_if_exists else None
     if existing is not None:
@@ -196,17 +196,21 @@ def search(
     threads = choose_threads() if device.type == "cpu" else None
     # The baselines' time cap: kept out of what the plan may use, then given to them.
     baseline_cap = baseline_seconds(limit) if baselines else None
-    if progress and trial_budget == "auto" and limit.unit is Unit.SECONDS:
-        # The timing takes seconds to minutes on a slow machine: say so, not a blank screen.
-        print(f"planning timing the default model on this machine (at most "
-              f"{100 * PROBE_SHARE:.0f} % of the budget) to size the trials ...",
-              file=sys.stderr, flush=True)
+    if isinstance(searcher, str) and searcher != "auto":
+        # A mistake in the searcher's options is said before minutes of planning, not after.
+        # (A prior names the real space's hyperparameters: it is checked when that exists.)
+        make_searcher(searcher, _any_space(space, space_overrides), seed,
+                      {k: v for k, v in (searcher_options or {}).items() if k != "prior"},
+                      min_budget=1.0, max_budget=9.0,
+                      n_objectives=1 if names is None else len(names))
     with torch_threads(threads.threads if threads else torch.get_num_threads()):
         # "auto" space, searcher or trial budget: chosen from the data and the budget.
         chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
                          device=str(device), space_overrides=dict(space_overrides or {}),
-                         started_at=started_at,
-                         reserve=baseline_cap or 0.0)
+                         started_at=started_at, reserve=baseline_cap or 0.0,
+                         # The timing takes seconds to minutes on a slow machine: say so.
+                         announce=(lambda text: print(text, file=sys.stderr, flush=True))
+                         if progress else None)
         limit, per_trial = chosen.budget, chosen.trial_budget
         if replicas == "auto":
             replicas = chosen.replicas if ensemble >= 2 else 0
@@ -375,6 +379,17 @@ def _cost_model(plan: Plan | None, space: ConfigurationSpace, data: Dataset, per
     floor = MIN_AUGMENTED_EPOCHS if augmented(space) else MIN_TRIAL_EPOCHS
     return cost_model_of(CostPlan(reference, plan.epoch_seconds, per_trial.amount, limit.amount,
                            MAX_TRIAL_SHARE, floor), data)
+
+
+def _any_space(space: ConfigurationSpace | str, overrides: Mapping[str, Any] | None
+               ) -> ConfigurationSpace:
+    """The space a searcher's options may be checked on before planning: the one given, else
+    (chosen later from the data) one float."""
+    if isinstance(space, ConfigurationSpace):
+        return space
+    if space != "auto":
+        return spaces.get(space, **dict(overrides or {}))
+    return ConfigurationSpace({"x": (0.0, 1.0)})
 
 
 def _stamp() -> str:
