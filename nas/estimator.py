@@ -7,6 +7,7 @@ fitted attributes ending in ``_``, a clear error before `fit`) without importing
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import os
@@ -199,7 +200,9 @@ class AutoClassifier:
             data = _with_validation(x, codes, xv, np.searchsorted(classes, yv), len(classes))
         # The search reports test accuracy on its test split; here the user keeps the test data,
         # so the validation split stands in and the search does not report a test accuracy.
-        data = _without_test(data)
+        # The labels as given, so an exported model says what its outputs mean.
+        data = dataclasses.replace(_without_test(data),
+                                   class_names=tuple(str(c) for c in classes))
         n_val = len(data.y_val)
         if n_val < MIN_VALIDATION:
             import warnings

@@ -58,6 +58,7 @@ def export(db: str | os.PathLike[str], output: str | os.PathLike[str], *,
     payload["space"] = dict(view.space) or None
     payload["space_name"] = settings.space_name
     payload["data"] = None if settings.data is None else settings.data.name
+    payload["classes"] = _classes(view)
     payload["val_accuracy"] = best.val_accuracy
     payload["test_accuracy"] = (summary.test_accuracy if summary is not None
                                 and summary.best_trial == best.id else None)
@@ -84,7 +85,8 @@ def _export_ensemble(db: str | os.PathLike[str], out: Path, view: JournalView,
         members, list(weights.values()), trial_ids=list(weights), space=dict(view.space) or None,
         space_name=settings.space_name,
         data=None if settings.data is None else settings.data.name,
-        val_accuracy=ensemble.get("val_accuracy"), test_accuracy=ensemble.get("test_accuracy"))
+        val_accuracy=ensemble.get("val_accuracy"), test_accuracy=ensemble.get("test_accuracy"),
+        classes=_classes(view))
     _write(payload, out)
     return out
 
@@ -96,3 +98,9 @@ def _write(payload: dict, out: Path) -> None:
         save_atomic(payload, out)
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc}") from None
+
+
+def _classes(view: JournalView) -> list[str] | None:
+    """The class names the data gave (a CSV's labels, a folder's sub-folders), if any."""
+    data = view.settings.data
+    return None if data is None or not data.classes else list(data.classes)

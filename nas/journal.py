@@ -70,6 +70,8 @@ class DataSpec:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     sizes: Mapping[str, int] = field(default_factory=dict)
+    #: What each class index stands for, when the data said (`Dataset.class_names`).
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,10 @@ class SearchSettings:
             return out
         out.update(
             trial_budget=self.trial_budget,
-            data=None if self.data is None else {"name": self.data.name,
-                                                 "options": dict(self.data.options),
-                                                 "sizes": dict(self.data.sizes)},
+            data=None if self.data is None else {
+                "name": self.data.name, "options": dict(self.data.options),
+                "sizes": dict(self.data.sizes),
+                **({"classes": list(self.data.classes)} if self.data.classes else {})},
             trainer=None if self.trainer is None else dict(self.trainer),
             continue_trials=self.continue_trials, dedup=self.dedup,
             max_failures=self.max_failures, ensemble=self.ensemble, replicas=self.replicas)
@@ -192,7 +195,9 @@ class SearchSettings:
             seed=int(d.get("seed", 0)), budget=str(d.get("budget", "")),
             trial_budget=d.get("trial_budget"),
             data=DataSpec(str(data.get("name")), dict(data.get("options") or {}),
-                          dict(data.get("sizes") or {})) if isinstance(data, Mapping) else None,
+                          dict(data.get("sizes") or {}),
+                          tuple(str(c) for c in data["classes"]) if data.get("classes")
+                          else None) if isinstance(data, Mapping) else None,
             trainer=dict(d["trainer"]) if isinstance(d.get("trainer"), Mapping) else None,
             continue_trials=bool(d.get("continue_trials")), dedup=bool(d.get("dedup")),
             max_failures=int(d.get("max_failures", MAX_CONSECUTIVE_FAILURES)),

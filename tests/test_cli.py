@@ -276,3 +276,30 @@ def test_export_writes_the_final_ensemble_and_checks_the_input_shape(tmp_path,
     assert main(["export", "runs/e.db", "-o", "one.pt", "--trial", str(trial)]) == 0
     single = torch.load("one.pt", weights_only=True)
     assert "members" not in single and single["trial_id"] == trial
+
+
+def test_an_exported_model_names_its_classes(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    import spaces
+    from nas import AutoClassifier
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6)).astype(np.float32)
+    labels = np.array(["cat", "dog", "eel"])[(x[:, 0] > 0).astype(int) + (x[:, 1] > 1)]
+    lines = ["a,b,c,d,e,f,animal"] + [",".join(f"{v:.4f}" for v in row) + f",{lab}"
+                                      for row, lab in zip(x, labels, strict=True)]
+    (tmp_path / "zoo.csv").write_text("\n".join(lines) + "\n")
+    assert main(["search", "--data", "zoo.csv", "--target", "animal", "--space",
+                 "residual-mlp", "--searcher", "random", "--budget", "2trials",
+                 "--trial-budget", "1ep", "--name", "zoo", "--no-progress",
+                 "--set", "width=16:32", "--no-baselines"]) == 0
+    assert main(["export", "runs/zoo.db", "-o", "zoo.pt"]) == 0
+    assert spaces.load_model("zoo.pt").classes == ["cat", "dog", "eel"]
+    clf = AutoClassifier(space="residual-mlp", searcher="random", budget="2trials",
+                         trial_budget="1ep", storage=tmp_path / "clf.db", ensemble=0)
+    clf.fit(x, labels, validation_split=0.25)
+    assert main(["export", str(tmp_path / "clf.db"), "-o", "clf.pt"]) == 0
+    model = spaces.load_model("clf.pt")
+    assert model.classes == ["cat", "dog", "eel"] and model.input_shape == (6,)

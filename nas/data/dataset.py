@@ -49,6 +49,8 @@ class Dataset:
     mean: torch.Tensor
     std: torch.Tensor
     has_test_split: bool = True
+    #: What each class index stands for (a CSV's or a folder's labels), when known.
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # A broken split would otherwise fail every trial of a search, after its journal exists.
@@ -58,6 +60,8 @@ class Dataset:
             raise UserError(f"num_classes must be an integer of at least 2, got {classes!r}")
         if not isinstance(self.has_test_split, bool):
             raise UserError(f"has_test_split must be True or False, got {self.has_test_split!r}")
+        if self.class_names is not None and len(self.class_names) != classes:
+            raise UserError(f"{len(self.class_names)} class names for {classes} classes")
         for split in ("train", "val", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             _check_split(f"{self.name}: the {split} split", x, y, tuple(self.input_shape),

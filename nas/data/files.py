@@ -8,6 +8,7 @@ behind the labels 0..K-1. Every mistake in a file is one `UserError` line naming
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -72,10 +73,11 @@ def load_path(name: str | os.PathLike[str], *, seed: int = 0, fingerprint: str |
     else:
         table = read_images(path, options.get("image_size"))
     try:
-        return from_arrays(table.x, table.y, x_test=table.x_test, y_test=table.y_test,
+        data = from_arrays(table.x, table.y, x_test=table.x_test, y_test=table.y_test,
                            seed=seed, name=_short_name(path), num_classes=len(table.classes))
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
+    return dataclasses.replace(data, class_names=tuple(str(c) for c in table.classes))
 
 
 def source(name: str | os.PathLike[str], options: Mapping[str, Any] | None) -> \

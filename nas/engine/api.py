@@ -234,7 +234,7 @@ def search(
             name=run_name, kind=RunKind.SEARCH, space_name=chosen.space_name,
             space=spaces.space_to_json(space_obj), searcher=_spec(searcher_obj), seed=seed,
             budget=str(limit), trial_budget=str(per_trial),
-            data=DataSpec(data_name, stored_options, dataset.sizes),
+            data=DataSpec(data_name, stored_options, dataset.sizes, dataset.class_names),
             trainer=options.to_dict(), continue_trials=continue_trials, dedup=dedup,
             max_failures=max_failures, ensemble=ensemble, replicas=int(replicas),
             auto=None if chosen.plan is None else tuple(chosen.plan.reasons),
