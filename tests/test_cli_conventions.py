@@ -131,3 +131,13 @@ def test_workers_per_device_without_a_gpu_is_one_line(tmp_path, capsys) -> None:
                  "--workers-per-device", "2", "--db", str(tmp_path / "w.db"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "packs trials onto GPUs" in err[0]
+
+
+def test_searchers_keeps_its_columns_apart(capsys) -> None:
+    import searchers
+
+    assert main(["searchers"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    width = max(map(len, searchers.available()))
+    rows = [line for line in out if line.split(" ", 1)[0] in searchers.available()]
+    assert rows and all(line[width:width + 2] == "  " for line in rows)  # even the longest
