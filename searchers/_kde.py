@@ -113,7 +113,8 @@ class ParzenEstimator:
         x0 = np.nan_to_num(xc)
         bw = self._cont_widths
         inv2 = 0.5 / bw**2
-        log_norm = -_fp.log(bw) - _LOG_SQRT_2PI - self._log_mass(x0, bw)
+        # Scores from these are ranked rounded (`density_ratio_candidates`): NumPy's log.
+        log_norm = -np.log(bw) - _LOG_SQRT_2PI - self._log_mass(x0, bw)
         a_inv2 = np.multiply(ax, inv2, out=out[:, :c])
         np.multiply(2.0 * a_inv2, x0, out=out[:, c:2 * c])
         out[:, 2 * c:3 * c] = ax * (log_norm - x0**2 * inv2) + _LOG_MISMATCH * (1.0 - ax)
@@ -142,7 +143,7 @@ class ParzenEstimator:
             width = np.broadcast_to(bw, x0.shape)[near]
             centre = x0[near]
             mass = ndtr((1.0 - centre) / width) - ndtr(-centre / width)
-            out[near] = _fp.log(np.maximum(mass, 1e-300))
+            out[near] = np.log(np.maximum(mass, 1e-300))
         return out
 
     def _onehot(self, xk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +180,8 @@ class ParzenEstimator:
             bw = self.kernel_bandwidth[:, j][None, :]
             x0 = np.nan_to_num(xj)
             mass = ndtr((1.0 - x0) / bw) - ndtr(-x0 / bw)
-            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - _fp.log(bw) - _LOG_SQRT_2PI
-                    - _fp.log(np.maximum(mass, 1e-300)))
+            both = (-0.5 * ((np.nan_to_num(yj) - x0) / bw) ** 2 - np.log(bw) - _LOG_SQRT_2PI
+                    - np.log(np.maximum(mass, 1e-300)))
         return np.where(ny & nx, 0.0, np.where(ny | nx, _LOG_MISMATCH, both))
 
     def logpdf(self, y: np.ndarray) -> np.ndarray:
@@ -258,12 +259,14 @@ def _logsumexp_rows(a: np.ndarray, extra: np.ndarray | None = None) -> np.ndarra
         top = np.maximum(top, extra)
     top = np.where(np.isfinite(top), top, 0.0)
     a -= top[:, None]
-    a[...] = _fp.exp(a)
+    # NumPy's own (SIMD) exp: the one large array of an ask. Its last bit may differ between
+    # CPUs; `density_ratio_candidates` ranks on rounded scores, so decisions do not.
+    np.exp(a, out=a)
     total = a.sum(axis=1)
     if extra is not None:
-        total += _fp.exp(extra - top)
+        total += np.exp(extra - top)
     with np.errstate(divide="ignore"):
-        return _fp.log(total) + top
+        return np.log(total) + top
 
 
 def _neighbor_widths(values: np.ndarray, floor: float) -> np.ndarray:
@@ -331,7 +334,19 @@ def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_cand
     score = good.logpdf(candidates) - bad.logpdf(candidates)
     if log_weight is not None:
         score = score + log_weight(candidates)
-    return candidates[np.argsort(-score, kind="stable")]
+    return candidates[np.argsort(-_rounded(score), kind="stable")]
+
+
+#: Significant digits the density-ratio scores are ranked on: far more than the models can
+#: tell apart, and few enough that another CPU's last-bit rounding of exp and log (AVX-512's
+#: SVML against libm) gives the same ranking.
+SCORE_DIGITS = 10
+
+
+def _rounded(score: np.ndarray) -> np.ndarray:
+    """`score` to `SCORE_DIGITS` significant digits (infinities and NaN as they are), by
+    decimal formatting: correctly rounded everywhere, unlike a SIMD log10 or power."""
+    return np.array([float(f"{v:.{SCORE_DIGITS}g}") for v in score.tolist()])
 
 
 class ParetoObservations(Observations):
