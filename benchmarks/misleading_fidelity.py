@@ -17,9 +17,12 @@ import statistics
 from collections.abc import Mapping
 from typing import Any
 
-import searchers
 from nas import problems
-from nas.types import Result
+
+try:
+    from benchmarks.drive import build, drive
+except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
+    from drive import build, drive  # type: ignore[no-redef]
 
 PROBLEMS = ("mixed-10d", "mixed-20d", "mf-branin", "mf-hartmann6", "counting-ones")
 #: label -> (searcher, options)
@@ -41,22 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 def final_regret(problem: problems.Problem, name: str, options: Mapping[str, Any], seed: int,
                  factor: float = 30) -> float:
     """The incumbent's regret once `factor` x max_budget is charged."""
-    extra = {"min_budget": problem.min_budget, "max_budget": problem.max_budget} \
-        if searchers.get_class(name).multi_fidelity else {}
-    searcher = searchers.get(name, problem.space, seed=seed, **extra, **options)
-    spent, best = 0.0, (-math.inf, math.inf, None)
-    while spent < factor * problem.max_budget:
-        trial = searcher.ask()
-        if trial is None:
-            break
-        budget = trial.budget if trial.budget is not None else problem.max_budget
-        loss = problem.evaluate(trial.config, budget, seed=seed)
-        spent += budget
-        searcher.tell(trial, Result(loss=loss))
-        if (budget, -loss) > (best[0], -best[1]):
-            best = (budget, loss, trial.config)
-    assert best[2] is not None
-    return problem.regret(best[2])
+    return drive(build(problem, name, seed, **options), problem, seed, factor=factor).final_regret
 
 
 def main() -> None:

@@ -18,9 +18,12 @@ import statistics
 from collections.abc import Mapping
 from typing import Any
 
-import searchers
 from nas import problems
-from nas.types import Result
+
+try:
+    from benchmarks.drive import build, drive
+except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
+    from drive import build, drive  # type: ignore[no-redef]
 
 #: Final regrets are taken at FINAL x max_budget; BOHB without a prior may run up to HORIZON x
 #: max_budget to reach random search's (a budget not reached counts as infinite).
@@ -50,22 +53,7 @@ def trajectory(problem: problems.Problem, name: str, options: Mapping[str, Any],
                factor: float = FINAL) -> list[tuple[float, float]]:
     """(budget charged, incumbent regret) after each trial that changed the incumbent, until
     `factor` x max_budget is charged."""
-    extra = {"min_budget": problem.min_budget, "max_budget": problem.max_budget} \
-        if searchers.get_class(name).multi_fidelity else {}
-    searcher = searchers.get(name, problem.space, seed=seed, **extra, **options)
-    spent, best, out = 0.0, (-math.inf, math.inf), []
-    while spent < factor * problem.max_budget:
-        trial = searcher.ask()
-        if trial is None:
-            break
-        budget = trial.budget if trial.budget is not None else problem.max_budget
-        loss = problem.evaluate(trial.config, budget, seed=seed)
-        spent += budget
-        searcher.tell(trial, Result(loss=loss))
-        if (budget, -loss) > (best[0], -best[1]):
-            best = (budget, loss)
-            out.append((spent, problem.regret(trial.config)))
-    return out
+    return drive(build(problem, name, seed, **options), problem, seed, factor=factor).path
 
 
 def regret_at(path: list[tuple[float, float]], spent: float) -> float:

@@ -17,64 +17,32 @@ import argparse
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
-import searchers
 from nas import problems
-from nas.types import Result
+
+try:
+    from benchmarks.drive import build, drive
+except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
+    from drive import build, drive  # type: ignore[no-redef]
 
 PROBLEMS = ("mf-hartmann6", "counting-ones")
 SEARCHERS = ("bohb", "tpe")
 FIRST, CAP = 10.0, 30.0
 
 
-def _make(name: str, problem: problems.Problem, seed: int) -> searchers.Searcher:
-    extra = {"min_budget": problem.min_budget, "max_budget": problem.max_budget} \
-        if searchers.get_class(name).multi_fidelity else {}
-    return searchers.get(name, problem.space, seed=seed, **extra)
-
-
-def search(searcher: searchers.Searcher, problem: problems.Problem, seed: int, *,
-           factor: float, target: float = -math.inf
-           ) -> tuple[list[tuple[dict[str, Any], float | None, Result]], float, float, Any]:
-    """Ask and tell until `factor` x max budget is spent or the incumbent's regret is at most
-    `target`: (results, the incumbent's final regret, the budget spent when it got there (inf:
-    never), the incumbent's configuration)."""
-    spent, best = 0.0, (-math.inf, math.inf, None)
-    told: list[tuple[dict[str, Any], float | None, Result]] = []
-    regret = math.inf
-    while spent < factor * problem.max_budget:
-        trial = searcher.ask()
-        if trial is None:
-            break
-        budget = trial.budget if trial.budget is not None else problem.max_budget
-        result = Result(loss=problem.evaluate(trial.config, budget, seed=seed))
-        spent += budget
-        searcher.tell(trial, result)
-        told.append((dict(trial.config), trial.budget, result))
-        if (budget, -result.loss) > (best[0], -best[1]):
-            best = (budget, result.loss, trial.config)
-            regret = problem.regret(best[2])
-        # A configuration enqueued again comes back rounded by ConfigSpace (13 digits).
-        if regret <= target + 1e-9 * (1 + abs(target)):
-            return told, regret, spent, best[2]
-    return told, regret, math.inf, best[2]
-
-
 def one_seed(problem: problems.Problem, name: str, seed: int) -> dict[str, float]:
     """Budgets (in max budgets) a second search needs to reach the first's final regret."""
-    first, target, _, incumbent = search(_make(name, problem, seed), problem, seed,
-                                         factor=FIRST)
+    first = drive(build(problem, name, seed), problem, seed, factor=FIRST)
     out = {}
     for variant in ("cold", "warm", "warm + retrain 1"):
-        second = _make(name, problem, seed + 1000)
+        second = build(problem, name, seed + 1000)
         if variant != "cold":
-            for config, budget, result in first:
+            for config, budget, result in first.told:
                 second.observe(config, result, budget=budget)
         if variant == "warm + retrain 1":
-            second.enqueue(incumbent)
-        _, _, spent, _ = search(second, problem, seed + 1000, factor=CAP, target=target)
-        out[variant] = spent / problem.max_budget
+            second.enqueue(first.incumbent)
+        run = drive(second, problem, seed + 1000, factor=CAP, target=first.final_regret)
+        out[variant] = run.reached / problem.max_budget
     return out
 
 

@@ -1,0 +1,62 @@
+"""Direct ask/tell runs of a searcher on a `nas.problems` problem, for the measurement scripts
+(misleading_fidelity.py, priors.py, warm_start.py): no journal, each trial charged its budget,
+the incumbent the best trial at the highest budget so far, scored by its noise-free regret."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import searchers
+from nas import problems
+from nas.types import Result
+
+
+def build(problem: problems.Problem, name: str, seed: int, **options: Any) -> searchers.Searcher:
+    """The registered searcher `name` on `problem` (a multi-fidelity one over its budgets)."""
+    extra = {"min_budget": problem.min_budget, "max_budget": problem.max_budget} \
+        if searchers.get_class(name).multi_fidelity else {}
+    return searchers.get(name, problem.space, seed=seed, **extra, **options)
+
+
+@dataclass
+class Drive:
+    """What a run did: (budget charged, incumbent regret) at each change of incumbent, every
+    told (config, budget, result), the incumbent's configuration, and the budget charged when
+    its regret first reached the target (inf: never, or no target)."""
+
+    path: list[tuple[float, float]] = field(default_factory=list)
+    told: list[tuple[dict[str, Any], float | None, Result]] = field(default_factory=list)
+    incumbent: dict[str, Any] | None = None
+    reached: float = math.inf
+
+    @property
+    def final_regret(self) -> float:
+        """The last incumbent's regret (inf: no trial ran)."""
+        return self.path[-1][1] if self.path else math.inf
+
+
+def drive(searcher: searchers.Searcher, problem: problems.Problem, seed: int, *,
+          factor: float, target: float | None = None) -> Drive:
+    """Ask and tell until `factor` x max_budget is charged, or until the incumbent's regret is
+    at most `target`."""
+    out = Drive()
+    spent, best = 0.0, (-math.inf, math.inf)
+    while spent < factor * problem.max_budget:
+        trial = searcher.ask()
+        if trial is None:
+            break
+        budget = trial.budget if trial.budget is not None else problem.max_budget
+        result = Result(loss=problem.evaluate(trial.config, budget, seed=seed))
+        spent += budget
+        searcher.tell(trial, result)
+        out.told.append((dict(trial.config), trial.budget, result))
+        if (budget, -result.loss) > (best[0], -best[1]):
+            best, out.incumbent = (budget, result.loss), trial.config
+            out.path.append((spent, problem.regret(trial.config)))
+            # A configuration enqueued again comes back rounded by ConfigSpace (13 digits).
+            if target is not None and out.path[-1][1] <= target + 1e-9 * (1 + abs(target)):
+                out.reached = spent
+                break
+    return out
