@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from ConfigSpace import ConfigurationSpace
 
 import spaces
 from nas.engine.options import enqueue_all, rebuild_searcher
 from nas.errors import UserError
-from nas.journal import SearchSettings, telling_order
+from nas.journal import JournalView, SearchSettings, telling_order
 from nas.records import MetaKey, TrialRecord
 from nas.storage import Storage
 from nas.types import TrialKind
@@ -61,32 +60,24 @@ class SpaceChange:
                    at=float(d.get("at", 0.0)))
 
 
-def space_changes(store: Storage) -> list[SpaceChange]:
+def space_changes(view: JournalView) -> list[SpaceChange]:
     """The journal's space changes, oldest first."""
-    return [SpaceChange.from_dict(d) for d in store.meta(MetaKey.SPACE_CHANGES, []) or []]
+    return [SpaceChange.from_dict(d) for d in view.space_changes]
 
 
-def current_space_json(settings: SearchSettings,
-                       changes: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The space a search searches now: the latest change's, else the one it started with
-    (`JournalView.space` reads it the same way)."""
-    return changes[-1]["new"] if changes else settings.space
-
-
-def plan_change(store: Storage, settings: SearchSettings, records: Sequence[TrialRecord],
-                updates: Sequence[str], *, spent: float) -> SpaceChange:
-    """The change `updates` make to the search's current space (a mistake in them is one
-    UserError); `journal_changes` writes it."""
+def plan_change(view: JournalView, updates: Sequence[str]) -> SpaceChange:
+    """The change `updates` make to the space the search searches now (`JournalView.space`;
+    a mistake in them is one UserError); `journal_changes` writes it."""
     if not updates:
         raise UserError("give at least one --space-update")
-    changes = space_changes(store)
-    old = current_space_json(settings, [c.to_dict() for c in changes])
-    new = update_space(spaces.space_from_json(old), updates)
+    new = update_space(spaces.space_from_json(view.space), updates)
     # A seed of its own per change: the rebuilt searcher does not repeat the first one's draws.
-    seed = int(np.random.SeedSequence([settings.seed, len(changes) + 1]).generate_state(1)[0])
-    return SpaceChange(at_trial=max((r.id for r in records), default=-1) + 1,
-                       updates=tuple(updates), old=old, new=spaces.space_to_json(new),
-                       searcher_seed=seed, spent=spent, at=time.time())
+    n = len(view.space_changes) + 1
+    seed = int(np.random.SeedSequence([view.settings.seed, n]).generate_state(1)[0])
+    return SpaceChange(at_trial=max((r.id for r in view.records), default=-1) + 1,
+                       updates=tuple(updates), old=dict(view.space),
+                       new=spaces.space_to_json(new), searcher_seed=seed,
+                       spent=float(view.spent or 0.0), at=time.time())
 
 
 def journal_changes(store: Storage, changes: Sequence[SpaceChange]) -> None:
@@ -111,18 +102,13 @@ def rebuild(settings: SearchSettings, records: Sequence[TrialRecord],
     space = spaces.space_from_json(last.new)
     searcher = rebuild_searcher(s.name, space, last.searcher_seed, s.options)
     searcher.start_at(last.at_trial)
-    for item in warm.imported:
-        config = _fits(space, item.config)
-        if config is not None:
-            searcher.observe(config, item.result, budget=item.budget)
-    for record in telling_order(r for r in records if r.kind is TrialKind.SEARCH
-                                and r.id < last.at_trial):
-        config = _fits(space, record.trial.config)
-        if config is not None and record.result is not None:
-            searcher.observe(config, record.result, budget=record.trial.budget)
+    told = telling_order(r for r in records if r.kind is TrialKind.SEARCH
+                         and r.id < last.at_trial)
+    earlier = [*((i.config, i.result, i.budget) for i in warm.imported),
+               *((r.trial.config, r.result, r.trial.budget) for r in told)]
+    for config, result, budget in earlier:
+        fitted = translate_config(space, config)[0]
+        if fitted is not None and result is not None:
+            searcher.observe(fitted, result, budget=budget)
     enqueue_all(searcher, (settings.enqueued or ())[last.at_trial:])
     return searcher, last.at_trial
-
-
-def _fits(space: ConfigurationSpace, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    return translate_config(space, config)[0]

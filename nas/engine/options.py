@@ -142,22 +142,20 @@ def with_prior(options: Mapping[str, Any] | None, prior: Any) -> dict[str, Any] 
 
 def prior_searchers() -> list[str]:
     """Names of the available searchers that take a prior (`Searcher.takes_prior`)."""
-    out = []
-    for name in searcher_registry.available():
-        try:
-            if searcher_registry.get_class(name).takes_prior:
-                out.append(name)
-        except UserError:  # a peer's adapter whose library is not installed
-            continue
-    return out
+    return searchers_with("takes_prior")
 
 
 def multi_objective_searchers() -> list[str]:
     """Names of the available searchers that rank by several objectives."""
+    return searchers_with("multi_objective")
+
+
+def searchers_with(capability: str) -> list[str]:
+    """Names of the available searchers whose class has `capability` (a class attribute)."""
     out = []
     for name in searcher_registry.available():
         try:
-            if searcher_registry.get_class(name).multi_objective:
+            if getattr(searcher_registry.get_class(name), capability):
                 out.append(name)
         except UserError:  # a peer's adapter whose library is not installed
             continue

@@ -76,10 +76,9 @@ def resume(
             raise UserError(f"cannot resume {store.path}: its settings were changed since the "
                             f"search started ({', '.join(edited)}); later trials would not be "
                             "comparable with the earlier ones: start a new search instead")
-        settings, changes = view.settings, space_changes(store)
+        settings, changes = view.settings, space_changes(view)
         if space_update:
-            changes.append(plan_change(store, settings, view.records, space_update,
-                                       spent=float(view.spent or 0)))
+            changes.append(plan_change(view, space_update))
         searcher, cut = rebuild(settings, view.records, changes)
         _, trial_seq = seed_sequences(settings.seed)
         obj = _objective_of(settings, store.path, data, objective, searcher,
