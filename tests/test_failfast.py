@@ -117,3 +117,12 @@ def test_a_larger_budget_goes_on_with_a_finished_search(tmp_path, capsys) -> Non
             nas.resume(db, objective=_flaky, progress=False, budget=bad)
     assert main(["resume", str(db), "--budget", "3trials"]) == 2
     assert "no more than" in capsys.readouterr().err
+
+
+def test_load_if_exists_never_takes_an_in_memory_run_for_a_named_journal(tmp_path,
+                                                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    nas.optimize(_flaky, _space(), "random", "3trials", name="x", catch=True)
+    fresh = nas.optimize(_flaky, _space(), "random", "5trials", name="x", storage=":memory:",
+                         load_if_exists=True, catch=True)
+    assert len(fresh.trials) == 5 and str(fresh.path) == ":memory:"

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +40,7 @@ from nas.engine.options import (
     trainer_options_of,
     with_prior,
 )
-from nas.engine.reopen import existing_journal
+from nas.engine.reopen import existing_journal, journal_path
 from nas.engine.result import SearchResult
 from nas.engine.resuming import (
     cost_model_of,
@@ -338,7 +337,7 @@ def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searc
          executor: tuple[Executor, bool], *, since: float | None = None,
          costs: CostModel | None = None, baseline_cap: float | None = None,
          closed: str = "") -> SearchResult:
-    path = Path(storage) if storage is not None else Path("runs") / f"{settings.name}.db"
+    path = journal_path(storage, settings.name)
     store = Storage.create(path, settings.to_dict())
     try:
         runner, owns = executor

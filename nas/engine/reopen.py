@@ -10,7 +10,7 @@ from pathlib import Path
 from nas.budget import Budget, display_amount
 from nas.errors import UserError
 from nas.journal import JournalView, MetaKey, SearchState
-from nas.storage import Storage
+from nas.storage import MEMORY, Storage
 from nas.types import TrialKind
 
 
@@ -39,12 +39,14 @@ def extend_budget(store: Storage, view: JournalView, budget: Budget | str) -> No
 
 
 
+def journal_path(storage: str | os.PathLike[str] | None, name: str) -> Path:
+    """Where a call's journal lives: `storage`, else ``runs/<name>.db``."""
+    return Path(storage) if storage is not None else Path("runs") / f"{name}.db"
+
+
 def existing_journal(storage: str | os.PathLike[str] | None, name: str | None) -> Path | None:
-    """The journal a call names (`storage`, else ``runs/<name>.db``), if it exists."""
-    if storage is not None and str(storage) != ":memory:":
-        path = Path(storage)
-    elif name is not None:
-        path = Path("runs") / f"{name}.db"
-    else:
+    """The journal a call names (`journal_path`), if it exists; None for an in-memory one."""
+    if storage is None and name is None:
         return None
-    return path if path.exists() else None
+    path = journal_path(storage, name or "")
+    return path if str(path) != MEMORY and path.exists() else None
