@@ -121,3 +121,42 @@ def unavailable_message(monkeypatch: Any, name: str) -> str:
     with pytest.raises(UserError) as info:
         searchers.get_class(name)
     return str(info.value)
+
+
+# -- a search killed with SIGKILL from outside ----------------------------------------------------
+
+def ok_trials(db: Any) -> int:
+    """Trials journaled ok in `db` so far (0 while the journal or its schema does not exist)."""
+    import sqlite3
+    from pathlib import Path
+
+    if not Path(db).exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("SELECT count(*) FROM trials WHERE status = 'ok'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill_after(code: str, args: list[str], db: Any, n_ok: int) -> Any:
+    """Run Python `code` (with `args`) in a fresh process of this checkout, one thread, and
+    SIGKILL it once its journal `db` holds `n_ok` ok trials; the finished process."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=root,
+                            env={"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONPATH": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while ok_trials(db) < n_ok:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the search did not get going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return proc

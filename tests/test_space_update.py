@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +19,7 @@ from nas.engine.callbacks import Callback
 from nas.errors import SearchInterrupted, UserError
 from nas.journal import JournalView
 from spaces.updates import update_space
+from tests.helpers import kill_after
 
 
 def _space() -> ConfigurationSpace:
@@ -87,11 +84,6 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def _finished(db: Path) -> int:
-    with sqlite3.connect(db, timeout=5) as con:
-        return con.execute("SELECT count(*) FROM trials WHERE status = 'ok'").fetchone()[0]
-
-
 def test_killed_in_the_first_trials_after_a_space_update_resumes_exactly(tmp_path) -> None:
     first = tmp_path / "first.db"
     _stopped(first, "tpe", 12)
@@ -99,17 +91,7 @@ def test_killed_in_the_first_trials_after_a_space_update_resumes_exactly(tmp_pat
     shutil.copy(first, whole)
     shutil.copy(first, cut)
     expected = nas.resume(whole, objective=_loss, progress=False, space_update=["x=-5:20"])
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(cut)], cwd=root,
-                            env={"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONPATH": str(root)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while _finished(cut) < 15:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the resumed search did not get going"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc = kill_after(_SCRIPT, [str(cut)], cut, 15)
     assert proc.returncode == -signal.SIGKILL
     assert len(JournalView.load(cut).space_changes) == 1
     assert len(JournalView.load(cut).finished()) < len(expected.trials)

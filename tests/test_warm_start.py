@@ -4,10 +4,7 @@ charged or returned; the best K retrained on request; a resume (even after kill 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from nas.cli import main
 from nas.errors import UserError
 from nas.journal import JournalView
 from nas.warmstart import WarmStart, load_warm_start
+from tests.helpers import kill_after
 
 
 def _space(high: float = 5.0, extra: bool = False) -> ConfigurationSpace:
@@ -135,36 +133,13 @@ def test_a_warm_started_search_killed_and_resumed_ends_alike(tmp_path, first) ->
     full = nas.optimize(_loss, _space(), "bohb", "60u", min_budget=1, max_budget=9, seed=5,
                         storage=tmp_path / "full.db", warm_start=[first], warm_start_retrain=1)
     cut = tmp_path / "cut.db"
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(cut), str(first)], cwd=root,
-                            env={"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONPATH": str(root)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not _finished_at_least(cut, 6):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the search did not get going"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc = kill_after(_SCRIPT, [str(cut), str(first)], cut, 6)
     assert proc.returncode == -signal.SIGKILL
     assert len(JournalView.load(cut).finished()) < len(full.trials)
     resumed = nas.resume(cut, objective=_loss, progress=False)
     assert [r.trial.asked() for r in resumed.trials] == [r.trial.asked() for r in full.trials]
     assert [r.result.loss for r in resumed.trials] == [r.result.loss for r in full.trials]
     assert resumed.trials[0].trial.info["origin"] == "retrained"
-
-
-def _finished_at_least(db: Path, n: int) -> bool:
-    import sqlite3
-
-    if not db.exists():
-        return False
-    try:
-        with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE status = 'ok'"
-                               ).fetchone()[0] >= n
-    except sqlite3.OperationalError:
-        return False
 
 
 def test_nas_show_marks_the_imports(tmp_path, first, capsys) -> None:
