@@ -5,6 +5,7 @@ the incumbent the best trial at the highest budget so far, scored by its noise-f
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,9 @@ def drive(searcher: searchers.Searcher, problem: problems.Problem, seed: int, *,
         if trial is None:
             break
         budget = trial.budget if trial.budget is not None else problem.max_budget
-        result = Result(loss=problem.evaluate(trial.config, budget, seed=seed))
+        value = problem.evaluate(trial.config, budget, seed=seed)
+        # A tabular problem answers with its record (a dict holding the loss).
+        result = Result(loss=value["loss"] if isinstance(value, Mapping) else value)
         spent += budget
         searcher.tell(trial, result)
         out.told.append((dict(trial.config), trial.budget, result))

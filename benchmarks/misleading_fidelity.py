@@ -6,7 +6,9 @@ regret is its noise-free full-budget loss minus the optimum.
 
     python benchmarks/misleading_fidelity.py --seeds 20
 
-Prints the median final regret and the mean log10 regret over the seeds per (problem, variant).
+Prints per (problem, variant) the median final regret and the mean log10 regret over the seeds,
+the paired Wilcoxon p against the first variant, and the median budget (x max budget) at which the
+incumbent first reached random search's median final regret (inf: in fewer than half the seeds).
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-from collections.abc import Mapping
 from typing import Any
 
 from nas import problems
 
 try:
-    from benchmarks.drive import build, drive
+    from benchmarks.drive import Drive, build, drive
 except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
-    from drive import build, drive  # type: ignore[no-redef]
+    from drive import Drive, build, drive  # type: ignore[no-redef]
 
 PROBLEMS = ("mixed-10d", "mixed-20d", "mf-branin", "mf-hartmann6", "counting-ones")
 #: label -> (searcher, options)
@@ -38,30 +39,47 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bohb ladders 4": ("bohb", {"check_fidelity": True, "ladders": 4}),
     "bohb ladders 6": ("bohb", {"check_fidelity": True, "ladders": 6}),
     "hyperband ladders 6": ("hyperband", {"check_fidelity": True, "ladders": 6}),
+    "bohb-checked": ("bohb-checked", {}),
+    "bohb-checked pool 1": ("bohb-checked", {"ladder_pool": 1}),
+    "bohb-checked trust 0.5": ("bohb-checked", {"min_trust": 0.5}),
 }
 
 
-def final_regret(problem: problems.Problem, name: str, options: Mapping[str, Any], seed: int,
-                 factor: float = 30) -> float:
-    """The incumbent's regret once `factor` x max_budget is charged."""
-    return drive(build(problem, name, seed, **options), problem, seed, factor=factor).final_regret
+def to_target(run: Drive, target: float, max_budget: float) -> float:
+    """Budget (x max_budget) at which the run's incumbent first had regret <= `target`."""
+    return next((spent / max_budget for spent, regret in run.path if regret <= target),
+                math.inf)
 
 
 def main() -> None:
     """Parse the command line and print the table's lines."""
+    from scipy.stats import wilcoxon
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
+    seeds = range(args.seeds)
     for name in args.problems.split(","):
         problem = problems.get(name)
+        target = statistics.median(
+            drive(build(problem, "random", s), problem, s, factor=30).final_regret for s in seeds)
+        first: list[float] | None = None
         for label in args.variants.split(","):
             searcher, options = VARIANTS[label]
-            regrets = [final_regret(problem, searcher, options, s) for s in range(args.seeds)]
+            runs = [drive(build(problem, searcher, s, **options), problem, s, factor=30)
+                    for s in seeds]
+            regrets = [run.final_regret for run in runs]
             mean_log = statistics.mean(math.log10(max(r, 1e-9)) for r in regrets)
-            print(f"{name:14s} {label:16s} median {statistics.median(regrets):.4f}, "
-                  f"mean log10 {mean_log:.2f}", flush=True)
+            reach = statistics.median(to_target(r, target, problem.max_budget) for r in runs)
+            paired = ""
+            if first is None:
+                first = regrets
+            elif any(a != b for a, b in zip(first, regrets, strict=True)):
+                paired = f", p {wilcoxon(first, regrets).pvalue:.3f}"
+            print(f"{name:15s} {label:22s} median {statistics.median(regrets):.4f}, "
+                  f"mean log10 {mean_log:.3f}, to random's {reach:.2f}x{paired}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ results; and the same proposer on ASHA's asynchronous schedule.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
+from searchers.fidelity import FidelityCheck
 from searchers.hyperband import Hyperband, SuccessiveHalving
 from searchers.priors import Prior
 from searchers.proposers import (
@@ -41,7 +43,8 @@ class _BOHBProposals(SuccessiveHalving):
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
                  include_default: bool = False, full_first: bool = False,
-                 check_fidelity: bool = False, ladders: int = 0,
+                 check_fidelity: bool = False, ladders: int = 0, ladder_pool: int = 1,
+                 min_trust: float = FidelityCheck.min_trust,
                  prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
@@ -57,7 +60,8 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_points_in_model = min_points_in_model
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
-                         check_fidelity=check_fidelity, ladders=ladders, prior=prior)
+                         check_fidelity=check_fidelity, ladders=ladders,
+                         ladder_pool=ladder_pool, min_trust=min_trust, prior=prior)
 
     def _make_proposer(self) -> Proposer:
         coder = SpaceCoder(self.space)
@@ -99,14 +103,18 @@ class AsyncBOHB(_BOHBProposals, ASHA):
 class CheckedBOHB(BOHB):
     """BOHB that checks its low budgets against the top one before trusting them.
 
-    Three to six configurations first climb every rung (`ladders`); budgets whose ranking the
-    top does not keep start no bracket, and once one misleads, new configurations come from
-    TPE's model of the top budget's results (docs/decisions.md, "Misleading low budgets").
+    Three to six configurations first climb every rung (`ladders`), each picked at a spread
+    rank of `ladder_pool` sampled at the lowest budget; budgets whose ranking the top does not
+    keep start no bracket, and once one misleads, new configurations come from TPE's model of
+    the top budget's results (docs/decisions.md, "Misleading low budgets").
     """
 
+    #: Journals written before the pool came in climbed every sampled ladder.
+    legacy_options = MappingProxyType({"ladder_pool": 1})
+
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
-                 eta: float = 3, seed: int | None = 0, ladders: int = 6,
+                 eta: float = 3, seed: int | None = 0, ladders: int = 6, ladder_pool: int = 3,
                  **options: Any) -> None:
         options.setdefault("check_fidelity", True)
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
-                         seed=seed, ladders=ladders, **options)
+                         seed=seed, ladders=ladders, ladder_pool=ladder_pool, **options)

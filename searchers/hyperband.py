@@ -31,20 +31,28 @@ class SuccessiveHalving(ScheduledSearcher):
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, include_default: bool = False,
                  full_first: bool = False, check_fidelity: bool = False,
-                 ladders: int = 0, prior: Prior | Mapping[str, Any] | str | None = None) -> None:
+                 ladders: int = 0, ladder_pool: int = 1,
+                 min_trust: float = FidelityCheck.min_trust,
+                 prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         """`full_first`: the first trial trains at `max_budget` before any bracket (with
         `include_default`, the default configuration: an anytime incumbent).
         `check_fidelity`: Hyperband's brackets stop starting at budgets whose promotions
         rank configurations unlike the top budget (`searchers.fidelity`). `ladders`: that
-        many configurations first climb every rung, for the check (`searchers.ladders`).
+        many configurations first climb every rung, for the check (`searchers.ladders`), each
+        picked from `ladder_pool` sampled at the lowest budget. `min_trust`: the check's
+        Kendall tau with the top at or below which a budget misleads.
         `prior`: a decaying share of new configurations comes from it (`searchers.priors`)."""
-        if ladders < 0 or (ladders and not check_fidelity):
-            raise ValueError("ladders must be >= 0, and need check_fidelity")
+        if ladders < 0 or (ladders and not check_fidelity) or ladder_pool < 1:
+            raise ValueError("ladders must be >= 0, and need check_fidelity; ladder_pool >= 1")
+        if not -1 <= min_trust < 1:
+            raise ValueError(f"min_trust must lie in [-1, 1), got {min_trust}")
         self.ladders = int(ladders)
+        self.ladder_pool = int(ladder_pool)
         self.check_fidelity = bool(check_fidelity)
         #: Shared by the schedule (which brackets start) and a model-based proposer (which
         #: budgets it models): both follow the same measured trust.
-        self.fidelity = FidelityCheck() if self.check_fidelity else None
+        self.min_trust = float(min_trust)
+        self.fidelity = FidelityCheck(min_trust=self.min_trust) if self.check_fidelity else None
         self.min_budget = float(min_budget)
         self.max_budget = float(max_budget)
         self.eta = float(eta)
@@ -53,7 +61,8 @@ class SuccessiveHalving(ScheduledSearcher):
         super().__init__(space, seed=seed, include_default=include_default, prior=prior)
         if self.ladders:
             assert self.fidelity is not None
-            self.schedule = Ladders(self.schedule, self.budgets, self.ladders, self.fidelity)
+            self.schedule = Ladders(self.schedule, self.budgets, self.ladders, self.fidelity,
+                                    pool=self.ladder_pool)
         if self.full_first:
             self.schedule = FullFirst(self.schedule, self.max_budget)
 
@@ -85,8 +94,10 @@ class SuccessiveHalving(ScheduledSearcher):
             options["full_first"] = True
         if self.check_fidelity:
             options["check_fidelity"] = True
+            options["min_trust"] = self.min_trust
         if self.ladders:
             options["ladders"] = self.ladders
+            options["ladder_pool"] = self.ladder_pool
         return {**options, **self._prior_options()}
 
 

@@ -6,6 +6,12 @@ search's budget is spent. `Ladders` first samples `count` configurations at the 
 and promotes each of them through every rung whatever its rank: each gives the check a direct
 pair (loss at a budget, loss at the top) for every budget of the ladder. With continuation a
 ladder costs one trial at the top budget; the wrapped schedule runs beside and after them.
+
+With a `pool` above 1, each round of ladders first samples `pool` configurations per ladder at
+the lowest budget and climbs those at spread ranks of that budget (the best, the worst, and
+evenly between; a single ladder takes the best): the pairs then span the low budget's range, so
+a ranking that the top reverses shows, and where it does not, the best climbs to be an early
+incumbent (docs/decisions.md, "Ladders from a pool").
 """
 
 from __future__ import annotations
@@ -39,9 +45,13 @@ class Ladders:
     `schedule`'s actions. Every ladder result goes to `check`, not to `schedule`."""
 
     def __init__(self, schedule: Schedule, budgets: tuple[float, ...], count: int,
-                 check: FidelityCheck, *, first: int = 3) -> None:
-        if count < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
+                 check: FidelityCheck, *, first: int = 3, pool: int = 1) -> None:
+        if count < 0 or pool < 1:
+            raise ValueError(f"count must be >= 0 and pool >= 1, got {count}, {pool}")
+        self.pool = int(pool)
+        # A round's pool: trial id -> (config, loss), the loss None while it runs.
+        self._pool: dict[int, tuple[Mapping[str, Any] | None, float | None]] = {}
+        self._pool_size = 0
         self.schedule = schedule
         self.budgets = budgets
         self.count = count
@@ -57,11 +67,20 @@ class Ladders:
             # Decided once, when the ladders so far are all up: later evidence comes from the
             # schedule's own promotions, and a ladder in mid-search would only delay them.
             self._closed = len(self._ladders) >= self.count or self.check.settled(self.budgets)
-        if len(self._ladders) < self.first or (not self._closed and self._all_climbed()):
+        wanted = len(self._ladders) < self.first or (not self._closed and self._all_climbed())
+        if wanted and self.pool == 1:
             ladder = _Ladder(trial_id)
             self._ladders.append(ladder)
             self._of[trial_id] = ladder
             return Sample(self.budgets[0], {"ladder": len(self._ladders) - 1, "rung": 0})
+        if wanted and not self._pool_size:
+            # A new round: `first` ladders at the start, one at a time after.
+            self._pool_size = self.pool * (self.first if not self._ladders else 1)
+        if self._pool_size and len(self._pool) < self._pool_size:
+            self._pool[trial_id] = (None, None)
+            return Sample(self.budgets[0], {"ladder pool": len(self._pool) - 1, "rung": 0})
+        if self._pool_size and all(loss is not None for _, loss in self._pool.values()):
+            self._climb_from_pool()
         for number, ladder in enumerate(self._ladders):
             if ladder.ready and ladder.rung + 1 < len(self.budgets) and ladder.config:
                 parent, config = ladder.trial_id, ladder.config
@@ -73,6 +92,23 @@ class Ladders:
                                {"ladder": number, "rung": ladder.rung})
         return self.schedule.next(trial_id)
 
+    def _climb_from_pool(self) -> None:
+        """Start the round's ladders from its told pool, at spread ranks of their losses."""
+        k = max(1, self._pool_size // self.pool)
+        told = sorted((loss, tid) for tid, (config, loss) in self._pool.items()
+                      if config is not None and loss is not None and loss < float("inf"))
+        if len(told) > k:
+            picks = [told[round(i * (len(told) - 1) / (k - 1))] for i in range(k)] \
+                if k > 1 else told[:1]
+        else:
+            picks = told
+        for loss, tid in picks:
+            ladder = _Ladder(tid, config=self._pool[tid][0], loss=loss)
+            self._ladders.append(ladder)
+        if not picks:  # every pool trial failed: a failed ladder, so the round still counts
+            self._ladders.append(_Ladder(-1, loss=float("inf")))
+        self._pool, self._pool_size = {}, 0
+
     def _all_climbed(self) -> bool:
         return all(lad.ready and (lad.rung + 1 == len(self.budgets) or not lad.config)
                    for lad in self._ladders)
@@ -80,6 +116,9 @@ class Ladders:
     def record(self, trial_id: int, config: Mapping[str, Any], loss: float) -> None:
         """A ladder's result feeds the check (a failed one stops climbing); any other trial's
         goes to the wrapped schedule."""
+        if trial_id in self._pool:
+            self._pool[trial_id] = (dict(config), float("inf") if loss is None else loss)
+            return
         ladder = self._of.pop(trial_id, None)
         if ladder is None:
             self.schedule.record(trial_id, config, loss)
@@ -95,7 +134,8 @@ class Ladders:
         """Told ladders below the top, and the wrapped schedule's."""
         own = {lad.trial_id for lad in self._ladders
                if lad.ready and lad.config and lad.rung + 1 < len(self.budgets)}
-        return own | self.schedule.continuable()
+        told = {tid for tid, (_, loss) in self._pool.items() if loss is not None}
+        return own | told | self.schedule.continuable()
 
     def relayout(self, layout: tuple[Bracket, ...]) -> bool:
         """The wrapped schedule's `relayout` (False when it has none); ladders keep theirs."""

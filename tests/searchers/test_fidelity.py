@@ -191,11 +191,54 @@ def test_checked_bohb_proposes_from_the_top_budget_once_a_low_one_misleads() -> 
     asked, searcher = _run("bohb-checked", problem)
     check = searcher.fidelity
     assert check is not None and check.lowest_trusted([1, 3, 9, 27, 81]) > 1
-    # Only the ladders (three to six) ever trained at budget 1: no bracket started there.
-    assert 3 <= sum(b == problem.min_budget for _, b in asked) <= searcher.ladders
+    # Only the ladders' pools (three to six ladders) ever trained at budget 1: no bracket
+    # started there.
+    at_min = sum(b == problem.min_budget for _, b in asked)
+    assert 3 * searcher.ladder_pool <= at_min <= searcher.ladders * searcher.ladder_pool
     proposer = searcher.proposer
     assert proposer.top.observations[None].n >= proposer.top.models.n_startup
     # Where budgets agree it stays BOHB: brackets from the lowest budget, its own models.
     branin, checked = _run("bohb-checked", problems.get("mf-branin"))
     assert checked.fidelity is not None and checked.fidelity.misleading() == []
     assert sum(b == 1.0 for _, b in branin) > 20
+
+
+def test_ladders_from_a_pool_climb_its_best_middle_and_worst() -> None:
+    from searchers.ladders import Ladders
+    from searchers.schedules import Promote
+
+    check = FidelityCheck()
+    schedule = Ladders(HyperbandSchedule(hyperband_layout(1, 9, 3), check=check),
+                       (1.0, 3.0, 9.0), 3, check, pool=3)
+    low = [5.0, 1.0, 7.0, 3.0, 9.0, 2.0, 8.0, 4.0, 6.0]  # pool trial i's loss at budget 1
+    for tid, loss in enumerate(low):
+        action = schedule.next(tid)
+        assert action == Sample(1.0, {"ladder pool": tid, "rung": 0})
+        schedule.record(tid, {"x": tid}, loss)
+        # Told pool trials may still climb: their checkpoints must stay.
+        assert set(range(tid + 1)) <= schedule.continuable()
+    climbed = []
+    for tid in range(9, 15):
+        action = schedule.next(tid)
+        assert isinstance(action, Promote) and "ladder" in action.info
+        climbed.append(action.config["x"])
+        # The top reverses budget 1's order: the check must see it.
+        schedule.record(tid, action.config, -low[action.config["x"]])
+    # Trials 1, 0 and 4 (losses 1, 5 and 9 at budget 1) climb, the best first.
+    assert climbed == [1, 1, 0, 0, 4, 4]
+    assert sorted(check.direct[1.0, 9.0]) == [(1.0, -1.0), (5.0, -5.0), (9.0, -9.0)]
+    assert check.lowest_trusted((1.0, 3.0, 9.0)) > 1.0
+    # Budget 3 ranks as the top does (the same losses): brackets now start there.
+    assert schedule.next(15) == Sample(3.0, {"bracket": 1, "rung": 0})
+
+
+def test_a_pool_whose_trials_all_fail_ends_its_round() -> None:
+    from searchers.ladders import Ladders
+
+    check = FidelityCheck()
+    schedule = Ladders(HyperbandSchedule(hyperband_layout(1, 9, 3), check=check),
+                       (1.0, 3.0, 9.0), 1, check, first=1, pool=2)
+    for tid in range(2):
+        assert "ladder pool" in schedule.next(tid).info
+        schedule.record(tid, {"x": tid}, None)
+    assert schedule.next(2) == Sample(1.0, {"bracket": 2, "rung": 0})
