@@ -199,6 +199,25 @@ def test_writes_no_file_and_leaves_logging_alone(tmp_path: Path, monkeypatch: py
     assert list(home.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_its_numpy_warnings_stay_inside_the_adapter() -> None:
+    import warnings
+
+    from nas import problems
+
+    problem = problems.get("mixed-20d")
+    searcher = SMACHyperband(problem.space, seed=3, min_budget=problem.min_budget,
+                             max_budget=problem.max_budget)
+    with warnings.catch_warnings():
+        # SMAC's forest averages empty slices of inactive values at about trial 206 here.
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(240):
+            trial = searcher.ask()
+            assert trial is not None
+            searcher.tell(trial, Result(loss=problem.evaluate(trial.config, trial.budget,
+                                                              seed=0)))
+
+
 _ASKS = """
 import json
 from tests.searchers.test_smac import asks
