@@ -242,3 +242,16 @@ def test_a_pool_whose_trials_all_fail_ends_its_round() -> None:
         assert "ladder pool" in schedule.next(tid).info
         schedule.record(tid, {"x": tid}, None)
     assert schedule.next(2) == Sample(1.0, {"bracket": 2, "rung": 0})
+
+
+def test_a_checked_bohb_journal_from_before_the_pool_resumes_without_it() -> None:
+    from nas.engine.options import rebuild_searcher
+
+    problem = problems.get("mixed-10d")
+    budgets = {"min_budget": problem.min_budget, "max_budget": problem.max_budget}
+    new = searchers.get("bohb-checked", problem.space, seed=0, **budgets)
+    assert new.ladder_pool == 3 and new.options["ladder_pool"] == 3
+    old_options = {k: v for k, v in new.options.items() if k not in ("ladder_pool", "min_trust")}
+    old = rebuild_searcher("bohb-checked", problem.space, 0, old_options)
+    assert old.ladder_pool == 1 and old.min_trust == new.min_trust
+    assert rebuild_searcher("bohb-checked", problem.space, 0, new.options).ladder_pool == 3
