@@ -49,9 +49,10 @@ class Ladders:
         if count < 0 or pool < 1:
             raise ValueError(f"count must be >= 0 and pool >= 1, got {count}, {pool}")
         self.pool = int(pool)
-        # A round's pool: trial id -> (config, loss), the loss None while it runs.
+        # A round's pool: trial id -> (config, loss), the loss None while it runs; the round
+        # starts this many ladders (0: no round open).
         self._pool: dict[int, tuple[Mapping[str, Any] | None, float | None]] = {}
-        self._pool_size = 0
+        self._round = 0
         self.schedule = schedule
         self.budgets = budgets
         self.count = count
@@ -69,17 +70,19 @@ class Ladders:
             self._closed = len(self._ladders) >= self.count or self.check.settled(self.budgets)
         wanted = len(self._ladders) < self.first or (not self._closed and self._all_climbed())
         if wanted and self.pool == 1:
+            # A ladder per sample, started at once: a pool of one would wait for its round to be
+            # told, and with trials in parallel journals written before pools replay this way.
             ladder = _Ladder(trial_id)
             self._ladders.append(ladder)
             self._of[trial_id] = ladder
             return Sample(self.budgets[0], {"ladder": len(self._ladders) - 1, "rung": 0})
-        if wanted and not self._pool_size:
+        if wanted and not self._round:
             # A new round: `first` ladders at the start, one at a time after.
-            self._pool_size = self.pool * (self.first if not self._ladders else 1)
-        if self._pool_size and len(self._pool) < self._pool_size:
+            self._round = self.first if not self._ladders else 1
+        if self._round and len(self._pool) < self.pool * self._round:
             self._pool[trial_id] = (None, None)
             return Sample(self.budgets[0], {"ladder pool": len(self._pool) - 1, "rung": 0})
-        if self._pool_size and all(loss is not None for _, loss in self._pool.values()):
+        if self._round and all(loss is not None for _, loss in self._pool.values()):
             self._climb_from_pool()
         for number, ladder in enumerate(self._ladders):
             if ladder.ready and ladder.rung + 1 < len(self.budgets) and ladder.config:
@@ -94,20 +97,17 @@ class Ladders:
 
     def _climb_from_pool(self) -> None:
         """Start the round's ladders from its told pool, at spread ranks of their losses."""
-        k = max(1, self._pool_size // self.pool)
-        told = sorted((loss, tid) for tid, (config, loss) in self._pool.items()
-                      if config is not None and loss is not None and loss < float("inf"))
-        if len(told) > k:
-            picks = [told[round(i * (len(told) - 1) / (k - 1))] for i in range(k)] \
-                if k > 1 else told[:1]
-        else:
-            picks = told
+        k = self._round
+        told = sorted((loss, tid) for tid, (_, loss) in self._pool.items()
+                      if loss is not None and loss < float("inf"))
+        picks = told if len(told) <= k else \
+            [told[round(i * (len(told) - 1) / max(k - 1, 1))] for i in range(k)]
         for loss, tid in picks:
             ladder = _Ladder(tid, config=self._pool[tid][0], loss=loss)
             self._ladders.append(ladder)
         if not picks:  # every pool trial failed: a failed ladder, so the round still counts
             self._ladders.append(_Ladder(-1, loss=float("inf")))
-        self._pool, self._pool_size = {}, 0
+        self._pool, self._round = {}, 0
 
     def _all_climbed(self) -> bool:
         return all(lad.ready and (lad.rung + 1 == len(self.budgets) or not lad.config)
