@@ -1,17 +1,18 @@
 """Direct ask/tell runs of a searcher on a `nas.problems` problem, for the measurement scripts
-(misleading_fidelity.py, priors.py, warm_start.py): no journal, each trial charged its budget,
-the incumbent the best trial at the highest budget so far, scored by its noise-free regret."""
+(misleading_fidelity.py, priors.py, warm_start.py, mo_variants.py): no journal, each trial
+charged its budget, the incumbent the best trial at the highest budget so far, scored by its
+noise-free regret."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import searchers
 from nas import problems
-from nas.types import Result
+from nas.types import Result, Trial
 
 
 def build(problem: problems.Problem, name: str, seed: int, **options: Any) -> searchers.Searcher:
@@ -38,21 +39,36 @@ class Drive:
         return self.path[-1][1] if self.path else math.inf
 
 
+def evaluations(searcher: searchers.Searcher, problem: problems.Problem, seed: int, *,
+                factor: float) -> Iterator[tuple[Trial, float, Any, float]]:
+    """Each trial the searcher asks until `factor` x max_budget is charged (a trial its budget,
+    as `nas bench` charges): (trial, its budget, the problem's answer, budget charged so far).
+    The caller tells the searcher before asking for the next."""
+    spent = 0.0
+    while spent < factor * problem.max_budget:
+        trial = searcher.ask()
+        if trial is None:
+            return
+        budget = trial.budget if trial.budget is not None else problem.max_budget
+        value = problem.evaluate(trial.config, budget, seed=seed)
+        spent += budget
+        yield trial, budget, value, spent
+
+
+def answer_loss(value: Any) -> Any:
+    """The loss in a problem's answer: a tabular problem answers with its record (a dict
+    holding the loss), the others with the loss itself."""
+    return value["loss"] if isinstance(value, Mapping) else value
+
+
 def drive(searcher: searchers.Searcher, problem: problems.Problem, seed: int, *,
           factor: float, target: float | None = None) -> Drive:
     """Ask and tell until `factor` x max_budget is charged, or until the incumbent's regret is
     at most `target`."""
     out = Drive()
-    spent, best = 0.0, (-math.inf, math.inf)
-    while spent < factor * problem.max_budget:
-        trial = searcher.ask()
-        if trial is None:
-            break
-        budget = trial.budget if trial.budget is not None else problem.max_budget
-        value = problem.evaluate(trial.config, budget, seed=seed)
-        # A tabular problem answers with its record (a dict holding the loss).
-        result = Result(loss=value["loss"] if isinstance(value, Mapping) else value)
-        spent += budget
+    best = (-math.inf, math.inf)
+    for trial, budget, value, spent in evaluations(searcher, problem, seed, factor=factor):
+        result = Result(loss=answer_loss(value))
         searcher.tell(trial, result)
         out.told.append((dict(trial.config), trial.budget, result))
         if (budget, -result.loss) > (best[0], -best[1]):

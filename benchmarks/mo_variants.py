@@ -26,6 +26,11 @@ from nas import problems
 from nas.bench_pareto import IncumbentFront
 from nas.types import Result
 
+try:
+    from benchmarks.drive import answer_loss, evaluations
+except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
+    from drive import answer_loss, evaluations  # type: ignore[no-redef]
+
 PROBLEMS = ("zdt1-mf", "zdt2-mf", "dtlz2-mf", "tab-mlp-digits-mo", "tab-mlp-mnist1d-mo")
 #: label -> (searcher, options)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -48,16 +53,10 @@ def curve(problem: problems.Problem, name: str, options: Mapping[str, Any], seed
     if cls.multi_fidelity:
         extra.update(min_budget=problem.min_budget, max_budget=problem.max_budget)
     searcher = searchers.get(name, problem.space, seed=seed, **extra, **options)
-    spent, front = 0.0, IncumbentFront(problem.reference_point)
+    front = IncumbentFront(problem.reference_point)
     out: list[tuple[float, float]] = []
-    while spent < factor * problem.max_budget:
-        trial = searcher.ask()
-        if trial is None:
-            break
-        budget = trial.budget if trial.budget is not None else problem.max_budget
-        value = problem.evaluate(trial.config, budget, seed=seed)
-        values = tuple(value["loss"] if isinstance(value, Mapping) else value)
-        spent += budget
+    for trial, _, value, spent in evaluations(searcher, problem, seed, factor=factor):
+        values = tuple(answer_loss(value))
         searcher.tell(trial, Result(loss=values[0], objectives=values))
         front.add(values, problem.true_objectives(trial.config))
         out.append((spent, problem.optimum_hypervolume - front.volume))
