@@ -212,19 +212,18 @@ def test_an_epoch_budget_keeps_the_replicas_share(tmp_path) -> None:
 def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> None:
     import time
 
-    from nas.objective import TrainingObjective
-
-    rooms: dict[int, float] = {}  # trial id -> seconds it was given before its deadline
+    # Trial id -> the seconds the engine gave it, and its deadline, both as the engine decided
+    # them (read where it does: a delay before the trial starts is not the engine's grant).
+    rooms: dict[int, float] = {}
     deadlines: dict[int, float] = {}
-    original = TrainingObjective.__call__
+    original = replicas.ReplicaPhase.room
 
-    def call(self, trial, *, seed, deadline=None, **kw):
-        if deadline is not None:
-            rooms[trial.id] = deadline - time.monotonic()
-            deadlines[trial.id] = deadline
-        return original(self, trial, seed=seed, deadline=deadline, **kw)
+    def room(self, trial, left):
+        rooms[trial.id] = given = original(self, trial, left)
+        deadlines[trial.id] = time.monotonic() + given
+        return given
 
-    monkeypatch.setattr(TrainingObjective, "__call__", call)
+    monkeypatch.setattr(replicas.ReplicaPhase, "room", room)
     # Trials of ~0.4 s: a replica is not cut by the deadline when it runs a little over. One
     # width, so a best found late costs what the reserve was sized on (a wider late best may
     # rightly not fit, which is not what this test is about).
