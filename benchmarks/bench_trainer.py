@@ -111,7 +111,7 @@ def hand_epoch(model: nn.Module, data: Dataset) -> tuple[float, float]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    ebs = OPTIONS.eval_batch_size
+    ebs = OPTIONS.eval_batch(DEVICE)
     xv, yv = data.x_val, data.y_val
     val = ((xv[s:s + ebs], yv[s:s + ebs]) for s in range(0, len(xv), ebs))
     return _evaluate(model, val, len(xv))
@@ -141,7 +141,7 @@ def dataloader_epoch(model: nn.Module, data: Dataset) -> tuple[float, float]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    val_loader = DataLoader(val_set, batch_size=OPTIONS.eval_batch_size, shuffle=False,
+    val_loader = DataLoader(val_set, batch_size=OPTIONS.eval_batch(DEVICE), shuffle=False,
                             num_workers=0)
     val = ((xb.to(DEVICE), yb.to(DEVICE)) for xb, yb in val_loader)
     return _evaluate(model, val, len(val_set))

@@ -179,7 +179,7 @@ class TrainingObjective:
         device = resolve_device(self.options.device)
         model = self._load(path, device)
         _, acc = evaluate(model, self.data.x_test.to(device), self.data.y_test.to(device),
-                          batch_size=self.options.eval_batch_size)
+                          batch_size=self.options.eval_batch(device))
         return acc
 
     def ensemble(self, checkpoints: Mapping[int, Path], *,
@@ -194,6 +194,7 @@ class TrainingObjective:
         if self.data.has_test_split:
             splits["test"] = (self.data.x_test, self.data.y_test)
         probs: dict[str, list[torch.Tensor]] = {name: [] for name in splits}
+        chunk = self.options.eval_batch(device)
         readable: dict[int, Path] = {}
         for trial_id, path in checkpoints.items():
             try:
@@ -203,9 +204,8 @@ class TrainingObjective:
             readable[trial_id] = path
             with torch.no_grad():
                 for name, (x, _) in splits.items():
-                    out = [torch.softmax(model(x[i:i + self.options.eval_batch_size]
-                                               .to(device)).float(), 1).cpu()
-                           for i in range(0, len(x), self.options.eval_batch_size)]
+                    out = [torch.softmax(model(x[i:i + chunk].to(device)).float(), 1).cpu()
+                           for i in range(0, len(x), chunk)]
                     probs[name].append(torch.cat(out))
         ids = list(readable)
         if len(ids) < 2:

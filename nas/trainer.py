@@ -31,15 +31,28 @@ if TYPE_CHECKING:
     # does not need.
     from spaces.training import TrainSettings
 
+#: Evaluation batch on the CPU: a conv model's activations for a few hundred images stay in
+#: cache; a batch of 4,096 scored 28 x 28 images 2-4 times slower (docs/decisions.md, "The
+#: evaluation batch on the CPU").
+CPU_EVAL_BATCH = 128
+#: Evaluation batch on an accelerator, where larger batches only fill it better.
+DEVICE_EVAL_BATCH = 4096
+#: Before its first validation pass, a run expects one to take this share of its training
+#: batches' time per sample (a forward pass without gradients; the first batches run slow).
+FORWARD_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class TrainerOptions:
     """How to train, the same for every candidate of a search (never searched over).
 
     `precision` "auto" is bf16 autocast on CUDA and fp32 elsewhere; "fp32" turns autocast off.
+    `eval_batch_size` None scores `CPU_EVAL_BATCH` samples at a time on the CPU and
+    `DEVICE_EVAL_BATCH` on an accelerator.
     """
 
     device: str = "auto"
-    eval_batch_size: int = 4096
+    eval_batch_size: int | None = None
     precision: str = "auto"
     channels_last: bool = True
     compile: bool = False
@@ -47,6 +60,17 @@ class TrainerOptions:
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32"):
             raise UserError(f"precision is auto or fp32, got {self.precision!r}")
+        if self.eval_batch_size is not None and (
+                isinstance(self.eval_batch_size, bool) or not isinstance(self.eval_batch_size, int)
+                or self.eval_batch_size < 1):
+            raise UserError(f"eval_batch_size is a positive integer or None, "
+                            f"got {self.eval_batch_size!r}")
+
+    def eval_batch(self, device: torch.device | str) -> int:
+        """Samples scored at a time on `device`."""
+        if self.eval_batch_size is not None:
+            return self.eval_batch_size
+        return CPU_EVAL_BATCH if torch.device(device).type == "cpu" else DEVICE_EVAL_BATCH
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings for the journal."""
@@ -147,8 +171,9 @@ def train(
 ) -> TrainOutcome:
     """Train `model` for `epochs` or for `seconds` of wall time, then evaluate on validation.
 
-    A time budget (or the absolute `deadline`, in ``time.monotonic()`` seconds) stops training
-    after the batch that crosses it; a trial stopped by `deadline` is reported as truncated.
+    A time budget stops training after the batch that crosses it; the absolute `deadline` (in
+    ``time.monotonic()`` seconds) one validation pass before it, so that the run ends by then.
+    A trial stopped by `deadline` is reported as truncated.
     The lr schedule spans `horizon` epochs (default: `epochs`). With `resume`, training goes on
     from that state up to `epochs` in total, and the result reports only the epochs added.
     """
@@ -275,7 +300,6 @@ def _train(
     total_steps = math.inf if epochs is None else max(1, round(epochs * steps_per_epoch))
     horizon_steps = total_steps if horizon is None else max(1, round(horizon * steps_per_epoch))
     time_limit = math.inf if seconds is None else start + seconds
-    stop_at = min(time_limit, deadline if deadline is not None else math.inf)
 
     optimizer = make_optimizer(settings, model.parameters())
     generator = torch.Generator(device=device if cuda else "cpu")
@@ -297,13 +321,15 @@ def _train(
     curve: list[dict[str, float]] = []
     status = TrialStatus.OK
     train_loss = math.nan
+    eval_seconds: float | None = None
     model.train()
     while step < total_steps:
         if perm is None or step % steps_per_epoch == 0:
             perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
         loss_sum = torch.zeros((), device=device)
         batches = 0
-        timed_out = False
+        timed_out = cut = False
+        epoch_start = time.monotonic()
         while step < total_steps:
             if seconds is not None:
                 progress = (time.monotonic() - start) / seconds
@@ -326,8 +352,15 @@ def _train(
             loss_sum += loss.detach().float()
             batches += 1
             step += 1
-            if time.monotonic() >= stop_at:
-                timed_out = True
+            now = time.monotonic()
+            # The search's deadline also covers the validation pass that ends the run: a trial
+            # cut there must not end later by one pass (on the CPU, a large image set's pass
+            # is a third of an epoch).
+            ending = 0.0 if deadline is None else eval_seconds if eval_seconds is not None \
+                else FORWARD_SHARE * (now - epoch_start) / batches * len(x_val) / batch_size
+            own_end = now >= time_limit
+            if own_end or (deadline is not None and now + ending >= deadline):
+                timed_out, cut = True, not own_end
                 break
             if step % steps_per_epoch == 0:
                 break
@@ -337,7 +370,8 @@ def _train(
             break
         evaluated_at = time.monotonic()
         with autocast:
-            val_loss, val_acc = evaluate(net, x_val, y_val, batch_size=options.eval_batch_size)
+            val_loss, val_acc = evaluate(net, x_val, y_val,
+                                        batch_size=options.eval_batch(device))
         eval_seconds = time.monotonic() - evaluated_at
         point = {
             "epoch": step / steps_per_epoch,
@@ -350,8 +384,13 @@ def _train(
         if on_epoch is not None:
             on_epoch(point)
         if timed_out:
-            if stop_at < time_limit:  # the search's deadline, not the trial's own time budget
+            if cut:  # the search's deadline, not the trial's own time budget
                 status = TrialStatus.TRUNCATED
+            break
+        if deadline is not None and step < total_steps \
+                and time.monotonic() + eval_seconds >= deadline:
+            # One more batch would need one more validation pass, past the deadline.
+            status = TrialStatus.TRUNCATED
             break
 
     spent_epochs = (step - first_step) / steps_per_epoch

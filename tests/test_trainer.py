@@ -16,6 +16,8 @@ from nas.data import Dataset
 from nas.errors import UserError
 from nas.optim import lr_factor, make_optimizer
 from nas.trainer import (
+    CPU_EVAL_BATCH,
+    DEVICE_EVAL_BATCH,
     TrainerOptions,
     evaluate,
     resolve_device,
@@ -80,6 +82,32 @@ def test_deadline_truncates() -> None:
               deadline=time.monotonic() + 0.2).result
     assert r.status is TrialStatus.TRUNCATED and 0 < r.epochs < 10_000
     assert math.isfinite(r.loss) and r.ok
+
+
+def test_a_deadline_leaves_time_for_the_last_validation_pass(monkeypatch) -> None:
+    # A validation pass of 0.6 s: the run must stop training early enough that the pass after
+    # its last batch still ends by the deadline (it used to end one pass after it).
+    import nas.trainer as trainer_module
+
+    def slow_evaluate(*args, **kwargs):
+        time.sleep(0.6)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "evaluate", slow_evaluate)
+    deadline = time.monotonic() + 1.5
+    r = train(_model(), blobs(), TrainSettings(batch_size=16), epochs=10_000, seed=0,
+              deadline=deadline).result
+    assert r.status is TrialStatus.TRUNCATED and r.ok
+    assert time.monotonic() < deadline + 0.3
+
+
+def test_the_evaluation_batch_follows_the_device() -> None:
+    assert TrainerOptions().eval_batch("cpu") == CPU_EVAL_BATCH
+    assert TrainerOptions().eval_batch("cuda") == DEVICE_EVAL_BATCH > CPU_EVAL_BATCH
+    assert TrainerOptions(eval_batch_size=7).eval_batch("cuda") == 7
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(UserError, match="eval_batch_size"):
+            TrainerOptions(eval_batch_size=bad)
 
 
 def test_divergence_is_detected() -> None:

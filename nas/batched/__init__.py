@@ -257,7 +257,7 @@ class _Group:
         """Record each member's epoch: validation summed as `nas.trainer.evaluate` sums it."""
         evaluated_at = time.monotonic()
         self.skeleton.eval()
-        chunk, n_members = self.options.eval_batch_size, len(self.members)
+        chunk, n_members = self.options.eval_batch(self.device), len(self.members)
         losses = [torch.zeros((), device=self.device) for _ in range(n_members)]
         correct = [torch.zeros((), device=self.device, dtype=torch.long)
                    for _ in range(n_members)]

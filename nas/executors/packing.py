@@ -36,7 +36,7 @@ SIMILAR = 2.0
 #: Most workers per device with ``workers_per_device="auto"``: beyond that, trials on one GPU
 #: mostly wait for each other's kernels.
 AUTO_MAX_PER_DEVICE = 8
-#: Evaluation batch of the trainer (`TrainerOptions.eval_batch_size`'s default).
+#: Evaluation batch of the trainer on an accelerator (`nas.trainer.DEVICE_EVAL_BATCH`).
 EVAL_BATCH = 4096
 
 _MB = 2**20
@@ -114,8 +114,10 @@ def trial_memory_mb(objective: object, trial: Any) -> float | None:
     splits = (data.x_train, data.y_train, data.x_val, data.y_val)
     data_mb = sum(t.numel() * t.element_size() for t in splits) / _MB
     try:
+        # Packing admits trials to an accelerator's memory: its evaluation batch, not the CPU's.
         return estimate_mb(trial.config, data.input_shape, data.num_classes,
-                           eval_batch_size=options.eval_batch_size, data_mb=data_mb)
+                           eval_batch_size=options.eval_batch("cuda"),
+                           data_mb=data_mb)
     except Exception:  # the trial fails on its worker, with the reason
         return None
 
