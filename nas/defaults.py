@@ -229,7 +229,7 @@ STEM_STRIDE_FROM = 16
 
 
 def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float,
-                  seconds: float, measure: Callable[..., float]
+                  seconds: float, measure: Callable[..., float | None]
                   ) -> tuple[dict[str, Any], float, str]:
     """Make the default space's models cheaper until MIN_TRIAL_EPOCHS of its default model fit
     in FULL_TRIAL_SHARE of `seconds`: first a stride-2 stem on large images, then its
@@ -238,9 +238,21 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
 
     FLOPs pick the first range to try; `measure(space, share)` (a short timing within `share`
     of the planning time left) then decides, as small models pay fixed per-batch costs that
-    FLOPs do not see. At most one stem timing and MAX_SIZE_PROBES range timings.
+    FLOPs do not see. At most one stem timing and MAX_SIZE_PROBES range timings; once
+    `measure` has no time left (None), the FLOPs' prediction stands (trials re-plan it).
     """
     import spaces
+
+    def flops(of: ConfigurationSpace) -> float:
+        return spaces.model_flops(dict(of.get_default_configuration()), data.input_shape,
+                                  data.num_classes)
+
+    def timed(of: ConfigurationSpace, share: float, scaled_from: ConfigurationSpace,
+              seconds_there: float) -> tuple[float, str]:
+        measured = measure(of, share)
+        if measured is not None:
+            return measured, "took"
+        return seconds_there * flops(of) / flops(scaled_from), "is predicted from its FLOPs at"
 
     wanted = FULL_TRIAL_SHARE * seconds / MIN_TRIAL_EPOCHS
     name, space, _ = default_space(data, overrides)
@@ -256,22 +268,19 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
     if data_kind(tuple(data.input_shape)) == "image" and "stem_stride" not in overrides \
             and min(data.input_shape[1:]) >= STEM_STRIDE_FROM:
         overrides = {**overrides, "stem_stride": 2}
-        epoch_seconds = measure(default_space(data, overrides)[1], 0.5)
+        epoch_seconds, how = timed(default_space(data, overrides)[1], 0.5, space, started_at)
         whys.append(f"sizes   stem stride 2 (maps halved before the first stage): the default "
                     f"model took {started_at:.2f} s per epoch, so {floor} epochs would take "
                     f"over {100 * FULL_TRIAL_SHARE:.0f} % of the {seconds:.0f} s left; with "
-                    f"it, {epoch_seconds:.2f} s")
+                    f"it, it {how} {epoch_seconds:.2f} s")
     if epoch_seconds <= wanted:
         return overrides, epoch_seconds, "\n".join(whys)
     if param not in space or param in overrides:
         return overrides, epoch_seconds, "\n".join(whys)
 
-    def flops(of: ConfigurationSpace) -> float:
-        return spaces.model_flops(dict(of.get_default_configuration()), data.input_shape,
-                                  data.num_classes)
-
-    reference, hp = flops(default_space(data, overrides)[1]), space[param]
-    low, high, measured = int(hp.lower), int(hp.upper), epoch_seconds
+    start_space = default_space(data, overrides)[1]
+    reference, hp = flops(start_space), space[param]
+    low, high, measured, how = int(hp.lower), int(hp.upper), epoch_seconds, "took"
     for _ in range(MAX_SIZE_PROBES):
         predicted = measured
         while predicted > wanted and low // 2 >= smallest:
@@ -280,13 +289,14 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
                 / reference
         if (low, high) == (int(hp.lower), int(hp.upper)):
             return overrides, epoch_seconds, "\n".join(whys)
-        measured = measure(_narrowed(data, overrides, param, low, high))
-        if measured <= wanted or low // 2 < smallest:
+        measured, how = timed(_narrowed(data, overrides, param, low, high), 1.0, start_space,
+                              epoch_seconds)
+        if how != "took" or measured <= wanted or low // 2 < smallest:
             break
     whys.append(f"sizes   {param} narrowed to {low}-{high} (from {int(hp.lower)}-"
                 f"{int(hp.upper)}): the default model took {epoch_seconds:.2f} s per epoch, so "
                 f"{MIN_TRIAL_EPOCHS} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
-                f"the {seconds:.0f} s left; the narrower one took {measured:.2f} s")
+                f"the {seconds:.0f} s left; the narrower one {how} {measured:.2f} s")
     return {**overrides, param: (low, high)}, measured, "\n".join(whys)
 
 
@@ -416,8 +426,13 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
         # Every timing together stops within PROBE_SHARE of what was left when planning began.
         plan_ends = time.monotonic() + PROBE_SHARE * max(left, 0.0)
 
-        def measure(candidate: ConfigurationSpace, share: float = 1.0) -> float:
-            limit = share * max(0.0, plan_ends - time.monotonic())
+        def measure(candidate: ConfigurationSpace, share: float = 1.0) -> float | None:
+            """A timing within `share` of the planning's time left; None once none is left:
+            a timing's fixed costs (building the model, its first batches) would then come
+            out of the trials' time (two searches side by side at 10 s: planning took 4-6 s)."""
+            limit = share * (plan_ends - time.monotonic())
+            if limit <= 0:
+                return None
             return measure_epoch_seconds(candidate, data, device, limit=limit)
 
         # Starting and loading the data already took most of the budget: a machine that slow
@@ -428,7 +443,8 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             if announce is not None:
                 announce(f"planning timing the default model on this machine (at most "
                          f"{100 * PROBE_SHARE:.0f} % of the budget) to size the trials ...")
-            epoch_seconds = measure(probe_space, 0.6)
+            epoch_seconds = measure_epoch_seconds(
+                probe_space, data, device, limit=0.6 * max(0.0, plan_ends - time.monotonic()))
             left = left_now()
         else:
             left = min(left, 0.0)

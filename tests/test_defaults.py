@@ -192,8 +192,8 @@ def test_models_are_narrowed_until_a_full_trial_fits_a_quarter_of_the_budget() -
 
     timed: list[tuple[int, int]] = []
 
-    def measure(space) -> float:  # a narrower space's default model: fast enough
-        timed.append((space["channels"].lower, space["channels"].upper))
+    def measure(space, share: float = 1.0) -> float:  # a narrower space's default model:
+        timed.append((space["channels"].lower, space["channels"].upper))  # fast enough
         return 0.05
 
     overrides, seconds, why = _sized_models(_images(), {}, 10.0, 20.0, measure)
@@ -235,6 +235,24 @@ def test_large_images_first_get_a_stride_2_stem(strided_seconds: float, narrowed
     assert "stem_stride" not in _sized_models(_images(), {}, 10.0, 20.0, measure)[0]
     assert _sized_models(images, {"stem_stride": 1, "channels": (8, 16)}, 10.0, 20.0,
                          measure)[0] == {"stem_stride": 1, "channels": (8, 16)}
+
+
+def test_without_planning_time_left_the_flops_predict_the_smaller_models() -> None:
+    from nas.defaults import _sized_models
+
+    images = nas.load_dataset("synthetic", n_samples=90, n_features=256, shape="1x16x16",
+                              seed=0)
+    asked: list[float] = []
+
+    def measure(space, share: float = 1.0) -> None:  # the planning's time is spent
+        asked.append(share)
+
+    overrides, seconds, why = _sized_models(images, {}, 10.0, 20.0, measure)
+    # Stride 2 and narrower channels, each predicted below the default's 10 s by its FLOPs
+    # alone, and nothing timed after the first refusal of each stage.
+    assert overrides["stem_stride"] == 2 and "channels" in overrides
+    assert 0 < seconds < 10.0 and len(asked) == 2
+    assert why.count("predicted from its FLOPs") == 2 and "took 0" not in why
 
 
 def test_trials_too_short_for_augmentation_train_without_it() -> None:
