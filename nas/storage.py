@@ -68,6 +68,10 @@ CREATE TABLE checkpoints (
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
+class JournalExists(UserError):
+    """A new journal's file exists already."""
+
+
 class Storage:
     """One search's journal in one SQLite file; open it with `create` or `open`."""
 
@@ -162,15 +166,30 @@ class Storage:
     def create(cls, path: str | os.PathLike[str], settings: Mapping[str, Any]) -> Storage:
         """Create a new journal holding `settings`; refuses to overwrite an existing file."""
         path = Path(path)
+        exists = JournalExists(f"{path} already exists; pick another name or journal (--name, "
+                               "--db; storage=), or continue it (nas resume; "
+                               "load_if_exists=True)")
         if path.exists() and str(path) != MEMORY:
-            raise UserError(f"{path} already exists; pick another name or journal (--name, "
-                            "--db; storage=), or continue it (nas resume; load_if_exists=True)")
+            raise exists
         if path.suffix == ".ckpt":
             raise UserError(f"a journal may not be named {path.name}: <name>.ckpt is its "
                             "checkpoint folder; use another suffix, e.g. .db")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = _connect(path)
+            claimed = str(path) != MEMORY
+            if claimed:
+                # Claimed atomically: two searches started in the same second under the same
+                # name must not both write one file.
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                except FileExistsError:
+                    raise exists from None
+            try:
+                db = _connect(path)
+            except BaseException:
+                if claimed:
+                    path.unlink(missing_ok=True)
+                raise
         except (OSError, sqlite3.Error) as exc:
             if is_disk_full(exc):
                 raise DiskFull(path) from None

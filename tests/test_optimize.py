@@ -142,3 +142,21 @@ def test_search_with_hyperband_trains_at_rung_budgets(tmp_path) -> None:
         s = store.settings["searcher"]
     assert s["options"] == {"min_budget": 1.0, "max_budget": 9.0, "eta": 3.0,
                             "include_default": False}
+
+
+def test_made_up_names_of_the_same_second_get_their_own_journals(tmp_path,
+                                                                monkeypatch) -> None:
+    import nas.engine.api as api
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(api, "_stamp", lambda: "20260101-000000")
+    first = nas.optimize(quad, _space(), "random", "3trials")
+    second = nas.optimize(quad, _space(), "random", "3trials")
+    assert first.path != second.path and second.path.name == first.path.stem + "-2.db"
+    with Storage.open(second.path) as store:
+        assert store.settings["name"] == first.path.stem + "-2"
+    assert len(first.trials) == len(second.trials) == 3
+    # A name the user gave is never changed: the second search with it is refused.
+    nas.optimize(quad, _space(), "random", "3trials", name="mine")
+    with pytest.raises(UserError, match="already exists"):
+        nas.optimize(quad, _space(), "random", "3trials", name="mine")

@@ -6,6 +6,7 @@ rebuilds either from its journal alone.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -61,7 +62,7 @@ from nas.journal import (
 )
 from nas.objective import FunctionObjective, Objective, TrainingObjective
 from nas.objectives import parse_objectives
-from nas.storage import Storage
+from nas.storage import JournalExists, Storage
 from nas.trainer import TrainerOptions, resolve_device
 from nas.types import plain
 from nas.warmstart import warm_start_search
@@ -247,7 +248,7 @@ def search(
                     since=started_at, costs=costs,
                     baseline_cap=baseline_cap,
                     closed="" if chosen.plan is None or chosen.plan.trains else
-                    "the budget was spent before the first trial")
+                    "the budget was spent before the first trial", named=name is not None)
 
 
 def optimize(
@@ -324,7 +325,7 @@ def optimize(
         max_budget=top, objectives=names, enqueued=queued or None, warm_start=warm)
     return _run(storage, settings, searcher_obj, FunctionObjective(objective, top), trial_seq,
                 [FailFast(catch), *with_progress(callbacks, progress)],
-                executor_for(executor, workers, scheduler, "cpu"))
+                executor_for(executor, workers, scheduler, "cpu"), named=name is not None)
 
 
 #: When no network trains (a short budget), the share of what is left that the plain baselines
@@ -332,13 +333,33 @@ def optimize(
 CLOSED_END_SHARE = 0.15
 
 
+#: A name the search made up gets a suffix up to this number when its journal exists already.
+MAX_NAME_SUFFIX = 99
+
+
+def _create(storage: str | os.PathLike[str] | None, settings: SearchSettings, named: bool
+            ) -> tuple[Storage, SearchSettings]:
+    """The new journal, and its settings: a made-up name (`named` False, no `storage`) taken
+    by another search started the same second gets the first free suffix -2, -3, ..."""
+    if named or storage is not None:
+        return Storage.create(journal_path(storage, settings.name), settings.to_dict()), settings
+    for n in range(1, MAX_NAME_SUFFIX + 1):
+        chosen = settings if n == 1 else dataclasses.replace(settings,
+                                                             name=f"{settings.name}-{n}")
+        try:
+            return Storage.create(journal_path(None, chosen.name), chosen.to_dict()), chosen
+        except JournalExists:
+            continue
+    raise UserError(f"runs/{settings.name}.db and {MAX_NAME_SUFFIX - 1} suffixed names exist "
+                    "already; name the search (--name, --db; name=, storage=)")
+
+
 def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searcher: Searcher,
          objective: Objective, trial_seq: np.random.SeedSequence, callbacks: list[Callback],
          executor: tuple[Executor, bool], *, since: float | None = None,
          costs: CostModel | None = None, baseline_cap: float | None = None,
-         closed: str = "") -> SearchResult:
-    path = journal_path(storage, settings.name)
-    store = Storage.create(path, settings.to_dict())
+         closed: str = "", named: bool = True) -> SearchResult:
+    store, settings = _create(storage, settings, named)
     try:
         runner, owns = executor
         limit = settings.limit
