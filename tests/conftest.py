@@ -12,6 +12,12 @@ torch.set_num_threads(1)
 os.environ.setdefault("NAS_TORCH_THREADS", "1")
 # Generated datasets are cached per machine (`nas.data.builtin.generated_cache`); tests keep
 # theirs to this run, shared with the processes they start.
+# Searches leave their thread counts for the searches beside them (`claim`); tests see only
+# their own run's, not a search the machine runs meanwhile.
+if "NAS_THREAD_CLAIMS" not in os.environ:
+    import tempfile
+
+    os.environ["NAS_THREAD_CLAIMS"] = tempfile.mkdtemp(prefix="nas-test-threads-")
 if "NAS_CACHE_DIR" not in os.environ:
     import tempfile
 

@@ -4,6 +4,7 @@ default first, and plain baselines beside (or instead of) the search's model."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,37 @@ def test_cores_other_work_holds_are_not_timed(monkeypatch: pytest.MonkeyPatch,
     choice = choose_threads(cores=cores)
     assert choice.threads == chosen
     assert ("busy with other work" in choice.reason) == (busy is not None)
+
+
+def test_searches_side_by_side_count_each_other_s_threads(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path) -> None:
+    # Two threads time 2x faster and nothing looks busy (both searches sleep while they
+    # watch), but a live search beside this one holds a core: one thread here.
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("NAS_THREAD_CLAIMS", str(tmp_path))
+    monkeypatch.setattr(threads_module, "_rate", lambda torch, n: 100.0 * 2.0 ** (n - 1))
+    monkeypatch.setattr(threads_module, "busy_cores", lambda **kwargs: 0.0)
+    assert choose_threads(cores=2).threads == 2  # alone: both cores
+    assert (tmp_path / str(os.getpid())).read_text() == "2"
+    threads_module.release()
+    assert not (tmp_path / str(os.getpid())).exists()
+    neighbour = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    try:
+        (tmp_path / str(neighbour.pid)).write_text("1")
+        (tmp_path / str(gone.pid)).write_text("2")  # killed without releasing
+        choice = choose_threads(cores=2)
+        assert choice.threads == 1 and "1 held by 1 other search" in choice.reason
+        assert not (tmp_path / str(gone.pid)).exists()
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+        threads_module.release()
 
 
 def test_busy_cores_reads_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:

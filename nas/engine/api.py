@@ -52,6 +52,7 @@ from nas.engine.resuming import (
 from nas.errors import UserError
 from nas.executors import Executor
 from nas.executors.threads import choose_threads, torch_threads
+from nas.executors.threads import release as release_threads
 from nas.journal import (
     MAX_CONSECUTIVE_FAILURES,
     DataSpec,
@@ -385,6 +386,7 @@ def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searc
                     owns_executor=owns, settings=settings, costs=costs, closed=closed).run()
     finally:
         store.close()
+        release_threads()  # the cores this search held are free for the searches beside it
 
 
 def _cost_model(plan: Plan | None, space: ConfigurationSpace, data: Dataset, per_trial: Budget,

@@ -7,13 +7,17 @@ is not read off the core count but timed: the same small workload at each candid
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 #: A higher thread count must be at least this much faster to be chosen: extra threads also
 #: take cores from everything else running, and a noisy timing should not decide.
@@ -128,15 +132,29 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
 
     own = user_threads()
     if own is not None:
+        claim(own)
         return ThreadChoice(own, f"{own} (set by the environment)")
     cores = cpu_count() if cores is None else cores
     if cores <= 1:
+        claim(1)
         return ThreadChoice(1, "1 (one usable core)", measured=True)
+    # Claimed before the watch, so that a search starting beside this one sees it after its
+    # own watch: both sleep then, and neither would see the other busy.
+    claim(1)
     # Cores another process holds are not ours to time: a neighbour that keeps one busy for
     # minutes lets a 10 ms burst on two threads look fast, then halves every epoch.
-    busy = busy_cores()
+    known = peer_threads()
+    busy = busy_cores(ours=tuple(known)) if known else busy_cores()
+    peers = peer_threads()
+    if peers:
+        # Other searches' threads are theirs even while they plan or wait: counted as held
+        # (the CPU time of those known before the watch was left out of `busy`).
+        busy = (busy or 0.0) + sum(peers.values())
     free = free_cores(cores, busy)
     taken = "" if busy is None or busy < 0.5 else f"; {busy:.1f} busy with other work"
+    if peers:
+        taken += f" ({sum(peers.values())} held by {len(peers)} other search" \
+                 f"{'es' if len(peers) > 1 else ''})"
     counts = sorted({1, max(1, free // 2), free})
     if len(counts) == 1:
         return ThreadChoice(1, f"1 of {cores} cores{taken}", measured=True)
@@ -155,9 +173,71 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     for n in counts[1:]:
         if rates[n] >= BETTER_BY * rates[chosen]:
             chosen = n
+    claim(chosen)
     speeds = ", ".join(f"{n}: {rates[n] / rates[1]:.2f}x" for n in counts)
     return ThreadChoice(chosen, f"{chosen} of {cores} cores{taken} (measured speed vs one "
                                 f"thread: {speeds})", measured=True)
+
+
+def _claims_dir() -> Path:
+    """Where the searches of this user on this machine leave their pid and thread count
+    (`NAS_THREAD_CLAIMS` names another folder: the searches that share it see each other)."""
+    own = os.environ.get("NAS_THREAD_CLAIMS", "").strip()
+    return Path(own) if own else Path(tempfile.gettempdir()) / f"nas-threads-{os.getuid()}"
+
+
+_claimed: list[Path] = []
+
+
+def claim(threads: int) -> None:
+    """Record that this process runs torch at `threads` threads, for the searches beside it
+    (`peer_threads`); dropped by `release` or at exit. Best effort: a temp folder that
+    cannot be written leaves the choice to the busy-core watch alone."""
+    try:
+        folder = _claims_dir()
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / str(os.getpid())
+        partial = folder / f".{os.getpid()}.tmp"
+        partial.write_text(str(int(threads)))
+        os.replace(partial, path)
+    except OSError:
+        return
+    if not _claimed:
+        atexit.register(release)
+        _claimed.append(path)
+
+
+def release() -> None:
+    """Drop this process's claim (its search ended)."""
+    with contextlib.suppress(OSError):
+        (_claims_dir() / str(os.getpid())).unlink(missing_ok=True)
+
+
+def peer_threads() -> dict[int, int]:
+    """Threads claimed by other live processes (`claim`), by pid; a dead one's claim (a
+    search killed) is removed."""
+    try:
+        entries = list(_claims_dir().iterdir())
+    except OSError:
+        return {}
+    peers: dict[int, int] = {}
+    for entry in entries:
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+            continue
+        except PermissionError:
+            pass  # alive, someone else's
+        try:
+            peers[pid] = max(1, int(entry.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return peers
 
 
 def _rate(torch: object, threads: int) -> float:
