@@ -183,7 +183,8 @@ def _claims_dir() -> Path:
     """Where the searches of this user on this machine leave their pid and thread count
     (`NAS_THREAD_CLAIMS` names another folder: the searches that share it see each other)."""
     own = os.environ.get("NAS_THREAD_CLAIMS", "").strip()
-    return Path(own) if own else Path(tempfile.gettempdir()) / f"nas-threads-{os.getuid()}"
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(own) if own else Path(tempfile.gettempdir()) / f"nas-threads-{user}"
 
 
 _claimed: list[Path] = []
