@@ -216,7 +216,9 @@ def release() -> None:
 
 def peer_threads() -> dict[int, int]:
     """Threads claimed by other live processes (`claim`), by pid; a dead one's claim (a
-    search killed) is removed."""
+    search killed) is removed. Off POSIX, none (signal 0 is no liveness probe there)."""
+    if os.name != "posix":
+        return {}
     try:
         entries = list(_claims_dir().iterdir())
     except OSError:
