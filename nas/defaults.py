@@ -248,11 +248,15 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
                                   data.num_classes)
 
     def timed(of: ConfigurationSpace, share: float, scaled_from: ConfigurationSpace,
-              seconds_there: float) -> tuple[float, str]:
+              seconds_there: float) -> tuple[float, bool]:
+        """`of`'s seconds per epoch, and whether they were timed (else scaled by FLOPs)."""
         measured = measure(of, share)
         if measured is not None:
-            return measured, "took"
-        return seconds_there * flops(of) / flops(scaled_from), "is predicted from its FLOPs at"
+            return measured, True
+        return seconds_there * flops(of) / flops(scaled_from), False
+
+    def verb(was_timed: bool) -> str:
+        return "took" if was_timed else "is predicted from its FLOPs at"
 
     wanted = FULL_TRIAL_SHARE * seconds / MIN_TRIAL_EPOCHS
     name, space, _ = default_space(data, overrides)
@@ -268,11 +272,12 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
     if data_kind(tuple(data.input_shape)) == "image" and "stem_stride" not in overrides \
             and min(data.input_shape[1:]) >= STEM_STRIDE_FROM:
         overrides = {**overrides, "stem_stride": 2}
-        epoch_seconds, how = timed(default_space(data, overrides)[1], 0.5, space, started_at)
+        epoch_seconds, was_timed = timed(default_space(data, overrides)[1], 0.5, space,
+                                         started_at)
         whys.append(f"sizes   stem stride 2 (maps halved before the first stage): the default "
                     f"model took {started_at:.2f} s per epoch, so {floor} epochs would take "
                     f"over {100 * FULL_TRIAL_SHARE:.0f} % of the {seconds:.0f} s left; with "
-                    f"it, it {how} {epoch_seconds:.2f} s")
+                    f"it, it {verb(was_timed)} {epoch_seconds:.2f} s")
     if epoch_seconds <= wanted:
         return overrides, epoch_seconds, "\n".join(whys)
     if param not in space or param in overrides:
@@ -280,7 +285,7 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
 
     start_space = default_space(data, overrides)[1]
     reference, hp = flops(start_space), space[param]
-    low, high, measured, how = int(hp.lower), int(hp.upper), epoch_seconds, "took"
+    low, high, measured, was_timed = int(hp.lower), int(hp.upper), epoch_seconds, True
     for _ in range(MAX_SIZE_PROBES):
         predicted = measured
         while predicted > wanted and low // 2 >= smallest:
@@ -289,14 +294,14 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
                 / reference
         if (low, high) == (int(hp.lower), int(hp.upper)):
             return overrides, epoch_seconds, "\n".join(whys)
-        measured, how = timed(_narrowed(data, overrides, param, low, high), 1.0, start_space,
-                              epoch_seconds)
-        if how != "took" or measured <= wanted or low // 2 < smallest:
+        measured, was_timed = timed(_narrowed(data, overrides, param, low, high), 1.0,
+                                    start_space, epoch_seconds)
+        if not was_timed or measured <= wanted or low // 2 < smallest:
             break
     whys.append(f"sizes   {param} narrowed to {low}-{high} (from {int(hp.lower)}-"
                 f"{int(hp.upper)}): the default model took {epoch_seconds:.2f} s per epoch, so "
                 f"{MIN_TRIAL_EPOCHS} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
-                f"the {seconds:.0f} s left; the narrower one {how} {measured:.2f} s")
+                f"the {seconds:.0f} s left; the narrower one {verb(was_timed)} {measured:.2f} s")
     return {**overrides, param: (low, high)}, measured, "\n".join(whys)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import torch
 
@@ -10,15 +11,11 @@ torch.set_num_threads(1)
 # A search measures its threads (`nas.executors.threads`) unless told: tests, and the processes
 # they start, run with one.
 os.environ.setdefault("NAS_TORCH_THREADS", "1")
-# Generated datasets are cached per machine (`nas.data.builtin.generated_cache`); tests keep
-# theirs to this run, shared with the processes they start.
 # Searches leave their thread counts for the searches beside them (`claim`); tests see only
 # their own run's, not a search the machine runs meanwhile.
 if "NAS_THREAD_CLAIMS" not in os.environ:
-    import tempfile
-
     os.environ["NAS_THREAD_CLAIMS"] = tempfile.mkdtemp(prefix="nas-test-threads-")
+# Generated datasets are cached per machine (`nas.data.builtin.generated_cache`); tests keep
+# theirs to this run, shared with the processes they start.
 if "NAS_CACHE_DIR" not in os.environ:
-    import tempfile
-
     os.environ["NAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nas-test-cache-")

@@ -351,8 +351,8 @@ def _create(storage: str | os.PathLike[str] | None, settings: SearchSettings, na
             return Storage.create(journal_path(None, chosen.name), chosen.to_dict()), chosen
         except JournalExists:
             continue
-    raise UserError(f"runs/{settings.name}.db and {MAX_NAME_SUFFIX - 1} suffixed names exist "
-                    "already; name the search (--name, --db; name=, storage=)")
+    raise UserError(f"{journal_path(None, settings.name)} and {MAX_NAME_SUFFIX - 1} suffixed "
+                    "names exist already; name the search (--name, --db; name=, storage=)")
 
 
 def _run(storage: str | os.PathLike[str] | None, settings: SearchSettings, searcher: Searcher,

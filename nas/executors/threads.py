@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import math
 import os
 import statistics
@@ -187,7 +188,10 @@ def _claims_dir() -> Path:
     return Path(own) if own else Path(tempfile.gettempdir()) / f"nas-threads-{user}"
 
 
-_claimed: list[Path] = []
+@functools.cache
+def _release_at_exit() -> None:
+    """Drop the claim when the process ends (registered once)."""
+    atexit.register(release)
 
 
 def claim(threads: int) -> None:
@@ -203,9 +207,7 @@ def claim(threads: int) -> None:
         os.replace(partial, path)
     except OSError:
         return
-    if not _claimed:
-        atexit.register(release)
-        _claimed.append(path)
+    _release_at_exit()
 
 
 def release() -> None:
