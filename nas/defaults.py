@@ -310,6 +310,20 @@ def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, low: int,
     return default_space(data, {**overrides, param: (low, high)})[1]
 
 
+def _epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str, limit: float
+                   ) -> float:
+    """`measure_epoch_seconds` at the threads the trials will get: fewer where a search that
+    started after ours chose holds a core (`within_peers`)."""
+    if device != "cpu":
+        return measure_epoch_seconds(space, data, device, limit=limit)
+    import torch
+
+    from nas.executors.threads import torch_threads, within_peers
+
+    with torch_threads(within_peers(torch.get_num_threads())):
+        return measure_epoch_seconds(space, data, device, limit=limit)
+
+
 def baseline_seconds(budget: Budget) -> float:
     """The time cap of a search's plain baselines."""
     if budget.unit is Unit.SECONDS:
@@ -438,7 +452,7 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             limit = share * (plan_ends - time.monotonic())
             if limit <= 0:
                 return None
-            return measure_epoch_seconds(candidate, data, device, limit=limit)
+            return _epoch_seconds(candidate, data, device, limit)
 
         # Starting and loading the data already took most of the budget: a machine that slow
         # trains no network in the rest, and timing one would spend it.
@@ -448,8 +462,8 @@ def resolve(space: Any, data: Dataset, searcher: Any, budget: Budget, trial_budg
             if announce is not None:
                 announce(f"planning timing the default model on this machine (at most "
                          f"{100 * PROBE_SHARE:.0f} % of the budget) to size the trials ...")
-            epoch_seconds = measure_epoch_seconds(
-                probe_space, data, device, limit=0.6 * max(0.0, plan_ends - time.monotonic()))
+            epoch_seconds = _epoch_seconds(probe_space, data, device,
+                                           0.6 * max(0.0, plan_ends - time.monotonic()))
             left = left_now()
         else:
             left = min(left, 0.0)

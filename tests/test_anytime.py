@@ -97,6 +97,77 @@ def test_searches_side_by_side_count_each_other_s_threads(monkeypatch: pytest.Mo
         threads_module.release()
 
 
+@pytest.fixture
+def neighbour(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """A live process beside this one, whose claim the test writes: its path; the thread
+    variables unset and claims kept in `tmp_path`."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("NAS_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("NAS_THREAD_CLAIMS", str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield tmp_path / str(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+        threads_module.release()
+
+
+def test_a_search_that_claims_a_core_during_the_timing_is_counted(
+        monkeypatch: pytest.MonkeyPatch, neighbour) -> None:
+    # The neighbour was still importing when this search looked, and claimed its core while
+    # this one timed: two threads timed fastest, one is what is left.
+    monkeypatch.setattr(threads_module, "busy_cores", lambda **kwargs: 0.0)
+
+    def rate(torch, n: int) -> float:
+        neighbour.write_text("1")
+        return 100.0 * 2.0 ** (n - 1)
+
+    monkeypatch.setattr(threads_module, "_rate", rate)
+    choice = choose_threads(cores=2)
+    assert choice.threads == 1 and "2 timed fastest" in choice.reason
+
+
+def test_within_peers_leaves_the_cores_other_searches_claim(
+        monkeypatch: pytest.MonkeyPatch, neighbour) -> None:
+    assert threads_module.within_peers(2, cores=2) == 2  # no claim yet
+    neighbour.write_text("1")
+    assert threads_module.within_peers(2, cores=2) == 1
+    assert threads_module.within_peers(4, cores=4) == 3
+    neighbour.write_text("4")
+    assert threads_module.within_peers(4, cores=4) == 1  # never below one
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert threads_module.within_peers(2, cores=2) == 2  # the user's count is theirs
+
+
+def test_trials_run_within_the_cores_a_later_search_leaves(
+        monkeypatch: pytest.MonkeyPatch, neighbour) -> None:
+    # This search timed two threads fastest alone; a search started later claims a core:
+    # its trials run on one until that search ends, then on two again.
+    monkeypatch.setattr(threads_module, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    executor = InProcessExecutor(threads=2, reason="2 of 2 cores", measured=True)
+    executor.start()
+    try:
+        assert executor.submit(torch.get_num_threads).result() == 2
+        neighbour.write_text("1")
+        assert executor.submit(torch.get_num_threads).result() == 1
+        assert (neighbour.parent / str(os.getpid())).read_text() == "1"  # said to the others
+        neighbour.unlink()
+        assert executor.submit(torch.get_num_threads).result() == 2
+        given = InProcessExecutor(threads=2, reason="2 (given)")
+        given.start()
+        neighbour.write_text("1")
+        assert given.submit(torch.get_num_threads).result() == 2  # a given count stands
+        given.close()
+    finally:
+        executor.close()
+    assert torch.get_num_threads() == before
+
+
 def test_busy_cores_reads_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     # Of 2 cpus, 150 of 200 ticks were busy while this process slept: 1.5 cores.
     times = iter([(100.0, 1000.0), (250.0, 1200.0)])

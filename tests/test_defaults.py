@@ -181,6 +181,7 @@ def test_cli_explain_prints_the_choices_and_runs_nothing(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "residual-conv: samples are signals (1x40)" in out
     assert "searcher bohb" in out and "up to 9 epochs" in out and "budget  300ep" in out
+    assert "\nthreads " in out  # the timing runs at the threads the search would choose
     assert not (tmp_path / "runs").exists()
     assert main(["search", "--data", "mnist1d", "--searcher", "tpe", "--space", "residual-mlp",
                  "--trial-budget", "3ep", "--explain"]) == 0

@@ -111,12 +111,29 @@ class InProcessExecutor:
         torch.set_num_threads(self.threads)
         return f"torch threads {before} -> {choice.reason}"
 
+    def _fit_to_peers(self) -> None:
+        """Run this call at the measured count, or fewer while searches started since hold
+        cores (`within_peers`); back up once they end. Their threads and ours beyond the cores
+        would wait on each other: an epoch timed 5-14x as long (docs/decisions.md)."""
+        if not self._measured or self.threads is None or self.threads <= 1 \
+                or self._before is None:
+            return
+        import torch
+
+        from nas.executors.threads import claim, within_peers
+
+        now = within_peers(self.threads)
+        if now != torch.get_num_threads():
+            torch.set_num_threads(now)
+            claim(now)
+
     def share(self, value: Any) -> Any:
         """The value itself: nothing crosses a process boundary."""
         return value
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Run `fn` now and return a finished future holding its value or exception."""
+        self._fit_to_peers()
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))

@@ -174,10 +174,27 @@ def choose_threads(cores: int | None = None) -> ThreadChoice:
     for n in counts[1:]:
         if rates[n] >= BETTER_BY * rates[chosen]:
             chosen = n
+    fastest = chosen
+    # A search that started during the watch or the timing claimed its core after we looked.
+    chosen = within_peers(chosen, cores)
     claim(chosen)
     speeds = ", ".join(f"{n}: {rates[n] / rates[1]:.2f}x" for n in counts)
+    late = "" if chosen == fastest else \
+        f"; {fastest} timed fastest, but a search that started meanwhile holds a core"
     return ThreadChoice(chosen, f"{chosen} of {cores} cores{taken} (measured speed vs one "
-                                f"thread: {speeds})", measured=True)
+                                f"thread: {speeds}){late}", measured=True)
+
+
+def within_peers(threads: int, cores: int | None = None) -> int:
+    """`threads`, or fewer where the other searches' claims (`claim`) leave fewer of the
+    usable cores free (at least 1); unchanged when the environment set the count."""
+    if threads <= 1 or user_threads() is not None:
+        return threads
+    held = sum(peer_threads().values())
+    if not held:
+        return threads
+    cores = cpu_count() if cores is None else cores
+    return max(1, min(threads, cores - held))
 
 
 def _claims_dir() -> Path:
