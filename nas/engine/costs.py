@@ -179,9 +179,11 @@ class CostModel:
             self.replans.append(replan)
             return replan
         before, self.epoch_seconds = self.epoch_seconds, self.epoch_seconds * ratio
-        why = (f"trials took {ratio:.1f}x the predicted time: the measured model's epoch is "
-               f"now {self.epoch_seconds:.2f} s (was {before:.2f} s), so the largest models "
-               "allowed changed")
+        # The scale is per FLOP: small models' fixed per-batch costs raise it while the
+        # measured model itself may run as planned (its own speed sizes the trials, below).
+        why = (f"trials took {ratio:.1f}x the predicted time: the measured model's FLOPs now "
+               f"predict {self.epoch_seconds:.2f} s per epoch (were {before:.2f} s), so the "
+               "largest models allowed changed")
         epochs, at = self._trial_epochs(rebudget)
         if epochs is not None:
             why += (f"; the machine runs the measured model {self.machine_factor():.1f}x as long "
