@@ -253,6 +253,24 @@ def test_local_workers_take_the_cores_other_work_leaves(monkeypatch: pytest.Monk
     assert local.LocalExecutor(2, threads=2).retune() == ""  # given: kept
 
 
+def test_local_workers_leave_their_threads_for_the_searches_beside_them(
+        monkeypatch: pytest.MonkeyPatch, neighbour) -> None:
+    # 4 cores, a neighbour holding 2: two workers of one thread each, and the claim says 2.
+    from nas.executors import local
+
+    monkeypatch.setattr(local, "cpu_count", lambda: 4)
+    neighbour.write_text("2")
+    executor = local.LocalExecutor(2)
+    with executor:
+        assert executor.threads == 1
+        assert (neighbour.parent / str(os.getpid())).read_text() == "2"
+        assert executor.submit(torch.get_num_threads).result(timeout=60) == 1
+    alone = local.LocalExecutor(2)
+    neighbour.unlink()
+    with alone:
+        assert alone.threads == 2 and (neighbour.parent / str(os.getpid())).read_text() == "4"
+
+
 def test_busy_cores_leaves_out_this_searchs_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     # 150 busy ticks of 200 on 2 cpus: 1.5 cores, of which a worker used 1.0 over 1 s.
     times = iter([(100.0, 1000.0), (250.0, 1200.0)])

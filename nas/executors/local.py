@@ -25,7 +25,7 @@ from nas.executors.base import (
     check_main_guard,
 )
 from nas.executors.packing import DeviceMemory, Packer, packer_for
-from nas.executors.threads import busy_cores, cpu_count, free_cores
+from nas.executors.threads import busy_cores, claim, cpu_count, free_cores, peer_threads
 from nas.executors.worker import _send, _Task, _Worker
 
 #: How long a worker process may take to start (import torch, unpickle the data).
@@ -115,8 +115,18 @@ class LocalExecutor:
                 return
             check_main_guard("executor 'local'")
             self._closing = False
+            if not self.gpus:
+                self._claim_cores()
             for slot in range(self._workers):
                 self._spawn(slot)
+
+    def _claim_cores(self) -> None:
+        """Leave the workers' threads, all together, for the searches beside this one
+        (`nas.executors.threads.claim`); without a given count, share what their claims leave."""
+        if not self._threads_given:
+            held = sum(peer_threads().values())
+            self.threads = max(1, (cpu_count() - held) // self._workers)
+        claim(self.threads * self._workers)
 
     def _spawn(self, slot: int) -> _Worker:
         worker = _Worker(self, next(self._numbers), slot, self.env_for(slot))
@@ -294,6 +304,7 @@ class LocalExecutor:
         if threads == self.threads:
             return ""
         before, self.threads = self.threads, threads
+        claim(self.threads * self._workers)
         return (f"torch threads per worker {before} -> {threads} ({busy:.1f} of {cores} cores "
                 "busy with other work)")
 
