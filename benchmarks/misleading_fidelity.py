@@ -41,6 +41,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hyperband ladders 6": ("hyperband", {"check_fidelity": True, "ladders": 6}),
     "bohb-checked": ("bohb-checked", {}),
     "bohb-checked pool 1": ("bohb-checked", {"ladder_pool": 1}),
+    "bohb-checked pool 3": ("bohb-checked", {"ladder_pool": 3}),
     "bohb-checked trust 0.5": ("bohb-checked", {"min_trust": 0.5}),
     "bohb-checked pool 9": ("bohb-checked", {"ladder_pool": 9}),
     "bohb-checked pool 27": ("bohb-checked", {"ladder_pool": 27}),

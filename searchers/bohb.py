@@ -15,6 +15,7 @@ from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
 from searchers.hyperband import Hyperband, SuccessiveHalving
+from searchers.ladders import layout_pool
 from searchers.priors import Prior
 from searchers.proposers import (
     FullBudgetWhenMisled,
@@ -24,6 +25,7 @@ from searchers.proposers import (
     TopPercentSplit,
 )
 from searchers.registry import register
+from searchers.schedules import hyperband_layout
 from searchers.tpe import TPE
 
 
@@ -113,8 +115,12 @@ class CheckedBOHB(BOHB):
     legacy_options = MappingProxyType({"ladder_pool": 1})
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
-                 eta: float = 3, seed: int | None = 0, ladders: int = 6, ladder_pool: int = 3,
-                 **options: Any) -> None:
+                 eta: float = 3, seed: int | None = 0, ladders: int = 6,
+                 ladder_pool: int | None = None, **options: Any) -> None:
+        """`ladder_pool` None: the first round of ladders samples as many configurations as
+        Hyperband's most exploratory bracket's first rung (`searchers.ladders.layout_pool`)."""
         options.setdefault("check_fidelity", True)
+        if ladder_pool is None:
+            ladder_pool = layout_pool(hyperband_layout(min_budget, max_budget, eta), ladders)
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,
                          seed=seed, ladders=ladders, ladder_pool=ladder_pool, **options)

@@ -40,12 +40,23 @@ class _Ladder:
         return self.loss is not None
 
 
+#: Ladders the first round starts at once (later rounds start one each).
+FIRST_ROUND = 3
+
+
+def layout_pool(layout: tuple[Bracket, ...], ladders: int) -> int:
+    """Pool per ladder so that the first round samples as many configurations at the lowest
+    budget as the most exploratory bracket's first rung: it costs what that rung costs, and
+    its best, climbing first, is as good an early incumbent as that rung's best."""
+    return max(1, layout[0].rungs[0].n_configs // max(1, min(FIRST_ROUND, ladders)))
+
+
 class Ladders:
     """`count` configurations climb all of `budgets` first; then (and while they run)
     `schedule`'s actions. Every ladder result goes to `check`, not to `schedule`."""
 
     def __init__(self, schedule: Schedule, budgets: tuple[float, ...], count: int,
-                 check: FidelityCheck, *, first: int = 3, pool: int = 1) -> None:
+                 check: FidelityCheck, *, first: int = FIRST_ROUND, pool: int = 1) -> None:
         if count < 0 or pool < 1:
             raise ValueError(f"count must be >= 0 and pool >= 1, got {count}, {pool}")
         self.pool = int(pool)

@@ -250,8 +250,23 @@ def test_a_checked_bohb_journal_from_before_the_pool_resumes_without_it() -> Non
     problem = problems.get("mixed-10d")
     budgets = {"min_budget": problem.min_budget, "max_budget": problem.max_budget}
     new = searchers.get("bohb-checked", problem.space, seed=0, **budgets)
-    assert new.ladder_pool == 3 and new.options["ladder_pool"] == 3
+    # Budgets 1-81: the first bracket samples 81 at budget 1, so three ladders 27 each.
+    assert new.ladder_pool == 27 and new.options["ladder_pool"] == 27
     old_options = {k: v for k, v in new.options.items() if k not in ("ladder_pool", "min_trust")}
     old = rebuild_searcher("bohb-checked", problem.space, 0, old_options)
     assert old.ladder_pool == 1 and old.min_trust == new.min_trust
-    assert rebuild_searcher("bohb-checked", problem.space, 0, new.options).ladder_pool == 3
+    assert rebuild_searcher("bohb-checked", problem.space, 0, new.options).ladder_pool == 27
+    # A journal of a pool of 3 (the default before it followed the layout) keeps its 3.
+    three = rebuild_searcher("bohb-checked", problem.space, 0, {**new.options, "ladder_pool": 3})
+    assert three.ladder_pool == 3
+
+
+def test_the_ladders_pool_follows_the_first_bracket_s_first_rung() -> None:
+    from searchers.ladders import layout_pool
+
+    space = problems.get("mixed-10d").space
+    for low, high, pool in ((1, 81, 27), (1, 27, 9), (1, 9, 3), (1, 3, 1)):
+        assert layout_pool(hyperband_layout(low, high, 3), 3) == pool
+        checked = searchers.get("bohb-checked", space, seed=0, min_budget=low, max_budget=high)
+        assert checked.ladder_pool == pool
+    assert layout_pool(hyperband_layout(1, 81, 3), 1) == 81  # one ladder: the whole rung
