@@ -2,7 +2,7 @@
 
 Overrides follow Auto-PyTorch's search-space updates: a ``(low, high)`` tuple sets a numeric or
 ordinal range, a list sets the choices of a categorical or ordinal parameter, a single value fixes
-the parameter.
+the parameter; `Default` moves only the default.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ _RANGE_CHECK_SAMPLES = 16
 
 
 @dataclass(frozen=True)
+class Default:
+    """An override that keeps a parameter's range or choices and moves only its default (the
+    configuration a search may train first)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
 class Param:
     """One searchable setting: ``kind`` is int, float, categorical or ordinal.
 
@@ -51,7 +59,16 @@ class Param:
     optional: bool = False
 
     def with_override(self, value: Any) -> Param:
-        """This parameter narrowed, widened or fixed by `value` (see module docstring)."""
+        """This parameter narrowed, widened or fixed by `value` (see module docstring); a
+        `Default` moves only its default, which must lie within its range or choices."""
+        if isinstance(value, Default):
+            default = self._number(value.value) if self.kind in ("int", "float") \
+                else self._choice(value.value)
+            inside = self.low <= default <= self.high if self.kind in ("int", "float") \
+                else default in self.choices
+            if not inside:
+                raise UserError(f"{self.name}: the default {default!r} lies outside the space")
+            return dataclasses.replace(self, default=default)
         if isinstance(value, (tuple, list)) and self.kind in ("int", "float") and len(value) == 2:
             low, high = (self._number(v) for v in value)
             if low > high:

@@ -15,6 +15,7 @@ from nas.defaults import (
     augmented,
     data_kind,
     default_space,
+    image_stages,
     plan,
     resolve,
 )
@@ -62,6 +63,31 @@ def test_tiny_inputs_get_wider_first_stages() -> None:
     # The user's range wins over the tiny-input one.
     _, space, _ = default_space(_images(), {"channels": (8, 16)})
     assert space["channels"].upper == 16
+
+
+@pytest.mark.parametrize(("shape", "stride", "stages"), [
+    ((1, 6, 6), 1, None),      # 6 -> 3: two stages, the space's own default
+    ((1, 8, 8), 1, None),      # digits: 8 -> 4
+    ((1, 16, 16), 1, 3),       # 16 -> 8 -> 4
+    ((1, 16, 16), 2, None),    # 8 after the stem
+    ((1, 28, 28), 2, 3),       # 14 -> 7 -> 3.5
+    ((3, 32, 32), 1, 3),       # 32 -> 16 -> 8: at most the space's three
+])
+def test_image_models_start_with_stages_enough_to_shrink_their_maps(
+        shape: tuple[int, ...], stride: int, stages: int | None) -> None:
+    assert image_stages(shape, stride) == stages
+
+
+def test_the_default_space_moves_only_the_default_of_its_stages() -> None:
+    larger = nas.load_dataset("synthetic", n_samples=90, n_features=256, shape="1x16x16", seed=0)
+    _, space, _ = default_space(larger)
+    assert space["n_stages"].default_value == 3
+    assert (space["n_stages"].lower, space["n_stages"].upper) == (1, 3)  # still searched
+    _, strided, _ = default_space(larger, {"stem_stride": 2})
+    assert strided["n_stages"].default_value == 2
+    _, space, _ = default_space(larger, {"n_stages": (1, 2)})  # the user's range wins
+    assert space["n_stages"].upper == 2 and space["n_stages"].default_value == 2
+    assert default_space(_signals())[1]["n_stages"].default_value == 2
 
 
 @pytest.mark.parametrize(("budget", "epoch_seconds", "epochs"), [

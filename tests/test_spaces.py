@@ -46,6 +46,18 @@ def test_overrides_narrow_fix_and_choose() -> None:
         assert 32 <= config["width"] <= 256 and config["n_blocks"] <= 4
 
 
+def test_a_default_override_moves_only_the_default() -> None:
+    from spaces.overrides import Default
+
+    space = spaces.residual_conv(n_stages=Default(3), optimizer=Default("sgd"))
+    assert space["n_stages"].default_value == 3
+    assert (space["n_stages"].lower, space["n_stages"].upper) == (1, 3)
+    assert space["optimizer"].default_value == "sgd"
+    assert len(space["optimizer"].choices) > 1
+    with pytest.raises(UserError, match="outside the space"):
+        spaces.residual_conv(n_stages=Default(5))
+
+
 def test_overrides_can_widen_and_fixed_depth_has_no_conditions() -> None:
     space = spaces.residual_mlp(width=(8, 4096), n_blocks=3)
     assert (space["width"].lower, space["width"].upper) == (8, 4096)
