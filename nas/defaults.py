@@ -146,7 +146,9 @@ def default_space(data: Dataset, overrides: dict[str, Any] | None = None
         chosen["channels"] = TINY_CHANNELS
     if kind == "image":
         chosen["augment"] = IMAGE_AUGMENT
-        stages = image_stages(tuple(data.input_shape), int((overrides or {}).get("stem_stride", 1)))
+        # A searched stride ([1, 2]) starts at its default, 1.
+        stride = (overrides or {}).get("stem_stride", 1)
+        stages = image_stages(tuple(data.input_shape), stride if isinstance(stride, int) else 1)
         if stages is not None:
             chosen["n_stages"] = Default(stages)
     space = spaces.get(name, **{**chosen, **(overrides or {})})

@@ -85,6 +85,8 @@ def test_the_default_space_moves_only_the_default_of_its_stages() -> None:
     assert (space["n_stages"].lower, space["n_stages"].upper) == (1, 3)  # still searched
     _, strided, _ = default_space(larger, {"stem_stride": 2})
     assert strided["n_stages"].default_value == 2
+    _, searched, _ = default_space(larger, {"stem_stride": [1, 2]})  # stride 1 by default
+    assert searched["n_stages"].default_value == 3
     _, space, _ = default_space(larger, {"n_stages": (1, 2)})  # the user's range wins
     assert space["n_stages"].upper == 2 and space["n_stages"].default_value == 2
     assert default_space(_signals())[1]["n_stages"].default_value == 2
