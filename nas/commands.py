@@ -124,18 +124,16 @@ def _replicas(value: str) -> int | str:
 def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: Any,
              overrides: dict[str, Any], data_options: dict[str, Any]) -> int:
     """Print what a search with these arguments would choose for each "auto", and why."""
-    import torch
 
     from nas.data import load
     from nas.defaults import baseline_seconds, resolve
-    from nas.executors.threads import choose_threads, torch_threads
+    from nas.executors.threads import planning_threads
     from nas.trainer import resolve_device
 
     device = resolve_device(args.device)
     data = load(args.data, **data_options)
     # The timing runs at the threads the search would choose, as the search's own does.
-    threads = choose_threads() if device.type == "cpu" else None
-    with torch_threads(threads.threads if threads else torch.get_num_threads()):
+    with planning_threads(device.type) as threads:
         chosen = resolve(space, data, args.searcher, budget, trial_budget,
                          _overrides(args.searcher_options), device=str(device),
                          space_overrides=overrides,

@@ -51,7 +51,7 @@ from nas.engine.resuming import (
 )
 from nas.errors import UserError
 from nas.executors import Executor
-from nas.executors.threads import choose_threads, torch_threads
+from nas.executors.threads import planning_threads
 from nas.executors.threads import release as release_threads
 from nas.journal import (
     MAX_CONSECUTIVE_FAILURES,
@@ -192,9 +192,6 @@ def search(
         stored_options = {k: v for k, v in stored_options.items() if k not in LOCATION_OPTIONS}
     else:
         dataset, data_name, stored_options = data, data.name, dict(data_options or {})
-    # Planning, trials and the final scoring all run with the threads measured fastest here
-    # (on a busy machine one thread can be many times faster than two).
-    threads = choose_threads() if device.type == "cpu" else None
     # The baselines' time cap: kept out of what the plan may use, then given to them.
     baseline_cap = baseline_seconds(limit) if baselines else None
     if isinstance(searcher, str) and searcher != "auto":
@@ -204,7 +201,9 @@ def search(
                       {k: v for k, v in (searcher_options or {}).items() if k != "prior"},
                       min_budget=1.0, max_budget=9.0,
                       n_objectives=1 if names is None else len(names))
-    with torch_threads(threads.threads if threads else torch.get_num_threads()):
+    # Planning, trials and the final scoring all run with the threads measured fastest here
+    # (on a busy machine one thread can be many times faster than two).
+    with planning_threads(device.type) as threads:
         # "auto" space, searcher or trial budget: chosen from the data and the budget.
         chosen = resolve(space, dataset, searcher, limit, trial_budget, searcher_options,
                          device=str(device), space_overrides=dict(space_overrides or {}),

@@ -288,3 +288,16 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def planning_threads(device_type: str) -> Iterator[ThreadChoice | None]:
+    """Choose threads as a search does (on the CPU only) and run the block at that count.
+
+    Yields the choice, or None off the CPU, where torch's count is left as it is."""
+    import torch
+
+    choice = choose_threads() if device_type == "cpu" else None
+    with torch_threads(choice.threads if choice else torch.get_num_threads()):
+        yield choice
+
