@@ -29,6 +29,9 @@ PROBLEMS = ("mixed-10d", "mixed-20d", "mf-branin", "mf-hartmann6", "counting-one
 #: label -> (searcher, options)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe": ("tpe", {}),
+    "tpe startup 10": ("tpe", {"n_startup": 10}),
+    "tpe startup 7": ("tpe", {"n_startup": 7}),
+    "tpe startup 5": ("tpe", {"n_startup": 5}),
     "bohb": ("bohb", {}),
     "bohb check": ("bohb", {"check_fidelity": True}),
     "hyperband": ("hyperband", {}),
@@ -45,6 +48,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bohb-checked trust 0.5": ("bohb-checked", {"min_trust": 0.5}),
     "bohb-checked pool 9": ("bohb-checked", {"ladder_pool": 9}),
     "bohb-checked pool 27": ("bohb-checked", {"ladder_pool": 27}),
+    "bohb-checked top 10": ("bohb-checked", {"top_startup": 10}),
+    "bohb-checked top 7": ("bohb-checked", {"top_startup": 7}),
+    "bohb-checked top 5": ("bohb-checked", {"top_startup": 5}),
 }
 
 

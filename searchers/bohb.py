@@ -28,6 +28,10 @@ from searchers.registry import register
 from searchers.schedules import hyperband_layout
 from searchers.tpe import TPE
 
+#: With `check_fidelity`, the top budget's results that TPE's model of them needs before it
+#: proposes, once a low budget misleads (docs/decisions.md, "The top model starts sooner").
+TOP_STARTUP = 5
+
 
 class _BOHBProposals(SuccessiveHalving):
     """BOHB's proposer settings, for any successive-halving schedule.
@@ -36,9 +40,13 @@ class _BOHBProposals(SuccessiveHalving):
     into the best `top_n_percent` and the rest, each with at least `min_points_in_model`
     (default: modelled dimensions + 1), and proposes the best of `n_samples` draws. With a
     `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
+    With `check_fidelity`, once a low budget misleads, TPE's model of the top budget's results
+    proposes as soon as it holds `top_startup` of them.
     """
 
     model_based = True
+    #: Journals written before `top_startup` existed started the top model after 10 results.
+    legacy_options = MappingProxyType({"top_startup": 10})
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, random_fraction: float = 1 / 3,
@@ -46,7 +54,7 @@ class _BOHBProposals(SuccessiveHalving):
                  min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
                  include_default: bool = False, full_first: bool = False,
                  check_fidelity: bool = False, ladders: int = 0, ladder_pool: int = 1,
-                 min_trust: float = FidelityCheck.min_trust,
+                 min_trust: float = FidelityCheck.min_trust, top_startup: int = TOP_STARTUP,
                  prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
@@ -60,6 +68,9 @@ class _BOHBProposals(SuccessiveHalving):
         self.bandwidth_factor = float(bandwidth_factor)
         self.min_bandwidth = float(min_bandwidth)
         self.min_points_in_model = min_points_in_model
+        if top_startup < 1:
+            raise ValueError("top_startup must be at least 1")
+        self.top_startup = int(top_startup)
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
                          check_fidelity=check_fidelity, ladders=ladders,
@@ -79,7 +90,7 @@ class _BOHBProposals(SuccessiveHalving):
             return bohb
         # Where only the top budget ranks as the top does, BOHB's per-budget models have no
         # use: propose as full-budget TPE does, from the top budget's results.
-        top = TPE(self.space, seed=None).proposer_on(coder, self.rng)
+        top = TPE(self.space, seed=None, n_startup=self.top_startup).proposer_on(coder, self.rng)
         return FullBudgetWhenMisled(bohb, top, self.fidelity, lambda: self.budgets)
 
     @property
@@ -88,7 +99,8 @@ class _BOHBProposals(SuccessiveHalving):
         return {**super().options, "random_fraction": self.random_fraction,
                 "top_n_percent": self.top_n_percent, "n_samples": self.n_samples,
                 "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth,
-                "min_points_in_model": self.min_points_in_model}
+                "min_points_in_model": self.min_points_in_model,
+                "top_startup": self.top_startup}
 
 
 @register("bohb")
@@ -112,7 +124,7 @@ class CheckedBOHB(BOHB):
     """
 
     #: Journals written before the pool came in climbed every sampled ladder.
-    legacy_options = MappingProxyType({"ladder_pool": 1})
+    legacy_options = MappingProxyType({"ladder_pool": 1, "top_startup": 10})
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, ladders: int = 6,

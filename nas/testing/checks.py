@@ -255,8 +255,10 @@ def check_conditional(cls: type[Searcher]) -> None:
             f"{_label(cls)} never activated the conditional parameter {child!r} in 60 trials")
 
 
-#: Seeds of `check_beats_random`, each run by the searcher and by random search.
-BEATS_RANDOM_SEEDS = (0, 1, 2, 3, 4)
+#: Seeds of `check_beats_random`, each run by the searcher and by random search. Eleven, not
+#: five: with five, one seed decided the median, and a searcher that beats random search at
+#: p < 0.001 over 40 seeds failed (docs/decisions.md, "The top model starts sooner").
+BEATS_RANDOM_SEEDS = tuple(range(11))
 #: Full-budget trials per seed in `check_beats_random` (multi-fidelity: this many max_budgets).
 BEATS_RANDOM_TRIALS = 60
 
@@ -273,7 +275,7 @@ def _final_regret(cls: type[Searcher], problem: Problem, seed: int) -> float:
 
 @guarded
 def check_beats_random(cls: type[Searcher]) -> None:
-    """Median final regret over 5 seeds on `continuous_problem` is below random search's.
+    """Median final regret over 11 seeds on `continuous_problem` is below random search's.
 
     Equal total budget: 60 full trials, or 60 * max_budget summed over multi-fidelity trials.
     """

@@ -270,3 +270,22 @@ def test_the_ladders_pool_follows_the_first_bracket_s_first_rung() -> None:
         checked = searchers.get("bohb-checked", space, seed=0, min_budget=low, max_budget=high)
         assert checked.ladder_pool == pool
     assert layout_pool(hyperband_layout(1, 81, 3), 1) == 81  # one ladder: the whole rung
+
+
+def test_the_top_model_proposes_after_five_top_results_and_old_journals_wait_for_ten() -> None:
+    from nas.engine.options import rebuild_searcher
+
+    problem = problems.get("mixed-10d")
+    budgets = {"min_budget": problem.min_budget, "max_budget": problem.max_budget}
+    new = searchers.get("bohb-checked", problem.space, seed=0, **budgets)
+    old_options = {k: v for k, v in new.options.items() if k != "top_startup"}
+    old = rebuild_searcher("bohb-checked", problem.space, 0, old_options)
+    assert (new.top_startup, old.top_startup) == (5, 10)
+    configs = [dict(c) for c in problem.space.sample_configuration(5)]
+    origins = []
+    for searcher in (new, old):
+        top = searcher.proposer.top
+        for k, config in enumerate(configs):
+            top.observe(config, None, float(k))
+        origins.append(top.propose(None).origin)
+    assert origins == ["model", "random"]
