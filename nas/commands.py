@@ -124,7 +124,6 @@ def _replicas(value: str) -> int | str:
 def _explain(args: argparse.Namespace, space: Any, budget: Any, trial_budget: Any,
              overrides: dict[str, Any], data_options: dict[str, Any]) -> int:
     """Print what a search with these arguments would choose for each "auto", and why."""
-
     from nas.data import load
     from nas.defaults import baseline_seconds, resolve
     from nas.executors.threads import planning_threads

@@ -300,4 +300,3 @@ def planning_threads(device_type: str) -> Iterator[ThreadChoice | None]:
     choice = choose_threads() if device_type == "cpu" else None
     with torch_threads(choice.threads if choice else torch.get_num_threads()):
         yield choice
-
