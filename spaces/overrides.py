@@ -62,8 +62,7 @@ class Param:
         """This parameter narrowed, widened or fixed by `value` (see module docstring); a
         `Default` moves only its default, which must lie within its range or choices."""
         if isinstance(value, Default):
-            default = self._number(value.value) if self.kind in ("int", "float") \
-                else self._choice(value.value)
+            default = self._value(value.value)
             inside = self.low <= default <= self.high if self.kind in ("int", "float") \
                 else default in self.choices
             if not inside:
@@ -105,7 +104,7 @@ class Param:
             raise UserError(
                 f"{self.name}: give (low, high) for a numeric range or a single value to fix it"
             )
-        fixed = self._number(value) if self.kind in ("int", "float") else self._choice(value)
+        fixed = self._value(value)
         # A log-scaled whole number is a size (width, channels); a log-scaled float may be
         # fixed at 0 to turn its setting off (weight_decay=0).
         if self.kind == "int" and self.log and fixed <= 0:
@@ -177,6 +176,10 @@ class Param:
                 raise UserError(f"{self.name} takes whole numbers, got {v!r}")
             return int(x)
         return x
+
+    def _value(self, v: Any) -> Any:
+        # One value of this parameter, as its kind reads it.
+        return self._number(v) if self.kind in ("int", "float") else self._choice(v)
 
     def _choice(self, v: Any) -> Any:
         pool = self.allowed or self.choices
