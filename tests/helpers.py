@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from nas.data import Dataset
+from nas.data.arrays import from_arrays
 
 
 def blobs(n: int = 300, d: int = 8, classes: int = 3, seed: int = 0) -> Dataset:
@@ -23,6 +25,20 @@ def blobs(n: int = 300, d: int = 8, classes: int = 3, seed: int = 0) -> Dataset:
     return Dataset(name="blobs", x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs,
                    y_test=ys, input_shape=(d,), num_classes=classes,
                    mean=torch.zeros(d), std=torch.ones(d))
+
+
+def shifted_images(*, block: int, shift: int, noise: float, n: int = 600, side: int = 16,
+                   classes: int = 4, seed: int = 0) -> Dataset:
+    """Noisy class templates of `block`-pixel squares, each sample rolled by up to `shift`."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.normal(size=(classes, side // block, side // block))
+    templates = blocks.repeat(block, 1).repeat(block, 2)
+    y = np.arange(n) % classes
+    shifts = rng.integers(-shift, shift + 1, (n, 2))
+    x = np.stack([np.roll(templates[c], tuple(s), axis=(0, 1))
+                  for c, s in zip(y, shifts, strict=True)])
+    x = x + rng.normal(0, noise, x.shape)
+    return from_arrays(x[:, None].astype(np.float32), y)
 
 
 # -- objectives that run in worker processes (module level: workers import them by name) -------

@@ -27,7 +27,7 @@ from nas.executors.threads import choose_threads
 from nas.journal import JournalView
 from nas.reporting.console import summary_text
 from nas.types import Result, Trial, TrialStatus
-from tests.helpers import blobs
+from tests.helpers import blobs, shifted_images
 
 # -- threads -----------------------------------------------------------------------------------
 
@@ -457,6 +457,25 @@ def test_a_search_fits_baselines_and_returns_one_that_beats_it(tmp_path) -> None
     accuracy = (model(raw).argmax(1) == data.y_test).float().mean().item()
     assert accuracy == pytest.approx(result.final_test_accuracy)
     assert "beat the search's model" in summary_text(JournalView.load(result.path))
+
+
+def test_a_baseline_on_pooled_images_is_returned_and_reads_raw_images(tmp_path) -> None:
+    # Shifted templates: the baselines fit 2x2-pooled images; the model the search returns
+    # pools raw inputs the same way.
+    data = shifted_images(block=4, shift=2, noise=3.0)
+    space = spaces.residual_mlp(width=8, n_blocks=1, lr=1e-4)
+    result = nas.search(space, data, "random", "2trials", trial_budget="0.01ep", seed=0,
+                        storage=tmp_path / "a.db", progress=False)
+    won = result.baseline_won
+    assert won is not None
+    journaled = next(b for b in result.baselines if b["name"] == won["name"])
+    assert journaled["pool"] == 2
+    model = result.load_final_model(data)
+    raw = data.x_test * data.std + data.mean
+    with torch.no_grad():
+        accuracy = (model(raw).argmax(1) == data.y_test).float().mean().item()
+    assert accuracy == pytest.approx(result.final_test_accuracy)
+    assert f"{won['name']} (2x2-pooled) val acc" in summary_text(JournalView.load(result.path))
 
 
 def test_baselines_can_be_left_out(tmp_path) -> None:

@@ -18,9 +18,11 @@ from nas.baselines import (
     fit_baselines,
     linear_module,
 )
+from nas.baselines.costs import pools_for
+from nas.baselines.model import pooled
 from nas.data import load
 from nas.errors import UserError
-from tests.helpers import blobs
+from tests.helpers import blobs, shifted_images
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +327,49 @@ def test_best_baseline_has_the_highest_validation_accuracy():
 def test_best_baseline_on_digits(fitted):
     best = best_baseline(fitted.values())
     assert best.val_accuracy == max(b.val_accuracy for b in fitted.values())
+
+
+def test_images_are_tried_pooled_down_to_four_pixels_a_side():
+    assert pools_for((1, 8, 8)) == (1, 2)
+    assert pools_for((3, 28, 28)) == (1, 2, 4, 8)  # 28 / 8 rounds up to 4
+    assert pools_for((1, 16, 30)) == (1, 2, 4)
+    assert pools_for((64,)) == pools_for((1, 40)) == (1,)
+    sizes = {"n_train": 500, "n_classes": 4, "n_val": 100, "n_test": 100}
+    both = estimate_seconds("svm-rbf", n_features=256, also_features=(64,), **sizes)
+    assert both == pytest.approx(estimate_seconds("svm-rbf", n_features=256, **sizes)
+                                 + estimate_seconds("svm-rbf", n_features=64, **sizes))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shifted_images_are_fitted_pooled_and_read_the_same_way(seed):
+    # Templates moved by up to 2 pixels: raw pixel distances punish the shifts, 2x2 means
+    # much less, so k-NN is better pooled and the fit keeps that resolution.
+    data = shifted_images(block=4, shift=2, noise=3.0, seed=seed)
+    fitted = {b.name: b for b in fit_baselines(data, seconds=600.0, seed=0)}
+    knn = fitted["knn"]
+    scores = dict(knn.params["val_accuracy_by_pool"])
+    assert knn.pool == knn.params["pool"] == 2 and scores.keys() == {1, 2, 4}
+    assert knn.val_accuracy == max(scores.values()) >= scores[1] + 0.05
+    for b in fitted.values():
+        features = _flat(pooled(data.x_test, b.pool))
+        assert np.array_equal(b.predict(data.x_test).numpy(), b.model.predict(features))
+        assert float((b.predict(data.x_test) == data.y_test).float().mean()) == \
+            pytest.approx(b.test_accuracy)
+        assert b.to_dict()["pool"] == b.pool
+    logistic = fitted["logistic"]
+    assert logistic.pool > 1
+    module = linear_module(logistic)
+    assert isinstance(module[0], torch.nn.AvgPool2d)
+    with torch.no_grad():
+        assert torch.allclose(module(data.x_val).softmax(1), logistic.predict_proba(data.x_val),
+                              atol=1e-5)
+    (again,) = fit_baselines(data, seconds=0.0, seed=0, only="knn")
+    assert again.pool == knn.pool and again.params == knn.params
+
+
+def test_fine_detail_keeps_the_pixels():
+    # Single-pixel templates, never shifted: pooling averages the signal away.
+    data = shifted_images(block=1, shift=0, noise=2.0)
+    for b in fit_baselines(data, seconds=600.0, seed=0):
+        scores = dict(b.params["val_accuracy_by_pool"])
+        assert b.pool == 1 and scores[1] > scores[4], b

@@ -5,7 +5,8 @@ The cost model sizes a baseline's training subsample so that all of them fit a t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 from nas.errors import UserError
 
@@ -22,6 +23,11 @@ KNN_KS = (1, 5, 15)
 # wants C > 1 on standardised features).
 LOGISTIC_CS = (0.01, 0.1, 1.0)
 SVM_CS = (1.0, 10.0)
+#: Images (inputs shaped (C, H, W)) are also tried average-pooled, by 2, 4, ... while the
+#: pooled shorter side keeps this many pixels, and the resolution is chosen on validation with
+#: C and k: distances between raw pixels punish every small shift, pooled images far less
+#: (docs/decisions.md, "Baselines on pooled images").
+MIN_POOLED_SIDE = 4
 #: The one setting tried when the whole train split fits a time cap with it but not with all:
 #: scikit-learn's default, a user's first try (fewer settings before fewer samples).
 FIRST_CHOICE = {"logistic": 1.0, "svm-rbf": 1.0}
@@ -45,13 +51,40 @@ _KERNEL_OVERHEAD = 16
 _SAFETY = 1.5
 
 
+def pools_for(input_shape: Sequence[int]) -> tuple[int, ...]:
+    """The pooling factors a baseline tries on inputs shaped `input_shape`: 1 (the inputs as
+    they are), and for images (C, H, W) 2, 4, ... while the shorter side, pooled, keeps
+    `MIN_POOLED_SIDE` pixels."""
+    pools = [1]
+    if len(input_shape) == 3:
+        side = min(int(input_shape[1]), int(input_shape[2]))
+        while math.ceil(side / (pools[-1] * 2)) >= MIN_POOLED_SIDE:
+            pools.append(pools[-1] * 2)
+    return tuple(pools)
+
+
+def pooled_features(input_shape: Sequence[int], pool: int) -> int:
+    """Features of an input shaped `input_shape` once average-pooled by `pool` (a partial
+    window at an edge is one more pixel)."""
+    if pool == 1:
+        return math.prod(int(d) for d in input_shape)
+    channels, height, width = (int(d) for d in input_shape)
+    return channels * math.ceil(height / pool) * math.ceil(width / pool)
+
+
 def estimate_seconds(name: str, *, n_train: int, n_features: int, n_classes: int,
-                     n_val: int, n_test: int, settings: int | None = None) -> float:
+                     n_val: int, n_test: int, settings: int | None = None,
+                     also_features: Sequence[int] = ()) -> float:
     """Estimated seconds to fit baseline `name` on `n_train` samples and score it, trying
-    `settings` of its regularisation values (default all).
+    `settings` of its regularisation values (default all), on `n_features` and on each of
+    `also_features` (the same inputs pooled).
 
     Scoring covers the validation split (k-NN once per candidate k) and `n_test` test samples.
     """
+    if also_features:
+        return sum(estimate_seconds(name, n_train=n_train, n_features=f, n_classes=n_classes,
+                                    n_val=n_val, n_test=n_test, settings=settings)
+                   for f in (n_features, *also_features))
     n, f = float(n_train), float(n_features)
     kernel = f + _KERNEL_OVERHEAD
     if name == "logistic":

@@ -6,7 +6,8 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,10 @@ from nas.baselines.costs import (
     SVM_CS,
     estimate_seconds,
     largest_fitting,
+    pooled_features,
+    pools_for,
 )
-from nas.baselines.model import Baseline, flat, single_thread
+from nas.baselines.model import Baseline, flat, pooled, single_thread
 from nas.errors import UserError
 
 if TYPE_CHECKING:
@@ -65,19 +68,25 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
     seconds = _check_seconds(seconds)
     seed = _check_seed(seed)
     start = time.perf_counter()
-    # The train split stays as it is (no copy) until a baseline's subsample is taken from it.
-    x_train, y_train = flat(data.x_train, None), data.y_train.cpu().numpy()
-    x_val, y_val = flat(data.x_val), data.y_val.cpu().numpy()
-    test = (flat(data.x_test), data.y_test.cpu().numpy()) if data.has_test_split else None
-    n, n_features = x_train.shape
+    y_train, y_val = data.y_train.cpu().numpy(), data.y_val.cpu().numpy()
+    y_test = data.y_test.cpu().numpy() if data.has_test_split else None
+    n, n_features = len(y_train), math.prod(data.input_shape)
     n_classes = int(data.num_classes)
     train_classes = len(np.unique(y_train))
+    pools = pools_for(data.input_shape)
+    also_features = tuple(pooled_features(data.input_shape, p) for p in pools[1:])
+
+    @functools.cache
+    def inputs(pool: int) -> _Inputs:
+        # The train split stays as it is (no copy) until a baseline's subsample is taken.
+        return _Inputs(flat(pooled(data.x_train, pool), None), flat(pooled(data.x_val, pool)),
+                       None if y_test is None else flat(pooled(data.x_test, pool)))
 
     def fit(name: str, common: dict[str, Any], size: int, tried: int | None = None
             ) -> Baseline:
         keep = _subsample(y_train, size, np.random.default_rng([seed, NAMES.index(name)]))
-        return _fit(name, common, x_train[keep].astype(np.float64), y_train[keep],
-                    (x_val, y_val), test, seed, settings=tried)
+        return _fit(name, common, {p: inputs(p) for p in pools}, keep,
+                    (y_train[keep], y_val, y_test), seed, settings=tried)
 
     def common(name: str) -> dict[str, Any]:
         return {"name": name, "num_classes": n_classes, "input_shape": tuple(data.input_shape)}
@@ -88,8 +97,8 @@ def fit_baselines(data: Dataset, *, seconds: float, seed: int = 0, only: str | N
 
     def estimate(name: str, size: int, tried: int | None = None) -> float:
         return estimate_seconds(name, n_train=size, n_features=n_features, n_classes=n_classes,
-                                n_val=len(y_val), n_test=0 if test is None else len(test[1]),
-                                settings=tried)
+                                n_val=len(y_val), n_test=0 if y_test is None else len(y_test),
+                                settings=tried, also_features=also_features)
 
     measured = 0.0  # the slowest of the fits so far, as a share of its estimate
 
@@ -153,55 +162,82 @@ def _skipped(common: dict[str, Any], reason: str) -> Baseline:
     return Baseline(**common, val_accuracy=None, test_accuracy=None, seconds=0.0, skipped=reason)
 
 
-def _fit(name: str, common: dict[str, Any], x: np.ndarray, y: np.ndarray,
-         val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None,
-         seed: int, *, settings: int | None = None) -> Baseline:
-    """Fit baseline `name` on (x, y) and score it, trying all its regularisation values (or,
-    with ``settings=1``, only `FIRST_CHOICE`); the result keeps the model."""
+@dataclass(frozen=True)
+class _Inputs:
+    """The flattened features of each split at one resolution (`test` None: no test split)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray | None
+
+
+def _fit(name: str, common: dict[str, Any], by_pool: Mapping[int, _Inputs], keep: np.ndarray,
+         labels: tuple[np.ndarray, np.ndarray, np.ndarray | None], seed: int, *,
+         settings: int | None = None) -> Baseline:
+    """Fit baseline `name` on the train rows `keep` at every resolution of `by_pool`, trying
+    all its regularisation values (or, with ``settings=1``, only `FIRST_CHOICE`) at each, and
+    keep the best on validation (ties: the smaller pool); the result keeps the model."""
+    y, y_val, y_test = labels
+    start = time.perf_counter()
+    chosen: tuple[int, Any, dict[str, Any], float] | None = None
+    by_resolution: dict[int, float] = {}
+    with single_thread():
+        for pool, inputs in by_pool.items():
+            model, params = _fit_one(name, inputs.train[keep].astype(np.float64), y,
+                                     (inputs.val, y_val), seed, settings)
+            by_resolution[pool] = _accuracy(model, inputs.val, y_val)
+            if chosen is None or by_resolution[pool] > chosen[3]:
+                chosen = (pool, model, params, by_resolution[pool])
+        assert chosen is not None
+        pool, model, params, val_accuracy = chosen
+        test = by_pool[pool].test
+        test_accuracy = None if test is None or y_test is None \
+            else _accuracy(model, test, y_test)
+    if len(by_pool) > 1:
+        params = {**params, "pool": pool, "val_accuracy_by_pool": MappingProxyType(by_resolution)}
+    return Baseline(**common, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
+                    seconds=time.perf_counter() - start, train_size=len(y),
+                    params=MappingProxyType(params), model=model, pool=pool)
+
+
+def _fit_one(name: str, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray],
+             seed: int, settings: int | None) -> tuple[Any, dict[str, Any]]:
+    """Baseline `name` fitted on (x, y) with the setting best on `val`, and its params."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import SVC
 
-    start = time.perf_counter()
-    params: dict[str, Any] = {}
-    with single_thread():
-        if name == "logistic":
-            def logistic(c: float) -> Any:
-                # Multinomial is lbfgs's default for several classes (the option is deprecated).
-                model = LogisticRegression(C=c, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)  # reported in params
-                    return model.fit(x, y)
+    if name == "logistic":
+        def logistic(c: float) -> Any:
+            # Multinomial is lbfgs's default for several classes (the option is deprecated).
+            model = LogisticRegression(C=c, max_iter=LOGISTIC_MAX_ITER, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # reported in params
+                return model.fit(x, y)
 
-            c, model, scores = _best_on(val, _tried(name, LOGISTIC_CS, settings), logistic)
-            params = {"C": c, "converged": bool(np.max(model.n_iter_) < LOGISTIC_MAX_ITER),
-                      "val_accuracy_by_C": MappingProxyType(scores)}
-        elif name == "svm-rbf":
-            # break_ties: predict is then the argmax of the one-vs-rest decision function, the
-            # scores predict_proba softmaxes, instead of a one-vs-one vote won by the first.
-            # gamma="scale" spelled out, so that params can say what it was.
-            spread = float(x.var()) * x.shape[1]
-            gamma = 1.0 / spread if spread > 0 else 1.0
-            # probability is left at its default, False: passing it is deprecated since 1.9.
-            c, model, scores = _best_on(val, _tried(name, SVM_CS, settings), lambda c: SVC(
-                kernel="rbf", C=c, gamma=gamma, break_ties=True, random_state=seed).fit(x, y))
-            params = {"C": c, "gamma": gamma, "val_accuracy_by_C": MappingProxyType(scores)}
-        else:
-            model = KNeighborsClassifier(algorithm="brute", n_jobs=1).fit(x, y)
-            scores = {}
-            for k in (k for k in KNN_KS if k <= len(y)):
-                model.set_params(n_neighbors=k)
-                scores[k] = _accuracy(model, *val)
-            # Ties go to the larger k: smoother, so less fitted to this validation split.
-            best = max(scores, key=lambda k: (scores[k], k))
-            model.set_params(n_neighbors=best)
-            params = {"k": best, "val_accuracy_by_k": MappingProxyType(dict(scores))}
-        val_accuracy = _accuracy(model, *val)
-        test_accuracy = None if test is None else _accuracy(model, *test)
-    return Baseline(**common, val_accuracy=val_accuracy, test_accuracy=test_accuracy,
-                    seconds=time.perf_counter() - start, train_size=len(y),
-                    params=MappingProxyType(params), model=model)
+        c, model, scores = _best_on(val, _tried(name, LOGISTIC_CS, settings), logistic)
+        return model, {"C": c, "converged": bool(np.max(model.n_iter_) < LOGISTIC_MAX_ITER),
+                       "val_accuracy_by_C": MappingProxyType(scores)}
+    if name == "svm-rbf":
+        # break_ties: predict is then the argmax of the one-vs-rest decision function, the
+        # scores predict_proba softmaxes, instead of a one-vs-one vote won by the first.
+        # gamma="scale" spelled out, so that params can say what it was.
+        spread = float(x.var()) * x.shape[1]
+        gamma = 1.0 / spread if spread > 0 else 1.0
+        # probability is left at its default, False: passing it is deprecated since 1.9.
+        c, model, scores = _best_on(val, _tried(name, SVM_CS, settings), lambda c: SVC(
+            kernel="rbf", C=c, gamma=gamma, break_ties=True, random_state=seed).fit(x, y))
+        return model, {"C": c, "gamma": gamma, "val_accuracy_by_C": MappingProxyType(scores)}
+    model = KNeighborsClassifier(algorithm="brute", n_jobs=1).fit(x, y)
+    scores = {}
+    for k in (k for k in KNN_KS if k <= len(y)):
+        model.set_params(n_neighbors=k)
+        scores[k] = _accuracy(model, *val)
+    # Ties go to the larger k: smoother, so less fitted to this validation split.
+    best = max(scores, key=lambda k: (scores[k], k))
+    model.set_params(n_neighbors=best)
+    return model, {"k": best, "val_accuracy_by_k": MappingProxyType(dict(scores))}
 
 
 def _tried(name: str, values: Sequence[float], settings: int | None) -> Sequence[float]:

@@ -20,8 +20,9 @@ from nas.errors import UserError
 class Baseline:
     """One baseline fitted on the train split (or skipped), with its accuracies and model.
 
-    `model` is the fitted scikit-learn estimator (None when skipped); it takes the flattened
-    standardised features, and its classes are the dataset's label ids.
+    `model` is the fitted scikit-learn estimator (None when skipped); it takes the standardised
+    inputs average-pooled by `pool` (`pooled`) and flattened, and its classes are the dataset's
+    label ids.
     """
 
     name: str
@@ -37,6 +38,8 @@ class Baseline:
     #: Its settings (k for k-NN, C and gamma for the SVM, whether lbfgs converged, ...).
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     model: Any = field(default=None, repr=False)
+    #: The factor its images were average-pooled by, chosen on validation (1: as they are).
+    pool: int = 1
 
     @property
     def fitted(self) -> bool:
@@ -86,7 +89,7 @@ class Baseline:
         params = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.params.items()}
         return {"name": self.name, "val_accuracy": self.val_accuracy,
                 "test_accuracy": self.test_accuracy, "seconds": self.seconds,
-                "skipped": self.skipped, "train_size": self.train_size,
+                "skipped": self.skipped, "train_size": self.train_size, "pool": self.pool,
                 "params": json.loads(json.dumps(params, default=str))}
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
@@ -95,11 +98,12 @@ class Baseline:
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise UserError(f"baseline {self.name} takes samples shaped {self.input_shape}, "
                             f"got {tuple(x.shape[1:])}")
-        return flat(x)
+        return flat(pooled(x, self.pool))
 
 
 def linear_module(baseline: Baseline) -> torch.nn.Module:
-    """The fitted logistic baseline as ``nn.Sequential(nn.Flatten(), nn.Linear(F, K))``.
+    """The fitted logistic baseline as ``nn.Sequential(nn.Flatten(), nn.Linear(F, K))``, with
+    its average pooling first where it was fitted on pooled images.
 
     Its logits are sklearn's decision function (float32), so their softmax is its probabilities
     and their argmax its prediction; it takes the same standardised inputs, in eval mode.
@@ -127,7 +131,23 @@ def linear_module(baseline: Baseline) -> torch.nn.Module:
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
         linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    return torch.nn.Sequential(torch.nn.Flatten(), linear).eval()
+    layers: list[torch.nn.Module] = [torch.nn.Flatten(), linear]
+    if baseline.pool > 1:
+        layers.insert(0, _pooling(baseline.pool))
+    return torch.nn.Sequential(*layers).eval()
+
+
+def pooled(x: torch.Tensor, pool: int) -> torch.Tensor:
+    """Images (N, C, H, W) average-pooled by `pool` (a partial window at an edge averages the
+    pixels it holds); `x` itself when `pool` is 1."""
+    if pool == 1:
+        return x
+    with torch.no_grad():
+        return _pooling(pool)(x.detach().float())
+
+
+def _pooling(pool: int) -> torch.nn.Module:
+    return torch.nn.AvgPool2d(pool, stride=pool, ceil_mode=True)
 
 
 def flat(x: torch.Tensor, dtype: type[np.floating] | None = np.float64) -> np.ndarray:

@@ -325,7 +325,7 @@ def _baseline_lines(view: JournalView) -> list[str]:
     fitted = [b for b in view.baselines if b.get("val_accuracy") is not None]
     if fitted:
         lines.append("baseline " + "; ".join(
-            f"{b['name']} val acc {_pct(b['val_accuracy'])}, test acc "
+            f"{_baseline_name(b)} val acc {_pct(b['val_accuracy'])}, test acc "
             f"{_pct(b.get('test_accuracy'))} ({b.get('seconds', 0.0):.1f} s)" for b in fitted))
     won = None if view.summary is None else view.summary.baseline_won
     if won is not None:
@@ -336,6 +336,12 @@ def _baseline_lines(view: JournalView) -> list[str]:
     for replan in view.replans:
         lines.append(f"replan   at {replan['spent']:.1f} s: {replan['reason']}")
     return lines
+
+
+def _baseline_name(baseline: Mapping[str, Any]) -> str:
+    """A journaled baseline's name, with the pooling its images had (if any)."""
+    pool = int(baseline.get("pool") or 1)
+    return baseline["name"] if pool == 1 else f"{baseline['name']} ({pool}x{pool}-pooled)"
 
 
 def _general(value: float) -> str:
