@@ -80,6 +80,9 @@ class Plan:
     epoch_seconds: float | None = None
     #: False when a time budget was spent before the first trial: only the baselines run.
     trains: bool = True
+    #: Configurations trained at the full trial budget before the searcher's own (left-out
+    #: hyperparameters at their defaults).
+    enqueue: tuple[dict[str, Any], ...] = ()
 
     def explain(self) -> str:
         """What was chosen and why, one line per choice."""
@@ -200,6 +203,17 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
             data, {**(space_overrides or {}), "augment": "none"})
         space_reason += (f"; no augmentation, as trials of {epochs:g} epochs are too short "
                          "for it to pay")
+    first: tuple[dict[str, Any], ...] = ()
+    if space is None and epochs < MIN_AUGMENTED_EPOCHS and augmented(default) \
+            and "augment" not in (space_overrides or {}):
+        # Whether augmentation pays in so few epochs depends on the data (docs/decisions.md,
+        # "Augmentation in short trials"): searched, and the default model trains both ways.
+        space_name, default, space_reason = default_space(
+            data, {**(space_overrides or {}), "augment": ["none", IMAGE_AUGMENT]})
+        first = ({"augment": IMAGE_AUGMENT},)
+        space_reason += (f"; augmentation searched (none or {IMAGE_AUGMENT}), and the default "
+                         f"model trains the full {epochs:g} epochs both ways first: whether "
+                         "augmentation pays in trials this short depends on the data")
     min_epochs = epochs / ETA ** (RUNGS - 1)
     if budget.unit is Unit.SECONDS and epoch_seconds is not None:
         afford = f"{budget.amount:g} s at {epoch_seconds:.2f} s per epoch"
@@ -240,7 +254,7 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
     return Plan(space_name=space_name, space=default, searcher=DEFAULT_SEARCHER,
                 trial_budget=Budget(float(epochs), Unit.EPOCHS),
                 searcher_options={"eta": ETA, "include_default": True, "full_first": True},
-                reasons=reasons, epoch_seconds=epoch_seconds)
+                reasons=reasons, epoch_seconds=epoch_seconds, enqueue=first)
 
 
 #: The hyperparameter that sets a default space's model size, and the smallest lower bound a

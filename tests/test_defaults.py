@@ -294,6 +294,40 @@ def test_trials_too_short_for_augmentation_train_without_it() -> None:
     assert augmented(long.space) and "no augmentation" not in long.explain()
 
 
+@pytest.mark.parametrize(("epoch_seconds", "epochs"), [(1.4, 18), (3.0, 9)])
+def test_short_augmented_trials_search_augmentation_and_train_the_default_both_ways(
+        epoch_seconds: float, epochs: int) -> None:
+    # 9 to 26 epochs: whether augmentation pays depends on the data, so it is searched and the
+    # default model trains with it (enqueued) and without it (the space's default) first.
+    chosen = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=epoch_seconds)
+    assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
+    assert list(chosen.space["augment"].choices) == ["none", "affine"]
+    assert chosen.space["augment"].default_value == "none"
+    assert chosen.enqueue == ({"augment": "affine"},)
+    assert "trains the full" in chosen.explain() and "both ways" in chosen.explain()
+    # 27 epochs or more: augmentation pays (measured), fixed as before; below 9: none.
+    for seconds in (1.0, 200.0):
+        fixed = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=seconds)
+        assert fixed.enqueue == () and not hasattr(fixed.space["augment"], "choices")
+    # The user's own choice of augmentation is kept.
+    theirs = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=3.0,
+                  space_overrides={"augment": "affine"})
+    assert theirs.enqueue == () and theirs.space["augment"].value == "affine"
+
+
+def test_a_search_trains_the_default_with_and_without_augmentation_first(tmp_path) -> None:
+    # 60 epochs of budget: 9-epoch trials, so the plan enqueues the augmented default.
+    result = nas.search(data=_images(), budget="60ep", seed=0, storage=tmp_path / "a.db",
+                        progress=False, baselines=False, replicas=0, ensemble=0)
+    first = sorted(result.trials, key=lambda r: r.id)[:2]
+    assert [r.trial.config["augment"] for r in first] == ["affine", "none"]
+    assert [r.trial.info.get("origin") for r in first] == ["enqueued", "default"]
+    # Both at the full trial budget (None: the search's own, 9 epochs here).
+    assert [r.trial.budget for r in first] == [None, 9.0]
+    assert {k: v for k, v in first[0].trial.config.items() if k != "augment"} == \
+        {k: v for k, v in first[1].trial.config.items() if k != "augment"}
+
+
 def test_the_baselines_reserve_comes_out_of_what_the_plan_may_use() -> None:
     data = blobs()
     # 20 s with 2 s for the baselines: the default model is timed and the trials planned.

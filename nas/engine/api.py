@@ -222,8 +222,10 @@ def search(
         searcher_obj, trial_seq = make_searcher(
             searcher_name, space_obj, seed, searcher_opts, min_budget=per_trial.amount / 9,
             max_budget=per_trial.amount, n_objectives=1 if names is None else len(names))
+        planned = () if chosen.plan is None else chosen.plan.enqueue
         warm, queued = warm_start_search(searcher_obj, warm_start, warm_start_retrain,
-                                          enqueue, space_obj, per_trial, names)
+                                          [*planned, *(enqueue or ())] or None, space_obj,
+                                          per_trial, names)
         objective = TrainingObjective(dataset, per_trial, options, horizon=horizon_of(searcher_obj))
         # A space that cannot fit the data is the user's mistake: say so before any journal exists.
         with torch.device("meta"):
