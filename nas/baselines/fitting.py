@@ -183,9 +183,9 @@ def _fit(name: str, common: dict[str, Any], by_pool: Mapping[int, _Inputs], keep
     by_resolution: dict[int, float] = {}
     with single_thread():
         for pool, inputs in by_pool.items():
-            model, params = _fit_one(name, inputs.train[keep].astype(np.float64), y,
-                                     (inputs.val, y_val), seed, settings)
-            by_resolution[pool] = _accuracy(model, inputs.val, y_val)
+            model, params, by_resolution[pool] = _fit_one(
+                name, inputs.train[keep].astype(np.float64), y, (inputs.val, y_val), seed,
+                settings)
             if chosen is None or by_resolution[pool] > chosen[3]:
                 chosen = (pool, model, params, by_resolution[pool])
         assert chosen is not None
@@ -201,8 +201,9 @@ def _fit(name: str, common: dict[str, Any], by_pool: Mapping[int, _Inputs], keep
 
 
 def _fit_one(name: str, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray],
-             seed: int, settings: int | None) -> tuple[Any, dict[str, Any]]:
-    """Baseline `name` fitted on (x, y) with the setting best on `val`, and its params."""
+             seed: int, settings: int | None) -> tuple[Any, dict[str, Any], float]:
+    """Baseline `name` fitted on (x, y) with the setting best on `val`, its params, and its
+    accuracy on `val` (the score that chose it)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -218,7 +219,7 @@ def _fit_one(name: str, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.
 
         c, model, scores = _best_on(val, _tried(name, LOGISTIC_CS, settings), logistic)
         return model, {"C": c, "converged": bool(np.max(model.n_iter_) < LOGISTIC_MAX_ITER),
-                       "val_accuracy_by_C": MappingProxyType(scores)}
+                       "val_accuracy_by_C": MappingProxyType(scores)}, scores[c]
     if name == "svm-rbf":
         # break_ties: predict is then the argmax of the one-vs-rest decision function, the
         # scores predict_proba softmaxes, instead of a one-vs-one vote won by the first.
@@ -228,7 +229,8 @@ def _fit_one(name: str, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.
         # probability is left at its default, False: passing it is deprecated since 1.9.
         c, model, scores = _best_on(val, _tried(name, SVM_CS, settings), lambda c: SVC(
             kernel="rbf", C=c, gamma=gamma, break_ties=True, random_state=seed).fit(x, y))
-        return model, {"C": c, "gamma": gamma, "val_accuracy_by_C": MappingProxyType(scores)}
+        return model, {"C": c, "gamma": gamma,
+                       "val_accuracy_by_C": MappingProxyType(scores)}, scores[c]
     model = KNeighborsClassifier(algorithm="brute", n_jobs=1).fit(x, y)
     scores = {}
     for k in (k for k in KNN_KS if k <= len(y)):
@@ -237,7 +239,7 @@ def _fit_one(name: str, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.
     # Ties go to the larger k: smoother, so less fitted to this validation split.
     best = max(scores, key=lambda k: (scores[k], k))
     model.set_params(n_neighbors=best)
-    return model, {"k": best, "val_accuracy_by_k": MappingProxyType(dict(scores))}
+    return model, {"k": best, "val_accuracy_by_k": MappingProxyType(dict(scores))}, scores[best]
 
 
 def _tried(name: str, values: Sequence[float], settings: int | None) -> Sequence[float]:
