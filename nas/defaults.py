@@ -18,6 +18,7 @@ from ConfigSpace import ConfigurationSpace
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.probe import measure_epoch_seconds
+from spaces.overrides import Range
 
 # Each constant says why in a line; the measurements behind them, with their commands, are in
 # docs/decisions.md.
@@ -271,10 +272,11 @@ STEM_STRIDE_FROM = 16
 def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float,
                   seconds: float, measure: Callable[..., float | None]
                   ) -> tuple[dict[str, Any], float, str]:
-    """Make the default space's models cheaper until MIN_TRIAL_EPOCHS of its default model fit
-    in FULL_TRIAL_SHARE of `seconds`: first a stride-2 stem on large images, then its
-    model-size range halved. The overrides, the default model's seconds per epoch and why;
-    unchanged when it fits already.
+    """Make the default space's models cheaper until a full trial of its default model fits in
+    FULL_TRIAL_SHARE of `seconds`: first a stride-2 stem on large images, then its model-size
+    range halved. A full trial is the epochs the plan wants: MIN_AUGMENTED_EPOCHS where the
+    space augments, else MIN_TRIAL_EPOCHS. The overrides, the default model's seconds per epoch
+    and why; unchanged when it fits already.
 
     FLOPs pick the first range to try; `measure(space, share)` (a short timing within `share`
     of the planning time left) then decides, as small models pay fixed per-batch costs that
@@ -298,14 +300,15 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
     def verb(was_timed: bool) -> str:
         return "took" if was_timed else "is predicted from its FLOPs at"
 
-    wanted = FULL_TRIAL_SHARE * seconds / MIN_TRIAL_EPOCHS
     name, space, _ = default_space(data, overrides)
     param, smallest = SIZE_PARAMS[name]
-    # The stem is judged by the epochs the plan wants (27 with augmentation): at 300 s a 28x28
-    # default model of 4 s per epoch fitted nine epochs, not 27, and 2 of 3 searches ended
-    # below an SVM (docs/decisions.md).
+    # Stem and width are judged by the epochs the plan wants (27 with augmentation): at 300 s
+    # a 28x28 default model of 4 s per epoch fitted nine epochs, not 27, and 2 of 3 searches
+    # ended below an SVM; at equal seconds, augmented images gained 10-17 points from half the
+    # channels for three times the epochs, unaugmented ones lost 0-4 (docs/decisions.md).
     floor = MIN_AUGMENTED_EPOCHS if augmented(space) else MIN_TRIAL_EPOCHS
-    if epoch_seconds <= FULL_TRIAL_SHARE * seconds / floor:
+    wanted = FULL_TRIAL_SHARE * seconds / floor
+    if epoch_seconds <= wanted:
         return overrides, epoch_seconds, ""
     whys: list[str] = []
     started_at = epoch_seconds
@@ -324,30 +327,40 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
         return overrides, epoch_seconds, "\n".join(whys)
 
     start_space = default_space(data, overrides)[1]
-    reference, hp = flops(start_space), space[param]
-    low, high, measured, was_timed = int(hp.lower), int(hp.upper), epoch_seconds, True
+    reference, hp = flops(start_space), start_space[param]
+    # The range and the default model's size are halved together: a range alone would keep
+    # the old default wherever it still fits (8-64 halved to 4-32 kept 16 channels).
+    size = Range(int(hp.lower), int(hp.upper), int(hp.default_value))
+    measured, was_timed = epoch_seconds, True
     for _ in range(MAX_SIZE_PROBES):
         predicted = measured
-        while predicted > wanted and low // 2 >= smallest:
-            low, high = low // 2, high // 2
-            predicted = epoch_seconds * flops(_narrowed(data, overrides, param, low, high)) \
+        while predicted > wanted and size.low // 2 >= smallest:
+            size = _halved(size)
+            predicted = epoch_seconds * flops(_narrowed(data, overrides, param, size)) \
                 / reference
-        if (low, high) == (int(hp.lower), int(hp.upper)):
+        if size.low == int(hp.lower):
             return overrides, epoch_seconds, "\n".join(whys)
-        measured, was_timed = timed(_narrowed(data, overrides, param, low, high), 1.0,
+        measured, was_timed = timed(_narrowed(data, overrides, param, size), 1.0,
                                     start_space, epoch_seconds)
-        if not was_timed or measured <= wanted or low // 2 < smallest:
+        if not was_timed or measured <= wanted or size.low // 2 < smallest:
             break
-    whys.append(f"sizes   {param} narrowed to {low}-{high} (from {int(hp.lower)}-"
-                f"{int(hp.upper)}): the default model took {epoch_seconds:.2f} s per epoch, so "
-                f"{MIN_TRIAL_EPOCHS} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
+    whys.append(f"sizes   {param} narrowed to {size.low:g}-{size.high:g}, default "
+                f"{size.default:g} (from {int(hp.lower)}-{int(hp.upper)}, default "
+                f"{int(hp.default_value)}): the default model took {epoch_seconds:.2f} s per "
+                f"epoch, so {floor} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
                 f"the {seconds:.0f} s left; the narrower one {verb(was_timed)} {measured:.2f} s")
-    return {**overrides, param: (low, high)}, measured, "\n".join(whys)
+    return {**overrides, param: size}, measured, "\n".join(whys)
 
 
-def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, low: int,
-              high: int) -> ConfigurationSpace:
-    return default_space(data, {**overrides, param: (low, high)})[1]
+def _halved(size: Range) -> Range:
+    """A model-size range and its default, each halved (the default kept within the range)."""
+    low, high = int(size.low) // 2, int(size.high) // 2
+    return Range(low, high, min(max(int(size.default) // 2, low), high))
+
+
+def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, size: Range
+              ) -> ConfigurationSpace:
+    return default_space(data, {**overrides, param: size})[1]
 
 
 def _epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str, limit: float

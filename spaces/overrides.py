@@ -2,7 +2,7 @@
 
 Overrides follow Auto-PyTorch's search-space updates: a ``(low, high)`` tuple sets a numeric or
 ordinal range, a list sets the choices of a categorical or ordinal parameter, a single value fixes
-the parameter; `Default` moves only the default.
+the parameter; `Default` moves only the default, `Range` sets a range and its default.
 """
 
 from __future__ import annotations
@@ -39,6 +39,19 @@ class Default:
 
 
 @dataclass(frozen=True)
+class Range:
+    """An override that sets a numeric parameter's range and its default together (a plain
+    ``(low, high)`` keeps the old default where it still fits, else takes the range's centre)."""
+
+    low: float
+    high: float
+    default: float
+
+    def __str__(self) -> str:
+        return f"({self.low:g}, {self.high:g}), default {self.default:g}"
+
+
+@dataclass(frozen=True)
 class Param:
     """One searchable setting: ``kind`` is int, float, categorical or ordinal.
 
@@ -68,6 +81,9 @@ class Param:
             if not inside:
                 raise UserError(f"{self.name}: the default {default!r} lies outside the space")
             return dataclasses.replace(self, default=default)
+        if isinstance(value, Range):
+            return self.with_override((value.low, value.high)).with_override(
+                Default(value.default))
         if isinstance(value, (tuple, list)) and self.kind in ("int", "float") and len(value) == 2:
             low, high = (self._number(v) for v in value)
             if low > high:

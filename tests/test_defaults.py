@@ -219,21 +219,41 @@ def test_cli_explain_prints_the_choices_and_runs_nothing(tmp_path, monkeypatch,
 def test_models_are_narrowed_until_a_full_trial_fits_a_quarter_of_the_budget() -> None:
     from nas.defaults import _sized_models
 
-    timed: list[tuple[int, int]] = []
+    timed: list[tuple[int, int, int]] = []
 
     def measure(space, share: float = 1.0) -> float:  # a narrower space's default model:
-        timed.append((space["channels"].lower, space["channels"].upper))  # fast enough
+        hp = space["channels"]  # fast enough
+        timed.append((hp.lower, hp.upper, hp.default_value))
         return 0.05
 
     overrides, seconds, why = _sized_models(_images(), {}, 10.0, 20.0, measure)
-    low, high = overrides["channels"]
-    assert (low, high) == timed[-1] and high < 128 and seconds == 0.05
-    assert f"channels narrowed to {low}-{high}" in why and "took 0.05 s" in why
+    size = overrides["channels"]
+    low, high, default = timed[-1]
+    assert (size.low, size.high, size.default) == (low, high, default) and seconds == 0.05
+    # Range and default model halved together, from 32-128 with 64 by default.
+    assert high < 128 and (low, high, default) == (32 * default // 64, 128 * default // 64,
+                                                    default)
+    assert f"channels narrowed to {low}-{high}, default {default}" in why
+    assert "took 0.05 s" in why
+    space = default_space(_images(), overrides)[1]
+    assert space["channels"].default_value == default < 64
     # Fast enough already, or the user's own range: nothing changes and nothing is timed.
     assert _sized_models(_images(), {}, 0.1, 20.0, measure)[2] == ""
     assert _sized_models(_images(), {"channels": (8, 16)}, 10.0, 20.0, measure)[0] == \
         {"channels": (8, 16)}
     assert len(timed) == 1
+
+
+@pytest.mark.parametrize(("data", "floor"), [(_images, 27), (_signals, 9)])
+def test_models_are_narrowed_until_the_epochs_the_plan_wants_fit(data, floor: int) -> None:
+    from nas.defaults import FULL_TRIAL_SHARE, _sized_models
+
+    # A quarter of 100 s holds 9 epochs of 2 s but not 27: augmented images (which want 27)
+    # get narrower models, signals (which want 9) keep theirs.
+    overrides, _, why = _sized_models(data(), {}, 2.0, 100.0, lambda space, share=1.0: 0.5)
+    assert 9 * 2.0 <= FULL_TRIAL_SHARE * 100.0 < 27 * 2.0
+    assert ("channels" in overrides) == (floor == 27)
+    assert (f"{floor} epochs would take over 25 %" in why) == (floor == 27)
 
 
 @pytest.mark.parametrize(("strided_seconds", "narrowed"), [(0.05, False), (5.0, True)])

@@ -58,6 +58,19 @@ def test_a_default_override_moves_only_the_default() -> None:
         spaces.residual_conv(n_stages=Default(5))
 
 
+def test_a_range_override_sets_the_range_and_its_default() -> None:
+    from spaces.overrides import Range
+
+    # A plain range keeps the old default (16) where it still fits; a Range moves it too.
+    assert spaces.residual_conv(channels=(8, 32))["channels"].default_value == 16
+    space = spaces.residual_conv(channels=Range(4, 32, 8))
+    assert (space["channels"].lower, space["channels"].upper) == (4, 32)
+    assert space["channels"].default_value == 8
+    assert str(Range(4, 32, 8)) == "(4, 32), default 8"
+    with pytest.raises(UserError, match="outside the space"):
+        spaces.residual_conv(channels=Range(4, 32, 64))
+
+
 def test_overrides_can_widen_and_fixed_depth_has_no_conditions() -> None:
     space = spaces.residual_mlp(width=(8, 4096), n_blocks=3)
     assert (space["width"].lower, space["width"].upper) == (8, 4096)
