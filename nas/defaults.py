@@ -304,7 +304,7 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
     param, smallest = SIZE_PARAMS[name]
     # Stem and width are judged by the epochs the plan wants (27 with augmentation): at 300 s
     # a 28x28 default model of 4 s per epoch fitted nine epochs, not 27, and 2 of 3 searches
-    # ended below an SVM; at equal seconds, augmented images gained 10-17 points from half the
+    # ended below an SVM; at equal seconds, augmented images gained 0.5-22 points from half the
     # channels for three times the epochs, unaugmented ones lost 0-4 (docs/decisions.md).
     floor = MIN_AUGMENTED_EPOCHS if augmented(space) else MIN_TRIAL_EPOCHS
     wanted = FULL_TRIAL_SHARE * seconds / floor
@@ -328,39 +328,64 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
 
     start_space = default_space(data, overrides)[1]
     reference, hp = flops(start_space), start_space[param]
-    # The range and the default model's size are halved together: a range alone would keep
-    # the old default wherever it still fits (8-64 halved to 4-32 kept 16 channels).
-    size = Range(int(hp.lower), int(hp.upper), int(hp.default_value))
-    measured, was_timed = epoch_seconds, True
-    for _ in range(MAX_SIZE_PROBES):
-        predicted = measured
-        while predicted > wanted and size.low // 2 >= smallest:
-            size = _halved(size)
-            predicted = epoch_seconds * flops(_narrowed(data, overrides, param, size)) \
-                / reference
-        if size.low == int(hp.lower):
+    start = Range(int(hp.lower), int(hp.upper), int(hp.default_value))
+
+    def narrowed(size: Range, halve_default: bool) -> ConfigurationSpace:
+        return default_space(data, {**overrides, param: _size_override(size, halve_default)})[1]
+
+    def narrow(epochs: int, halve_default: bool
+               ) -> tuple[Range, ConfigurationSpace, float, bool] | None:
+        """Halve the range until `epochs` of the default model fit: the size, its space, its
+        seconds per epoch and whether they were timed; None when nothing was narrowed."""
+        target = FULL_TRIAL_SHARE * seconds / epochs
+        size, measured, was_timed = start, epoch_seconds, True
+        for _ in range(MAX_SIZE_PROBES):
+            predicted = measured
+            while predicted > target and size.low // 2 >= smallest:
+                size = _halved(size)
+                predicted = epoch_seconds * flops(narrowed(size, halve_default)) / reference
+            if size.low == start.low:
+                return None
+            measured, was_timed = timed(narrowed(size, halve_default), 1.0, start_space,
+                                        epoch_seconds)
+            if not was_timed or measured <= target or size.low // 2 < smallest:
+                break
+        return size, narrowed(size, halve_default), measured, was_timed
+
+    # On augmented images half the channels for three times the epochs won at equal seconds,
+    # so the default model is halved with its range until the 27 epochs fit. Where even that
+    # cannot buy them, and on unaugmented data, the wider model won: the old rule, the range
+    # narrowed until nine epochs fit and the default model kept where it still fits (a 28x28
+    # search at 30 s: 8 channels for 9 epochs 43 % against 16 for 6 epochs 55 %).
+    chosen, epochs, halve = None, floor, floor > MIN_TRIAL_EPOCHS
+    if halve:
+        chosen = narrow(floor, halve_default=True)
+    if chosen is None or chosen[2] > wanted:
+        if epoch_seconds <= FULL_TRIAL_SHARE * seconds / MIN_TRIAL_EPOCHS:
             return overrides, epoch_seconds, "\n".join(whys)
-        measured, was_timed = timed(_narrowed(data, overrides, param, size), 1.0,
-                                    start_space, epoch_seconds)
-        if not was_timed or measured <= wanted or size.low // 2 < smallest:
-            break
+        epochs, halve = MIN_TRIAL_EPOCHS, False
+        chosen = narrow(MIN_TRIAL_EPOCHS, halve_default=False)
+    if chosen is None:
+        return overrides, epoch_seconds, "\n".join(whys)
+    size, to, measured, was_timed = chosen
     whys.append(f"sizes   {param} narrowed to {size.low:g}-{size.high:g}, default "
-                f"{size.default:g} (from {int(hp.lower)}-{int(hp.upper)}, default "
-                f"{int(hp.default_value)}): the default model took {epoch_seconds:.2f} s per "
-                f"epoch, so {floor} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
+                f"{to[param].default_value} (from {start.low:g}-{start.high:g}, default "
+                f"{start.default:g}): the default model took {epoch_seconds:.2f} s per "
+                f"epoch, so {epochs} epochs would take over {100 * FULL_TRIAL_SHARE:.0f} % of "
                 f"the {seconds:.0f} s left; the narrower one {verb(was_timed)} {measured:.2f} s")
-    return {**overrides, param: size}, measured, "\n".join(whys)
+    return {**overrides, param: _size_override(size, halve)}, measured, "\n".join(whys)
+
+
+def _size_override(size: Range, halve_default: bool) -> Range | tuple[int, int]:
+    """A narrowed size as an override: with its halved default, or a plain range (the space's
+    default kept where it fits, else the range's centre)."""
+    return size if halve_default else (int(size.low), int(size.high))
 
 
 def _halved(size: Range) -> Range:
     """A model-size range and its default, each halved (the default kept within the range)."""
     low, high = int(size.low) // 2, int(size.high) // 2
     return Range(low, high, min(max(int(size.default) // 2, low), high))
-
-
-def _narrowed(data: Dataset, overrides: dict[str, Any], param: str, size: Range
-              ) -> ConfigurationSpace:
-    return default_space(data, {**overrides, param: size})[1]
 
 
 def _epoch_seconds(space: ConfigurationSpace, data: Dataset, device: str, limit: float

@@ -256,6 +256,30 @@ def test_models_are_narrowed_until_the_epochs_the_plan_wants_fit(data, floor: in
     assert (f"{floor} epochs would take over 25 %" in why) == (floor == 27)
 
 
+def test_narrowing_that_cannot_buy_the_augmented_epochs_keeps_the_wider_default() -> None:
+    from nas.defaults import _sized_models
+
+    timed: list[tuple[int, int]] = []
+
+    def measure(space, share: float = 1.0) -> float:
+        # Halved defaults (32 channels and fewer) stay too slow for 27 epochs in a quarter of
+        # 20 s.
+        hp = space["channels"]
+        timed.append((hp.upper, hp.default_value))
+        return {64: 0.5, 32: 0.3}.get(hp.default_value, 0.2)
+
+    overrides, seconds, why = _sized_models(_images(), {}, 0.5, 20.0, measure)
+    # Nine epochs of the default model (4.5 s) fit a quarter of 20 s: nothing changes.
+    assert overrides == {} and seconds == 0.5 and why == ""
+    assert all(default < 64 for _, default in timed)  # only halved defaults were tried
+    overrides, seconds, why = _sized_models(_images(), {}, 1.0, 20.0, measure)
+    # Nine epochs of 1 s do not fit: the old rule, a plain narrower range (the space's own
+    # default where it fits) until nine epochs do.
+    assert isinstance(overrides["channels"], tuple) and 9 * seconds <= 5.0
+    default = default_space(_images(), overrides)[1]["channels"].default_value
+    assert "9 epochs would take over 25 %" in why and f"default {default} " in why
+
+
 @pytest.mark.parametrize(("strided_seconds", "narrowed"), [(0.05, False), (5.0, True)])
 def test_large_images_first_get_a_stride_2_stem(strided_seconds: float, narrowed: bool) -> None:
     from nas.defaults import _sized_models
