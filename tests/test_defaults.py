@@ -248,12 +248,18 @@ def test_models_are_narrowed_until_a_full_trial_fits_a_quarter_of_the_budget() -
 def test_models_are_narrowed_until_the_epochs_the_plan_wants_fit(data, floor: int) -> None:
     from nas.defaults import FULL_TRIAL_SHARE, _sized_models
 
-    # A quarter of 100 s holds 9 epochs of 2 s but not 27: augmented images (which want 27)
-    # get narrower models, signals (which want 9) keep theirs.
+    # A quarter of 100 s holds 9 epochs of 2 s but not 18: augmented images (which want 27,
+    # and are narrowed until at least 18 fit) get narrower models, signals (9) keep theirs.
     overrides, _, why = _sized_models(data(), {}, 2.0, 100.0, lambda space, share=1.0: 0.5)
-    assert 9 * 2.0 <= FULL_TRIAL_SHARE * 100.0 < 27 * 2.0
+    assert 9 * 2.0 <= FULL_TRIAL_SHARE * 100.0 < 18 * 2.0
     assert ("channels" in overrides) == (floor == 27)
-    assert (f"{floor} epochs would take over 25 %" in why) == (floor == 27)
+    assert ("18 epochs would take over 25 %" in why) == (floor == 27)
+    if floor == 27:
+        # Half the channels (32) fit 18 epochs but not 27: kept, not halved again for 27.
+        overrides, seconds, _ = _sized_models(
+            data(), {}, 2.0, 100.0,
+            lambda space, share=1.0: {32: 1.2}.get(space["channels"].default_value, 0.3))
+        assert overrides["channels"].default == 32 and seconds == 1.2
 
 
 def test_narrowing_that_cannot_buy_the_augmented_epochs_keeps_the_wider_default() -> None:
@@ -262,11 +268,11 @@ def test_narrowing_that_cannot_buy_the_augmented_epochs_keeps_the_wider_default(
     timed: list[tuple[int, int]] = []
 
     def measure(space, share: float = 1.0) -> float:
-        # Halved defaults (32 channels and fewer) stay too slow for 27 epochs in a quarter of
+        # Halved defaults (32 channels and fewer) stay too slow for 18 epochs in a quarter of
         # 20 s.
         hp = space["channels"]
         timed.append((hp.upper, hp.default_value))
-        return {64: 0.5, 32: 0.3}.get(hp.default_value, 0.2)
+        return {64: 0.5}.get(hp.default_value, 0.3)
 
     overrides, seconds, why = _sized_models(_images(), {}, 0.5, 20.0, measure)
     # Nine epochs of the default model (4.5 s) fit a quarter of 20 s: nothing changes.
