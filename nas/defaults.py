@@ -433,12 +433,22 @@ def _total_epochs(budget: Budget, epoch_seconds: float | None) -> float | None:
 
 def _affordable_floor(floor: int, total: float | None) -> int:
     """`floor` lowered in steps of ETA ** (RUNGS - 1) until a full trial of the default model
-    takes at most FULL_TRIAL_SHARE of the `total` epochs; below MIN_TRIAL_EPOCHS only when even
-    that does not fit (a short budget on a slow machine), down to one epoch."""
+    takes at most FULL_TRIAL_SHARE of the `total` epochs (from 27 to 18: until 18 is the nearer
+    in ratio); below MIN_TRIAL_EPOCHS only when even that does not fit (a short budget on a
+    slow machine), down to one epoch."""
     step = ETA ** (RUNGS - 1)
-    while total is not None and floor > MIN_TRIAL_EPOCHS and floor > FULL_TRIAL_SHARE * total:
+
+    def too_long(epochs: int) -> bool:
+        share = FULL_TRIAL_SHARE
+        if epochs - step > MIN_TRIAL_EPOCHS:
+            # 27 epochs at 26 % of a 60 s budget gave 8-channel shapes28 models 18 epochs:
+            # 56-62 % against 70-75 % at 27 (docs/decisions.md).
+            share *= math.sqrt(epochs / (epochs - step))
+        return epochs > share * total
+
+    while total is not None and floor > MIN_TRIAL_EPOCHS and too_long(floor):
         floor = max(MIN_TRIAL_EPOCHS, floor - step)
-    if total is not None and floor > FULL_TRIAL_SHARE * total:
+    if total is not None and floor <= MIN_TRIAL_EPOCHS and floor > FULL_TRIAL_SHARE * total:
         floor = max(1, min(floor, math.floor(FULL_TRIAL_SHARE * total)))
     return floor
 

@@ -344,6 +344,15 @@ def test_trials_too_short_for_augmentation_train_without_it() -> None:
     assert augmented(long.space) and "no augmentation" not in long.explain()
 
 
+@pytest.mark.parametrize(("share", "epochs"), [(0.24, 27), (0.28, 27), (0.32, 18)])
+def test_augmented_trials_keep_27_epochs_while_they_are_nearer_than_18(share: float,
+                                                                      epochs: int) -> None:
+    # A full 27-epoch trial at `share` of 120 s: 27 is kept up to sqrt(27 / 18) x a quarter
+    # (30.6 %), the nearer of the two steps in ratio.
+    chosen = plan(_images(), Budget(120, Unit.SECONDS), epoch_seconds=share * 120 / 27)
+    assert chosen.trial_budget == Budget(epochs, Unit.EPOCHS)
+
+
 @pytest.mark.parametrize(("epoch_seconds", "epochs"), [(1.4, 18), (3.0, 9)])
 def test_short_augmented_trials_search_augmentation_and_train_the_default_both_ways(
         epoch_seconds: float, epochs: int) -> None:
