@@ -18,7 +18,7 @@ from ConfigSpace import ConfigurationSpace
 from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.probe import measure_epoch_seconds
-from spaces.overrides import Range
+from spaces.overrides import Default, Range
 
 # Each constant says why in a line; the measurements behind them, with their commands, are in
 # docs/decisions.md.
@@ -139,7 +139,6 @@ def default_space(data: Dataset, overrides: dict[str, Any] | None = None
                   ) -> tuple[str, ConfigurationSpace, str]:
     """The space for `data`'s shape, with `overrides` on top; (name, space, reason)."""
     import spaces
-    from spaces.overrides import Default
 
     kind = data_kind(tuple(data.input_shape))
     shape = "x".join(str(d) for d in data.input_shape)
@@ -346,11 +345,11 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
                 predicted = epoch_seconds * flops(narrowed(size, halve_default)) / reference
             if size.low == start.low:
                 return None
-            measured, was_timed = timed(narrowed(size, halve_default), 1.0, start_space,
-                                        epoch_seconds)
+            candidate = narrowed(size, halve_default)
+            measured, was_timed = timed(candidate, 1.0, start_space, epoch_seconds)
             if not was_timed or measured <= target or size.low // 2 < smallest:
                 break
-        return size, narrowed(size, halve_default), measured, was_timed
+        return size, candidate, measured, was_timed
 
     # On augmented images half the channels for three times the epochs won at equal seconds,
     # so the default model is halved with its range until 18 epochs fit (then the plan trains
