@@ -19,9 +19,11 @@ from spaces.checkpoint import Standardize, load_model
 from spaces.conv import residual_conv
 from spaces.families import (
     FAMILIES,
+    FLOPS_PER_ELEMENT,
     SpaceFamily,
     architecture_hash,
     build_model,
+    model_cost,
     model_flops,
     model_size,
 )
@@ -31,6 +33,7 @@ from spaces.training import TrainSettings
 
 __all__ = [
     "FAMILIES",
+    "FLOPS_PER_ELEMENT",
     "DescribedSpace",
     "SpaceFamily",
     "Standardize",
@@ -42,6 +45,7 @@ __all__ = [
     "described",
     "get",
     "load_model",
+    "model_cost",
     "model_flops",
     "model_size",
     "parse_assignment",

@@ -105,6 +105,42 @@ def model_size(config: Mapping[str, Any], input_shape: tuple[int, ...],
         return int(params), counted
 
 
+#: FLOPs that cost a CPU training step what writing one output element does: with it,
+#: `model_cost` mispredicted sampled models' step times least across four datasets
+#: (docs/decisions.md, "FLOPs against output elements").
+FLOPS_PER_ELEMENT = 1000.0
+
+
+def model_cost(config: Mapping[str, Any], input_shape: tuple[int, ...],
+               num_classes: int) -> float:
+    """What one sample's training step through `config`'s model costs, in output elements:
+    the elements its leaf modules write plus its forward FLOPs / FLOPS_PER_ELEMENT (meta device).
+
+    Small models' steps follow the tensors they write, not their arithmetic: FLOPs alone priced
+    a pooling-heavy model at 3.7x the default one that ran 54x slower."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    written = 0.0
+
+    def count(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        nonlocal written
+        if isinstance(output, torch.Tensor):
+            written += output.numel()
+
+    with torch.device("meta"):
+        model = build_model(config, input_shape, num_classes)
+        hooks = [m.register_forward_hook(count) for m in model.modules()
+                 if next(m.children(), None) is None]
+        model.eval()
+        try:
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                model(torch.empty((1, *input_shape)))
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return written + float(counter.get_total_flops()) / FLOPS_PER_ELEMENT
+
+
 def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:
     """Forward FLOPs per sample of `model` on `batch`, counted by torch's `FlopCounterMode`
     (a multiply-add counts 2) in eval mode without gradients; the model's mode is kept."""

@@ -306,7 +306,7 @@ def test_a_time_ledger_counts_from_when_the_call_began() -> None:
 
 
 def _costs(limit: float = 100.0) -> CostModel:
-    # FLOPs are a configuration's "size" here; the reference is size 10 at 1 s per epoch.
+    # Costs are a configuration's "size" here; the reference is size 10 at 1 s per epoch.
     plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=9, limit=limit, share=1 / 3)
     return CostModel(plan, lambda config: float(config["size"]), lambda config: str(config))
 

@@ -194,6 +194,22 @@ def test_stages_halve_the_spatial_size_while_it_is_large_enough(input_shape, exp
     assert stage_shapes(model, torch.randn(2, *input_shape)) == expected
 
 
+def test_a_models_cost_prices_the_tensors_that_flops_miss() -> None:
+    # Pooling edges do almost no arithmetic but write as much as convolutions: priced by FLOPs
+    # alone such a model looked 9x cheaper than the all-convolution one.
+    convs = default_config(n_stages=2, channels=16)
+    pools = {**convs, "edge_0_1": "maxpool3x3", "edge_1_2": "avgpool3x3"}
+    shape = (1, 8, 8)
+    flops = spaces.model_flops(pools, shape, 10) / spaces.model_flops(convs, shape, 10)
+    cost = spaces.model_cost(pools, shape, 10) / spaces.model_cost(convs, shape, 10)
+    assert flops < 0.2 and cost > 0.4
+    # Both parts count: twice the channels write twice the elements and do ~4x the FLOPs.
+    wide = {**convs, "channels": 32}
+    assert spaces.model_cost(wide, shape, 10) > 1.8 * spaces.model_cost(convs, shape, 10)
+    assert spaces.model_cost(convs, shape, 10) > \
+        spaces.model_flops(convs, shape, 10) / spaces.FLOPS_PER_ELEMENT
+
+
 def test_a_stride_2_stem_halves_the_maps_for_a_quarter_of_the_flops() -> None:
     plain, strided = default_config(n_stages=3, channels=8), default_config(
         n_stages=3, channels=8, stem_stride=2)

@@ -2,8 +2,9 @@
 
 A time budget's plan is sized from one measured model (`nas.defaults`), yet a space holds models
 ten and more times its cost: one of them can eat a whole budget in a single epoch. The cost
-model predicts a candidate's seconds per epoch from its forward FLOPs, scaled by the measured
-model; it turns away candidates whose full trial would take more than a share of the budget, and
+model predicts a candidate's seconds per epoch from its cost per sample (`spaces.model_cost`:
+the elements its modules write, plus its FLOPs), scaled by the measured model; it turns away
+candidates whose full trial would take more than a share of the budget, and
 rescales itself when the trials' real times differ from its predictions by more than a factor
 `REPLAN_FACTOR` (a slower machine than the probe saw, or a busier one).
 """
@@ -24,8 +25,8 @@ RECENT = 5
 #: After a rescaling, trials (their median) needed before the next: one trial's time is noisy,
 #: and single trials made the scale swing 2.2x, 2.5x, 0.5x, 0.4x within one 300 s search.
 SEEN_AFTER_REPLAN = 3
-#: Only models at least this share of the measured one's FLOPs calibrate the scale: in smaller
-#: ones fixed per-batch costs, not FLOPs, dominate.
+#: Only models at least this share of the measured one's cost calibrate the scale: in smaller
+#: ones fixed per-batch costs dominate.
 CALIBRATES_FROM = 0.25
 
 
@@ -85,20 +86,21 @@ class CostPlan:
 
 
 class CostModel:
-    """Seconds per epoch of a configuration = its FLOPs x a scale measured on real trials."""
+    """Seconds per epoch of a configuration = its cost x a scale measured on real trials."""
 
-    def __init__(self, plan: CostPlan, flops_of: Callable[[Mapping[str, Any]], float],
+    def __init__(self, plan: CostPlan, cost_of: Callable[[Mapping[str, Any]], float],
                  key_of: Callable[[Mapping[str, Any]], str],
                  epochs_for: Callable[[float, float, int], int] | None = None) -> None:
-        """`flops_of` counts a configuration's forward FLOPs; `key_of` names its model (the
+        """`cost_of` prices one sample of a configuration (`spaces.model_cost`); `key_of` names its
+        model (the
         count is cached per model); `epochs_for(seconds_left, epoch_seconds, floor)` sizes a
         full trial anew when the scale changes (`nas.defaults.replanned_epochs`)."""
         self.plan = plan
-        self._flops_of = flops_of
+        self._cost_of = cost_of
         self._key_of = key_of
         self._epochs_for = epochs_for
-        self._flops: dict[str, float] = {}
-        self.reference_flops = max(self.flops(plan.reference), 1.0)
+        self._costs: dict[str, float] = {}
+        self.reference_cost = max(self.cost(plan.reference), 1.0)
         self.epoch_seconds = plan.epoch_seconds  # of the reference model, as now believed
         self.full_epochs = plan.full_epochs  # of a full trial, as now planned
         self._ratios: list[float] = []
@@ -118,16 +120,16 @@ class CostModel:
             if replan.trial_epochs is not None:
                 self.full_epochs = replan.trial_epochs
 
-    def flops(self, config: Mapping[str, Any]) -> float:
-        """Forward FLOPs of `config`'s model (cached)."""
+    def cost(self, config: Mapping[str, Any]) -> float:
+        """One sample's cost through `config`'s model (cached)."""
         key = self._key_of(config)
-        if key not in self._flops:
-            self._flops[key] = self._flops_of(config)
-        return self._flops[key]
+        if key not in self._costs:
+            self._costs[key] = self._cost_of(config)
+        return self._costs[key]
 
     def predict(self, config: Mapping[str, Any]) -> float:
         """Seconds one epoch of `config` should take."""
-        return self.epoch_seconds * self.flops(config) / self.reference_flops
+        return self.epoch_seconds * self.cost(config) / self.reference_cost
 
     def refusal(self, trial: Trial) -> str | None:
         """Why `trial` must not train (its full trial would not fit its share), or None: only a
@@ -156,12 +158,12 @@ class CostModel:
         run under the change are timed."""
         if result.epochs < 0.25 or not result.ok:
             return None
-        flops = self.flops(trial.config)
-        if flops < CALIBRATES_FROM * self.reference_flops:
+        cost = self.cost(trial.config)
+        if cost < CALIBRATES_FROM * self.reference_cost:
             return None
         seconds = result.seconds / result.epochs
         self._ratios.append(seconds / self.predict(trial.config))
-        absolute = seconds / (self.plan.epoch_seconds * flops / self.reference_flops)
+        absolute = seconds / (self.plan.epoch_seconds * cost / self.reference_cost)
         if self._key_of(trial.config) == self._reference_key:
             self._reference_ratio = absolute
         else:
@@ -179,9 +181,9 @@ class CostModel:
             self.replans.append(replan)
             return replan
         before, self.epoch_seconds = self.epoch_seconds, self.epoch_seconds * ratio
-        # The scale is per FLOP: small models' fixed per-batch costs raise it while the
+        # The scale is per unit of cost: small models' fixed per-batch costs raise it while the
         # measured model itself may run as planned (its own speed sizes the trials, below).
-        why = (f"trials took {ratio:.1f}x the predicted time: the measured model's FLOPs now "
+        why = (f"trials took {ratio:.1f}x the predicted time: the measured model's cost now "
                f"predict {self.epoch_seconds:.2f} s per epoch (were {before:.2f} s), so the "
                "largest models allowed changed")
         epochs, at = self._trial_epochs(rebudget)
@@ -197,9 +199,9 @@ class CostModel:
     def machine_factor(self) -> float:
         """How much slower the machine runs the measured model than the plan said.
 
-        Not the FLOP scale: other architectures take more (or less) time per FLOP than the
+        Not the cost scale: other architectures take more (or less) time per unit than the
         measured one, and that misfit is no reason to shorten its trials (on shapes16, models
-        of one stage ran 2x their FLOP prediction while the default ran as planned, and the
+        of one stage ran 2x their FLOPs' prediction while the default ran as planned, and the
         trials were cut from 9 epochs to 3). So: the measured model's own latest time, times
         how far the other trials drifted since the search's first ones (a machine that slowed
         down mid-search).
