@@ -10,6 +10,13 @@ against each proxy: FLOPs alone, elements alone, and elements + FLOPs / c for th
 best.
 
     python benchmarks/cost_proxy.py --data shapes28 --set stem_stride=2 --configs 30
+
+With `--narrowed K`, it times instead what a plan's narrowing predicts: the default model and
+the default model with its size range (and default) halved 1..K times, each a whole epoch with
+validation (`nas.probe.measure_epoch_seconds`, no limit), and prints the measured ratio of
+each to the default beside the ratios predicted by FLOPs and by elements + FLOPs / c.
+
+    python benchmarks/cost_proxy.py --data digits --narrowed 2
 """
 
 from __future__ import annotations
@@ -73,6 +80,41 @@ def step_seconds(config: dict[str, Any], data: Any, steps: int = 4) -> float:
     return (time.perf_counter() - began) / (steps * batch)
 
 
+def narrowed(data: Any, overrides: dict[str, Any], halvings: int, repeats: int) -> None:
+    """Time the default model and its halved sizes; print measured against predicted ratios."""
+    from nas.defaults import SIZE_PARAMS, _halved, default_space
+    from nas.probe import measure_epoch_seconds
+    from spaces import model_flops
+    from spaces.overrides import Range
+
+    name, space, _ = default_space(data, overrides)
+    param = SIZE_PARAMS[name][0]
+    hp = space[param]
+    size = Range(int(hp.lower), int(hp.upper), int(hp.default_value))
+    rows = []
+    for step in range(halvings + 1):
+        if step:
+            size = _halved(size)
+            space = default_space(data, {**overrides, param: size})[1]
+        config = dict(space.get_default_configuration())
+        seconds = min(measure_epoch_seconds(space, data) for _ in range(repeats))
+        rows.append({"size": int(config[param]), "flops": model_flops(config, data.input_shape,
+                                                                      data.num_classes),
+                     "elements": elements(config, data.input_shape, data.num_classes),
+                     "epoch_seconds": seconds})
+        print(json.dumps({"narrowed": step, **rows[-1]}), flush=True)
+    first = rows[0]
+    for row in rows[1:]:
+        predicted = {f"c={c:g}": round((first["elements"] + first["flops"] / c)
+                                       / (row["elements"] + row["flops"] / c), 2)
+                     for c in (100, 300, 1000)}
+        print(json.dumps({"size": f"{first['size']} -> {row['size']}",
+                          "measured": round(first["epoch_seconds"] / row["epoch_seconds"], 2),
+                          "flops": round(first["flops"] / row["flops"], 2),
+                          "elements": round(first["elements"] / row["elements"], 2),
+                          **predicted}), flush=True)
+
+
 def main() -> None:
     """Sample, count, time; print one line per configuration and the summary."""
     import torch
@@ -87,10 +129,17 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="space override NAME=VALUE")
     parser.add_argument("--configs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--narrowed", type=int, default=0, metavar="K",
+                        help="time the default model halved 1..K times instead of sampling")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="with --narrowed: timings per size (the fastest counts)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load(args.data)
     overrides = _overrides(args.set)
+    if args.narrowed:
+        narrowed(data, overrides, args.narrowed, args.repeats)
+        return
     space = default_space(data, overrides)[1]
     space.seed(args.seed)
     configs = [dict(space.get_default_configuration())] + [

@@ -247,10 +247,11 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
     if budget.unit is Unit.SECONDS and epoch_seconds is not None:
         reasons += (
             f"sizes   a candidate whose full trial would take over {100 * MAX_TRIAL_SHARE:.0f} % "
-            "of the budget (predicted from what its modules write per sample, plus its FLOPs, "
-            "against the default model's measured time) is skipped; the prediction is "
-            "rescaled whenever trials take over 2x or under 1/2 of it, and then the trial "
-            "budget is planned again for the time left "
+            "of the budget (predicted from what its modules write per sample plus its FLOPs, "
+            "or from its FLOPs where they predict longer, against the default model's "
+            "measured time) is skipped; the prediction is rescaled whenever trials take over "
+            "2x or under 1/2 of it, and then the trial budget is planned again for the time "
+            "left "
             "(the searcher's brackets not yet started use it); each re-plan is journaled",)
     return Plan(space_name=space_name, space=default, searcher=DEFAULT_SEARCHER,
                 trial_budget=Budget(float(epochs), Unit.EPOCHS),
@@ -278,28 +279,30 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
     space augments, else MIN_TRIAL_EPOCHS. The overrides, the default model's seconds per epoch
     and why; unchanged when it fits already.
 
-    Cost per sample (`spaces.model_cost`) picks the first range to try; `measure(space, share)`
-    (a short timing within `share` of the planning time left) then decides, as small models pay
-    fixed per-batch costs no count sees. At most one stem timing and MAX_SIZE_PROBES range
-    timings; once `measure` has no time left (None), the predicted cost stands (trials re-plan
-    it).
+    FLOPs pick the first range to try; `measure(space, share)` (a short timing within `share`
+    of the planning time left) then decides, as small models pay fixed per-batch costs that
+    FLOPs do not see. At most one stem timing and MAX_SIZE_PROBES range timings; once `measure`
+    has no time left (None), the FLOPs' prediction stands (trials re-plan it). FLOPs, not the
+    cost model's `Work.cost`: on a narrower default model FLOPs err fast and the cost slow, and
+    a plan too fast is timed or re-planned while one too slow shortens every trial
+    (docs/decisions.md, "FLOPs against output elements").
     """
     import spaces
 
-    def cost(of: ConfigurationSpace) -> float:
-        return spaces.model_cost(dict(of.get_default_configuration()), data.input_shape,
-                                 data.num_classes)
+    def flops(of: ConfigurationSpace) -> float:
+        return spaces.model_flops(dict(of.get_default_configuration()), data.input_shape,
+                                  data.num_classes)
 
     def timed(of: ConfigurationSpace, share: float, scaled_from: ConfigurationSpace,
               seconds_there: float) -> tuple[float, bool]:
-        """`of`'s seconds per epoch, and whether they were timed (else scaled by cost)."""
+        """`of`'s seconds per epoch, and whether they were timed (else scaled by FLOPs)."""
         measured = measure(of, share)
         if measured is not None:
             return measured, True
-        return seconds_there * cost(of) / cost(scaled_from), False
+        return seconds_there * flops(of) / flops(scaled_from), False
 
     def verb(was_timed: bool) -> str:
-        return "took" if was_timed else "is predicted from its cost per sample at"
+        return "took" if was_timed else "is predicted from its FLOPs at"
 
     name, space, _ = default_space(data, overrides)
     param, smallest = SIZE_PARAMS[name]
@@ -328,7 +331,7 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
         return overrides, epoch_seconds, "\n".join(whys)
 
     start_space = default_space(data, overrides)[1]
-    reference, hp = cost(start_space), start_space[param]
+    reference, hp = flops(start_space), start_space[param]
     start = Range(int(hp.lower), int(hp.upper), int(hp.default_value))
 
     def narrowed(size: Range, halve_default: bool) -> ConfigurationSpace:
@@ -344,7 +347,7 @@ def _sized_models(data: Dataset, overrides: dict[str, Any], epoch_seconds: float
             predicted = measured
             while predicted > target and size.low // 2 >= smallest:
                 size = _halved(size)
-                predicted = epoch_seconds * cost(narrowed(size, halve_default)) / reference
+                predicted = epoch_seconds * flops(narrowed(size, halve_default)) / reference
             if size.low == start.low:
                 return None
             candidate = narrowed(size, halve_default)

@@ -21,11 +21,12 @@ from spaces.families import (
     FAMILIES,
     FLOPS_PER_ELEMENT,
     SpaceFamily,
+    Work,
     architecture_hash,
     build_model,
-    model_cost,
     model_flops,
     model_size,
+    model_work,
 )
 from spaces.mlp import residual_mlp
 from spaces.overrides import parse_assignment
@@ -37,6 +38,7 @@ __all__ = [
     "DescribedSpace",
     "SpaceFamily",
     "Standardize",
+    "Work",
     "architecture_hash",
     "available",
     "build_model",
@@ -45,9 +47,9 @@ __all__ = [
     "described",
     "get",
     "load_model",
-    "model_cost",
     "model_flops",
     "model_size",
+    "model_work",
     "parse_assignment",
     "residual_conv",
     "residual_mlp",

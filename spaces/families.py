@@ -106,18 +106,32 @@ def model_size(config: Mapping[str, Any], input_shape: tuple[int, ...],
 
 
 #: FLOPs that cost a CPU training step what writing one output element does: with it,
-#: `model_cost` mispredicted sampled models' step times least across four datasets
+#: `Work.cost` mispredicted sampled models' step times least across four datasets
 #: (docs/decisions.md, "FLOPs against output elements").
 FLOPS_PER_ELEMENT = 1000.0
 
 
-def model_cost(config: Mapping[str, Any], input_shape: tuple[int, ...],
-               num_classes: int) -> float:
-    """What one sample's training step through `config`'s model costs, in output elements:
-    the elements its leaf modules write plus its forward FLOPs / FLOPS_PER_ELEMENT (meta device).
+@dataclass(frozen=True)
+class Work:
+    """What one sample's forward pass through a model does: the elements its leaf modules
+    write and its FLOPs (`model_work`)."""
 
-    Small models' steps follow the tensors they write, not their arithmetic: FLOPs alone priced
-    a pooling-heavy model at 3.7x the default one that ran 54x slower."""
+    elements: float
+    flops: float
+
+    @property
+    def cost(self) -> float:
+        """A training step's price in elements: what the step writes, plus its arithmetic.
+
+        Small models' steps follow the tensors they write, not their arithmetic: FLOPs alone
+        priced a pooling-heavy model at 3.7x the default one, and it ran 54x slower."""
+        return self.elements + self.flops / FLOPS_PER_ELEMENT
+
+
+def model_work(config: Mapping[str, Any], input_shape: tuple[int, ...],
+               num_classes: int) -> Work:
+    """The elements written and FLOPs done by one sample's forward pass through `config`'s
+    model, counted on the meta device (nothing is allocated or computed)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     written = 0.0
@@ -138,7 +152,7 @@ def model_cost(config: Mapping[str, Any], input_shape: tuple[int, ...],
         finally:
             for hook in hooks:
                 hook.remove()
-    return written + float(counter.get_total_flops()) / FLOPS_PER_ELEMENT
+    return Work(written, float(counter.get_total_flops()))
 
 
 def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -27,6 +28,7 @@ from nas.executors.threads import choose_threads
 from nas.journal import JournalView
 from nas.reporting.console import summary_text
 from nas.types import Result, Trial, TrialStatus
+from spaces import Work
 from tests.helpers import blobs, shifted_images
 
 # -- threads -----------------------------------------------------------------------------------
@@ -305,10 +307,15 @@ def test_a_time_ledger_counts_from_when_the_call_began() -> None:
 # -- the cost model ----------------------------------------------------------------------------
 
 
+def _work(config: dict[str, Any]) -> Work:
+    # A configuration's cost is its "size" here (written elements, no FLOPs unless it says).
+    return Work(float(config["size"]), float(config.get("flops", 0.0)))
+
+
 def _costs(limit: float = 100.0) -> CostModel:
-    # Costs are a configuration's "size" here; the reference is size 10 at 1 s per epoch.
+    # The reference is size 10 at 1 s per epoch.
     plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=9, limit=limit, share=1 / 3)
-    return CostModel(plan, lambda config: float(config["size"]), lambda config: str(config))
+    return CostModel(plan, _work, lambda config: str(config))
 
 
 def _trial(size: int, trial_id: int = 0) -> Trial:
@@ -326,7 +333,7 @@ def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
         asked.append(epochs)
         return 7
 
-    costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    costs = CostModel(plan, _work, str, replanned_epochs)
     slow = Result(loss=0.1, epochs=3.0, seconds=9.0)
     replan = costs.learn(_trial(10, 0), slow, spent=20.0, rebudget=rebudget)
     assert replan is not None and asked == [replan.trial_epochs] == [9.0]
@@ -334,11 +341,11 @@ def test_a_rescaling_sizes_the_trials_anew_and_re_plans_the_searcher() -> None:
         replan.reason
     assert costs.full_epochs == 9.0
     assert Replan.from_dict(replan.to_dict()) == replan
-    resumed = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    resumed = CostModel(plan, _work, str, replanned_epochs)
     resumed.resume([replan])
     assert resumed.full_epochs == 9.0 and resumed.epoch_seconds == pytest.approx(3.0)
     # A searcher that cannot re-plan keeps the trial budget; so does a plan without a floor.
-    fixed = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    fixed = CostModel(plan, _work, str, replanned_epochs)
     assert fixed.learn(_trial(10, 0), slow, 20.0,
                        rebudget=lambda e: None).trial_epochs is None
     assert fixed.full_epochs == 27
@@ -349,7 +356,7 @@ def test_architectures_slower_per_flop_do_not_shorten_the_trials_a_slower_machin
     # prediction throughout. The FLOP scale follows them (refusals), the trial length does not.
     plan = CostPlan({"size": 10}, epoch_seconds=1.0, full_epochs=27, limit=1200.0,
                     share=1 / 3, floor=9)
-    costs = CostModel(plan, lambda c: float(c["size"]), str, replanned_epochs)
+    costs = CostModel(plan, _work, str, replanned_epochs)
     assert replanned_epochs(1200.0, 2.5, 9) < 27
     assert costs.learn(_trial(10, 0), Result(loss=0.1, epochs=27.0, seconds=27.0), 30.0,
                        rebudget=lambda e: 7) is None
@@ -372,6 +379,21 @@ def test_a_candidate_whose_full_trial_would_not_fit_is_refused() -> None:
     assert costs.refusal(_trial(30)) is None  # 27 s of a 33 s share
     reason = costs.refusal(_trial(40))  # 36 s
     assert reason is not None and "too slow for this budget" in reason
+
+
+def test_the_flops_or_the_cost_whichever_predicts_longer_refuses() -> None:
+    # The reference does 1 FLOP (a negligible part of its cost): a candidate writing what it
+    # writes but doing 40x its arithmetic is refused by its FLOPs (360 s); its cost says 9 s.
+    plan = CostPlan({"size": 10, "flops": 1.0}, epoch_seconds=1.0, full_epochs=9,
+                    limit=100.0, share=1 / 3)
+    costs = CostModel(plan, _work, str)
+    heavy = Trial(id=0, config={"size": 10, "flops": 40.0}, budget=9)
+    assert costs.predict(heavy.config) == pytest.approx(1.0, rel=0.01)
+    assert costs.refusal(heavy) is not None
+    # And one doing a tenth of the arithmetic but writing 4x as much is refused by its cost.
+    pools = Trial(id=1, config={"size": 40, "flops": 0.1}, budget=9)
+    assert costs.refusal(pools) is not None
+    assert costs.refusal(Trial(id=2, config={"size": 30, "flops": 3.0}, budget=9)) is None
 
 
 def test_trials_slower_than_predicted_rescale_the_model_once() -> None:

@@ -200,14 +200,14 @@ def test_a_models_cost_prices_the_tensors_that_flops_miss() -> None:
     convs = default_config(n_stages=2, channels=16)
     pools = {**convs, "edge_0_1": "maxpool3x3", "edge_1_2": "avgpool3x3"}
     shape = (1, 8, 8)
-    flops = spaces.model_flops(pools, shape, 10) / spaces.model_flops(convs, shape, 10)
-    cost = spaces.model_cost(pools, shape, 10) / spaces.model_cost(convs, shape, 10)
-    assert flops < 0.2 and cost > 0.4
+    conv_work, pool_work = (spaces.model_work(c, shape, 10) for c in (convs, pools))
+    assert conv_work.flops == spaces.model_flops(convs, shape, 10)
+    assert pool_work.flops / conv_work.flops < 0.2 and pool_work.cost / conv_work.cost > 0.4
     # Both parts count: twice the channels write twice the elements and do ~4x the FLOPs.
-    wide = {**convs, "channels": 32}
-    assert spaces.model_cost(wide, shape, 10) > 1.8 * spaces.model_cost(convs, shape, 10)
-    assert spaces.model_cost(convs, shape, 10) > \
-        spaces.model_flops(convs, shape, 10) / spaces.FLOPS_PER_ELEMENT
+    wide = spaces.model_work({**convs, "channels": 32}, shape, 10)
+    assert 1.9 < wide.elements / conv_work.elements < 2.1
+    assert wide.cost > 1.8 * conv_work.cost
+    assert conv_work.cost == conv_work.elements + conv_work.flops / spaces.FLOPS_PER_ELEMENT
 
 
 def test_a_stride_2_stem_halves_the_maps_for_a_quarter_of_the_flops() -> None:

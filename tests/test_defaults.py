@@ -316,7 +316,7 @@ def test_large_images_first_get_a_stride_2_stem(strided_seconds: float, narrowed
                          measure)[0] == {"stem_stride": 1, "channels": (8, 16)}
 
 
-def test_without_planning_time_left_the_costs_predict_the_smaller_models() -> None:
+def test_without_planning_time_left_the_flops_predict_the_smaller_models() -> None:
     from nas.defaults import _sized_models
 
     images = nas.load_dataset("synthetic", n_samples=90, n_features=256, shape="1x16x16",
@@ -327,11 +327,11 @@ def test_without_planning_time_left_the_costs_predict_the_smaller_models() -> No
         asked.append(share)
 
     overrides, seconds, why = _sized_models(images, {}, 10.0, 20.0, measure)
-    # Stride 2 and narrower channels, each predicted below the default's 10 s by its cost
+    # Stride 2 and narrower channels, each predicted below the default's 10 s by its FLOPs
     # alone, and nothing timed after the first refusal of each stage.
     assert overrides["stem_stride"] == 2 and "channels" in overrides
     assert 0 < seconds < 10.0 and len(asked) == 2
-    assert why.count("predicted from its cost per sample") == 2 and "took 0" not in why
+    assert why.count("predicted from its FLOPs") == 2 and "took 0" not in why
 
 
 def test_trials_too_short_for_augmentation_train_without_it() -> None:

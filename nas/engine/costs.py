@@ -2,9 +2,10 @@
 
 A time budget's plan is sized from one measured model (`nas.defaults`), yet a space holds models
 ten and more times its cost: one of them can eat a whole budget in a single epoch. The cost
-model predicts a candidate's seconds per epoch from its cost per sample (`spaces.model_cost`:
+model predicts a candidate's seconds per epoch from its cost per sample (`spaces.Work.cost`:
 the elements its modules write, plus its FLOPs), scaled by the measured model; it turns away
-candidates whose full trial would take more than a share of the budget, and
+candidates whose full trial would take more than a share of the budget (judged by the cost or
+the FLOPs, whichever predicts longer), and
 rescales itself when the trials' real times differ from its predictions by more than a factor
 `REPLAN_FACTOR` (a slower machine than the probe saw, or a busier one).
 """
@@ -14,9 +15,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.types import Result, Trial, TrialKind
+
+if TYPE_CHECKING:
+    from spaces import Work
 
 #: Observed / predicted seconds beyond which (either way) the model rescales and says so.
 REPLAN_FACTOR = 2.0
@@ -88,19 +92,20 @@ class CostPlan:
 class CostModel:
     """Seconds per epoch of a configuration = its cost x a scale measured on real trials."""
 
-    def __init__(self, plan: CostPlan, cost_of: Callable[[Mapping[str, Any]], float],
+    def __init__(self, plan: CostPlan, work_of: Callable[[Mapping[str, Any]], Work],
                  key_of: Callable[[Mapping[str, Any]], str],
                  epochs_for: Callable[[float, float, int], int] | None = None) -> None:
-        """`cost_of` prices one sample of a configuration (`spaces.model_cost`); `key_of` names its
-        model (the
+        """`work_of` counts what one sample of a configuration does (`spaces.model_work`);
+        `key_of` names its model (the
         count is cached per model); `epochs_for(seconds_left, epoch_seconds, floor)` sizes a
         full trial anew when the scale changes (`nas.defaults.replanned_epochs`)."""
         self.plan = plan
-        self._cost_of = cost_of
+        self._work_of = work_of
         self._key_of = key_of
         self._epochs_for = epochs_for
-        self._costs: dict[str, float] = {}
-        self.reference_cost = max(self.cost(plan.reference), 1.0)
+        self._works: dict[str, Work] = {}
+        self.reference = self.work(plan.reference)
+        self.reference_cost = max(self.reference.cost, 1.0)
         self.epoch_seconds = plan.epoch_seconds  # of the reference model, as now believed
         self.full_epochs = plan.full_epochs  # of a full trial, as now planned
         self._ratios: list[float] = []
@@ -120,12 +125,16 @@ class CostModel:
             if replan.trial_epochs is not None:
                 self.full_epochs = replan.trial_epochs
 
-    def cost(self, config: Mapping[str, Any]) -> float:
-        """One sample's cost through `config`'s model (cached)."""
+    def work(self, config: Mapping[str, Any]) -> Work:
+        """What one sample through `config`'s model does (cached per model)."""
         key = self._key_of(config)
-        if key not in self._costs:
-            self._costs[key] = self._cost_of(config)
-        return self._costs[key]
+        if key not in self._works:
+            self._works[key] = self._work_of(config)
+        return self._works[key]
+
+    def cost(self, config: Mapping[str, Any]) -> float:
+        """One sample's cost through `config`'s model (`Work.cost`)."""
+        return self.work(config).cost
 
     def predict(self, config: Mapping[str, Any]) -> float:
         """Seconds one epoch of `config` should take."""
@@ -137,7 +146,12 @@ class CostModel:
         if trial.kind is not TrialKind.SEARCH or trial.parent is not None:
             return None
         plan = self.plan
-        full = self.predict(trial.config) * self.full_epochs
+        # The cost under-predicts wide models, whose arithmetic outweighs what they write, and
+        # FLOPs small or pooling-heavy ones (by up to 36x): the longer of the two guards the
+        # budget (docs/decisions.md, "FLOPs against output elements").
+        flops = self.work(trial.config).flops / max(self.reference.flops, 1.0)
+        full = max(self.predict(trial.config),
+                   self.epoch_seconds * flops) * self.full_epochs
         if full <= plan.share * plan.limit:
             return None
         return (f"too slow for this budget: {self.full_epochs:g} epochs would take about "

@@ -136,7 +136,7 @@ def cost_model_of(plan: CostPlan, data: Dataset) -> CostModel:
     """The cost model of `plan` for models of `data`'s shape."""
     from nas.defaults import replanned_epochs
 
-    return CostModel(plan, lambda config: spaces.model_cost(config, data.input_shape,
+    return CostModel(plan, lambda config: spaces.model_work(config, data.input_shape,
                                                             data.num_classes),
                      spaces.architecture_hash, replanned_epochs)
 
