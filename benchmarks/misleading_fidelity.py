@@ -5,6 +5,8 @@ charged its budget); the incumbent is the best trial at the highest budget so fa
 regret is its noise-free full-budget loss minus the optimum.
 
     python benchmarks/misleading_fidelity.py --seeds 20
+    python benchmarks/misleading_fidelity.py --json \
+        '{"bohb": ["bohb", {}], "rf 0.1": ["bohb", {"random_fraction": 0.1}]}'
 
 Prints per (problem, variant) the median final regret and the mean log10 regret over the seeds,
 the paired Wilcoxon p against the first variant, and the median budget (x max budget) at which the
@@ -14,6 +16,7 @@ incumbent first reached random search's median final regret (inf: in fewer than 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 from typing import Any
@@ -68,15 +71,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--json", help='variants as JSON: {"label": ["searcher", {options}]} '
+                        "(instead of --variants)")
     args = parser.parse_args()
+    chosen = {label: (v[0], v[1]) for label, v in json.loads(args.json).items()} if args.json \
+        else {label: VARIANTS[label] for label in args.variants.split(",")}
     seeds = range(args.seeds)
     for name in args.problems.split(","):
         problem = problems.get(name)
         target = statistics.median(
             drive(build(problem, "random", s), problem, s, factor=30).final_regret for s in seeds)
         first: list[float] | None = None
-        for label in args.variants.split(","):
-            searcher, options = VARIANTS[label]
+        for label, (searcher, options) in chosen.items():
             runs = [drive(build(problem, searcher, s, **options), problem, s, factor=30)
                     for s in seeds]
             regrets = [run.final_regret for run in runs]
