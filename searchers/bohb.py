@@ -31,6 +31,10 @@ from searchers.tpe import TPE
 #: With `check_fidelity`, the top budget's results that TPE's model of them needs before it
 #: proposes, once a low budget misleads (docs/decisions.md, "The top model starts sooner").
 TOP_STARTUP = 5
+#: The narrowest kernel of BOHB's densities, in the encoded [0, 1] space: at HpBandSter's 1e-3
+#: the good model's kernels collapsed onto a few points and BOHB stalled near them
+#: (docs/decisions.md, "BOHB's narrowest kernel").
+MIN_BANDWIDTH = 0.01
 
 
 class _BOHBProposals(SuccessiveHalving):
@@ -51,7 +55,7 @@ class _BOHBProposals(SuccessiveHalving):
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, random_fraction: float = 1 / 3,
                  top_n_percent: float = 15, n_samples: int = 64, bandwidth_factor: float = 3,
-                 min_bandwidth: float = 1e-3, min_points_in_model: int | None = None,
+                 min_bandwidth: float = MIN_BANDWIDTH, min_points_in_model: int | None = None,
                  include_default: bool = False, full_first: bool = False,
                  check_fidelity: bool = False, ladders: int = 0, ladder_pool: int = 1,
                  min_trust: float = FidelityCheck.min_trust, top_startup: int = TOP_STARTUP,
