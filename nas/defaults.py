@@ -251,8 +251,7 @@ def plan(data: Dataset, budget: Budget, *, epoch_seconds: float | None = None,
             "or from its FLOPs where they predict longer, against the default model's "
             "measured time) is skipped; the prediction is rescaled whenever trials take over "
             "2x or under 1/2 of it, and then the trial budget is planned again for the time "
-            "left "
-            "(the searcher's brackets not yet started use it); each re-plan is journaled",)
+            "left (the searcher's brackets not yet started use it); each re-plan is journaled",)
     return Plan(space_name=space_name, space=default, searcher=DEFAULT_SEARCHER,
                 trial_budget=Budget(float(epochs), Unit.EPOCHS),
                 searcher_options={"eta": ETA, "include_default": True, "full_first": True},

@@ -5,9 +5,9 @@ ten and more times its cost: one of them can eat a whole budget in a single epoc
 model predicts a candidate's seconds per epoch from its cost per sample (`spaces.Work.cost`:
 the elements its modules write, plus its FLOPs), scaled by the measured model; it turns away
 candidates whose full trial would take more than a share of the budget (judged by the cost or
-the FLOPs, whichever predicts longer), and
-rescales itself when the trials' real times differ from its predictions by more than a factor
-`REPLAN_FACTOR` (a slower machine than the probe saw, or a busier one).
+the FLOPs, whichever predicts longer), and rescales itself when the trials' real times differ
+from its predictions by more than a factor `REPLAN_FACTOR` (a slower machine than the probe
+saw, or a busier one).
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ class CostModel:
                  key_of: Callable[[Mapping[str, Any]], str],
                  epochs_for: Callable[[float, float, int], int] | None = None) -> None:
         """`work_of` counts what one sample of a configuration does (`spaces.model_work`);
-        `key_of` names its model (the
-        count is cached per model); `epochs_for(seconds_left, epoch_seconds, floor)` sizes a
-        full trial anew when the scale changes (`nas.defaults.replanned_epochs`)."""
+        `key_of` names its model (the count is cached per model); `epochs_for(seconds_left,
+        epoch_seconds, floor)` sizes a full trial anew when the scale changes
+        (`nas.defaults.replanned_epochs`)."""
         self.plan = plan
         self._work_of = work_of
         self._key_of = key_of
@@ -198,7 +198,7 @@ class CostModel:
         # The scale is per unit of cost: small models' fixed per-batch costs raise it while the
         # measured model itself may run as planned (its own speed sizes the trials, below).
         why = (f"trials took {ratio:.1f}x the predicted time: the measured model's cost now "
-               f"predict {self.epoch_seconds:.2f} s per epoch (were {before:.2f} s), so the "
+               f"predicts {self.epoch_seconds:.2f} s per epoch (were {before:.2f} s), so the "
                "largest models allowed changed")
         epochs, at = self._trial_epochs(rebudget)
         if epochs is not None:
