@@ -29,31 +29,6 @@ import time
 from typing import Any
 
 
-def elements(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> float:
-    """Elements output by the leaf modules of `config`'s model for one sample (meta device)."""
-    import torch
-
-    from spaces import build_model
-
-    total = 0.0
-
-    def count(_module: Any, _inputs: Any, output: Any) -> None:
-        nonlocal total
-        if isinstance(output, torch.Tensor):
-            total += output.numel()
-
-    with torch.device("meta"):
-        model = build_model(config, input_shape, num_classes)
-        hooks = [m.register_forward_hook(count) for m in model.modules()
-                 if not list(m.children())]
-        model.eval()
-        with torch.no_grad():
-            model(torch.empty((1, *input_shape)))
-        for hook in hooks:
-            hook.remove()
-    return total
-
-
 def step_seconds(config: dict[str, Any], data: Any, steps: int = 4) -> float:
     """Seconds per training sample of `config`'s model: `steps` timed steps after two."""
     import torch
@@ -84,7 +59,7 @@ def narrowed(data: Any, overrides: dict[str, Any], halvings: int, repeats: int) 
     """Time the default model and its halved sizes; print measured against predicted ratios."""
     from nas.defaults import SIZE_PARAMS, _halved, default_space
     from nas.probe import measure_epoch_seconds
-    from spaces import model_flops
+    from spaces import model_work
     from spaces.overrides import Range
 
     name, space, _ = default_space(data, overrides)
@@ -98,10 +73,9 @@ def narrowed(data: Any, overrides: dict[str, Any], halvings: int, repeats: int) 
             space = default_space(data, {**overrides, param: size})[1]
         config = dict(space.get_default_configuration())
         seconds = min(measure_epoch_seconds(space, data) for _ in range(repeats))
-        rows.append({"size": int(config[param]), "flops": model_flops(config, data.input_shape,
-                                                                      data.num_classes),
-                     "elements": elements(config, data.input_shape, data.num_classes),
-                     "epoch_seconds": seconds})
+        work = model_work(config, data.input_shape, data.num_classes)
+        rows.append({"size": int(config[param]), "flops": work.flops,
+                     "elements": work.elements, "epoch_seconds": seconds})
         print(json.dumps({"narrowed": step, **rows[-1]}), flush=True)
     first = rows[0]
     for row in rows[1:]:
@@ -122,7 +96,7 @@ def main() -> None:
     from nas.commands import _overrides
     from nas.data import load
     from nas.defaults import default_space
-    from spaces import model_flops
+    from spaces import model_work
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="shapes28")
@@ -146,8 +120,8 @@ def main() -> None:
         dict(c) for c in space.sample_configuration(args.configs)]
     rows = []
     for config in configs:
-        flops = model_flops(config, data.input_shape, data.num_classes)
-        elems = elements(config, data.input_shape, data.num_classes)
+        work = model_work(config, data.input_shape, data.num_classes)
+        flops, elems = work.flops, work.elements
         seconds = step_seconds(config, data)
         rows.append((flops, elems, seconds))
         print(json.dumps({"flops": flops, "elements": elems, "seconds_per_sample": seconds,

@@ -131,9 +131,8 @@ class Work:
 def model_work(config: Mapping[str, Any], input_shape: tuple[int, ...],
                num_classes: int) -> Work:
     """The elements written and FLOPs done by one sample's forward pass through `config`'s
-    model, counted on the meta device (nothing is allocated or computed)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    model, counted on the meta device (nothing is allocated or computed): one pass of
+    `forward_flops`, with the leaf modules' outputs counted as it runs."""
     written = 0.0
 
     def count(_module: nn.Module, _inputs: Any, output: Any) -> None:
@@ -145,14 +144,12 @@ def model_work(config: Mapping[str, Any], input_shape: tuple[int, ...],
         model = build_model(config, input_shape, num_classes)
         hooks = [m.register_forward_hook(count) for m in model.modules()
                  if next(m.children(), None) is None]
-        model.eval()
         try:
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                model(torch.empty((1, *input_shape)))
+            flops = forward_flops(model, torch.empty((1, *input_shape)))
         finally:
             for hook in hooks:
                 hook.remove()
-    return Work(written, float(counter.get_total_flops()))
+    return Work(written, flops)
 
 
 def forward_flops(model: torch.nn.Module, batch: torch.Tensor) -> float:
