@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -461,6 +462,10 @@ def test_a_baseline_wins_only_when_better_on_validation() -> None:
     won = winning_baseline(baselines, {"val_accuracy": 0.85}, None)
     assert won is not None and won["name"] == "knn" and won["search_val_accuracy"] == 0.85
     assert winning_baseline(baselines, {"val_accuracy": 0.9}, None) is None  # a tie: search
+    # The same tie as a model's float32 accuracy (69 of 72) against a baseline's float64 one.
+    tie = [{"name": "svm-rbf", "val_accuracy": 69 / 72, "seconds": 0.0}]
+    assert winning_baseline(tie, {"val_accuracy": float(np.float32(69 / 72))}, None) is None
+    assert winning_baseline(tie, {"val_accuracy": 68 / 72}, None) is not None
     assert winning_baseline([], {"val_accuracy": 0.1}, None) is None
 
 
