@@ -155,6 +155,8 @@ def search(
     With `load_if_exists`, a journal already at `storage` (or ``runs/<name>.db``) is continued
     as `resume` does, its own settings ruling (Optuna's ``load_if_exists``).
     """
+    # A time budget counts from the call: the imports below are the search's time too.
+    started_at = time.monotonic() if started_at is None else started_at
     from nas.defaults import baseline_seconds, multi_objective_default, resolve
 
     existing = existing_journal(storage, name) if load_if_exists else None
@@ -164,7 +166,6 @@ def search(
                       workers=workers, scheduler=scheduler)
 
     searcher_options = with_prior(searcher_options, prior)
-    started_at = time.monotonic() if started_at is None else started_at
 
     limit = Budget.parse(budget)
     if limit.unit is Unit.UNITS:
