@@ -25,6 +25,7 @@ from nas.budget import Budget, Unit
 from nas.data import Dataset
 from nas.ensemble import ROUNDS_PER_CANDIDATE, EnsembleSummary, greedy_selection
 from nas.errors import UserError
+from nas.optim import preload
 from nas.trainer import (
     TrainerOptions,
     TrainOutcome,
@@ -131,6 +132,7 @@ class TrainingObjective:
         by_epochs = self.trial_budget.unit is Unit.EPOCHS
         # A trial of a re-planned bracket names its own span (`horizon` in its info).
         horizon = trial.info.get("horizon", self.horizon)
+        preload()
         start = time.monotonic()
         try:
             parent = checkpoint.read(parent_checkpoint) \

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 _FUSED_DEVICES = frozenset({"cpu", "cuda"})
 
 
+def preload() -> None:
+    """Import what the first optimizer built in a process imports (torch's compiler: seconds,
+    once per process), so that the first trial's time, which sizes the estimates of later
+    ones, is not charged with it."""
+    import torch._dynamo  # noqa: F401
+
+
 def make_optimizer(settings: TrainSettings, params: Any) -> torch.optim.Optimizer:
     """The optimizer a candidate's settings name (sgd = SGD with Nesterov momentum 0.9).
 

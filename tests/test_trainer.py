@@ -4,6 +4,7 @@ import dataclasses
 import itertools
 import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -430,3 +431,35 @@ def test_data_is_copied_to_an_accelerator_once_per_dataset() -> None:
     assert on_device(second, meta) is not copies
     cpu = torch.device("cpu")
     assert on_device(first, cpu)[0] is first.x_train  # nothing to copy on the CPU
+
+
+def test_the_first_trial_in_a_process_is_not_charged_with_torchs_compiler_import() -> None:
+    # Building an optimizer imports torch's compiler once per process (seconds): a first trial
+    # timed with it looked several times costlier than its configuration, and the replicas'
+    # reserve sized on it stopped a 12 s search after one trial. Run in a fresh process, where
+    # nothing has imported it yet; the trial's clock starts when training the config starts.
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import nas.objective as objective
+from nas.budget import Budget
+from nas.types import Trial
+import spaces
+from tests.helpers import blobs
+loaded = []
+real = objective.train_config
+def spy(*args, **kwargs):
+    loaded.append("torch._dynamo" in sys.modules)
+    return real(*args, **kwargs)
+objective.train_config = spy
+assert "torch._dynamo" not in sys.modules
+config = dict(spaces.residual_mlp(width=32, n_blocks=1).get_default_configuration())
+run = objective.TrainingObjective(blobs(n=60), Budget.parse("1ep"))
+outcome = run(Trial(id=0, config=config), seed=0)
+print(loaded, outcome.result.status.value)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).parents[1], check=True).stdout
+    assert out.split()[-2:] == ["[True]", "ok"]
