@@ -12,8 +12,9 @@ torch.set_num_threads(1)
 # they start, run with one.
 os.environ.setdefault("NAS_TORCH_THREADS", "1")
 # Searches leave their thread counts for the searches beside them (`claim`); tests see only
-# their own run's, not a search the machine runs meanwhile.
-if "NAS_THREAD_CLAIMS" not in os.environ:
+# their own process's, not a search the machine runs meanwhile nor another pytest-xdist
+# worker's (workers inherit the controller's environment, so each makes its own folder).
+if "NAS_THREAD_CLAIMS" not in os.environ or "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["NAS_THREAD_CLAIMS"] = tempfile.mkdtemp(prefix="nas-test-threads-")
 # Generated datasets are cached per machine (`nas.data.builtin.generated_cache`); tests keep
 # theirs to this run, shared with the processes they start.
