@@ -1,10 +1,11 @@
 """Direct ask/tell runs of a searcher on a `nas.problems` problem, for the measurement scripts
-(misleading_fidelity.py, priors.py, warm_start.py, mo_variants.py): no journal, each trial
-charged its budget, the incumbent the best trial at the highest budget so far, scored by its
-noise-free regret."""
+(misleading_fidelity.py, priors.py, warm_start.py, mo_variants.py; tpe_variants.py reads its
+`--json` through `variants`): no journal, each trial charged its budget, the incumbent the best
+trial at the highest budget so far, scored by its noise-free regret."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,17 @@ from typing import Any
 import searchers
 from nas import problems
 from nas.types import Result, Trial
+
+#: A variant to compare: (registered searcher, its options).
+Variant = tuple[str, dict[str, Any]]
+
+
+def variants(text: str | None, known: Mapping[str, Variant], names: str) -> dict[str, Variant]:
+    """The variants a script compares: `text` (``--json``, ``{"label": ["searcher",
+    {options}]}``) when given, else the comma-separated `names` of `known`."""
+    if text:
+        return {label: (v[0], dict(v[1])) for label, v in json.loads(text).items()}
+    return {name: known[name] for name in names.split(",")}
 
 
 def build(problem: problems.Problem, name: str, seed: int, **options: Any) -> searchers.Searcher:

@@ -16,7 +16,6 @@ incumbent first reached random search's median final regret (inf: in fewer than 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from typing import Any
@@ -24,9 +23,9 @@ from typing import Any
 from nas import problems
 
 try:
-    from benchmarks.drive import Drive, build, drive
+    from benchmarks.drive import Drive, build, drive, variants
 except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
-    from drive import Drive, build, drive  # type: ignore[no-redef]
+    from drive import Drive, build, drive, variants  # type: ignore[no-redef]
 
 PROBLEMS = ("mixed-10d", "mixed-20d", "mf-branin", "mf-hartmann6", "counting-ones")
 #: label -> (searcher, options)
@@ -74,8 +73,7 @@ def main() -> None:
     parser.add_argument("--json", help='variants as JSON: {"label": ["searcher", {options}]} '
                         "(instead of --variants)")
     args = parser.parse_args()
-    chosen = {label: (v[0], v[1]) for label, v in json.loads(args.json).items()} if args.json \
-        else {label: VARIANTS[label] for label in args.variants.split(",")}
+    chosen = variants(args.json, VARIANTS, args.variants)
     seeds = range(args.seeds)
     for name in args.problems.split(","):
         problem = problems.get(name)

@@ -15,7 +15,6 @@ searcher: ``'{"label": ["tpe", {"bandwidth_scale": 1.0}], ...}'``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,6 +25,11 @@ from scipy.stats import rankdata, wilcoxon
 import searchers
 from nas import problems
 from nas.types import Result
+
+try:
+    from benchmarks.drive import variants
+except ImportError:  # run as a script: benchmarks/ itself is first on sys.path
+    from drive import variants  # type: ignore[no-redef]
 
 #: label -> (searcher, options)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -93,8 +97,7 @@ def main() -> None:
                         help=f"comma-separated, of: {', '.join(VARIANTS)}; the first is the base")
     parser.add_argument("--json", help='variants as JSON: {"label": ["searcher", {options}]}')
     args = parser.parse_args()
-    chosen = {label: (v[0], v[1]) for label, v in json.loads(args.json).items()} if args.json \
-        else {v: VARIANTS[v] for v in args.variants.split(",")}
+    chosen = variants(args.json, VARIANTS, args.variants)
     compare(chosen, args.problems.split(","), args.seeds,
             [int(n) for n in args.trials.split(",")])
 
