@@ -15,6 +15,7 @@ from nas.engine.ledger import Ledger
 from nas.ensemble import greedy_selection
 from nas.errors import UserError
 from nas.journal import TrialRecord
+from nas.optim import preload
 from nas.storage import Storage
 from nas.types import Result, Trial, TrialKind, TrialStatus
 from tests.helpers import blobs
@@ -230,12 +231,15 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> N
     # Trials of ~0.4 s: a replica is not cut by the deadline when it runs a little over. One
     # width, so a best found late costs what the reserve was sized on (a wider late best may
     # rightly not fit, which is not what this test is about).
-    # The budget counts from the call: making the data and importing `nas.search` are not in it.
+    # The budget counts from the call: making the data and importing `nas.search` are not in it,
+    # nor torch's compiler, which a process imports once (seconds on a loaded machine: with
+    # xdist this may be the worker's first training, and it left no time for replicas).
     space, data = spaces.residual_mlp(width=32, n_blocks=1, lr=(1e-3, 1e-2)), blobs(n=600)
     search = nas.search
+    preload()
     start = time.monotonic()
     result = search(space, data, "random", "12s", trial_budget="40ep", seed=0,
-                        storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
+                    storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
     copies = [r for r in result.trials if _is_replica(r)]
     assert copies, result.stopped
     assert all(r.status is TrialStatus.OK and r.result.epochs == 40 for r in copies)
