@@ -5,13 +5,16 @@ import signal
 
 import pytest
 import torch
+from ConfigSpace import ConfigurationSpace
 
 import nas
+import searchers
 import spaces
 from nas.budget import Budget
 from nas.cli import main
 from nas.engine import replicas
 from nas.engine.ledger import Ledger
+from nas.engine.phases import NO_TIME, Phases
 from nas.ensemble import greedy_selection
 from nas.errors import UserError
 from nas.journal import TrialRecord
@@ -167,6 +170,40 @@ def test_time_the_replicas_did_not_take_goes_to_more_replicas() -> None:
     assert again.plan.count == 4 and again.next(11) is None
 
 
+def _phases_with_time_left(left: float, best: TrialRecord | None) -> Phases:
+    """Phases of a 10 s search with `left` seconds left, two replicas wanted of `best` (each
+    0.1 s), searched by random search over `x`."""
+    ledger = Ledger.for_budget(Budget.parse("10s"), spent=10.0 - left).view()
+    phase = replicas.ReplicaPhase(
+        2, ledger, candidates=lambda: [] if best is None else [best],
+        lineage_seconds=lambda i: 0.1, budget_of=lambda t: t.budget, full=lambda r: True,
+        source=lambda i: best)
+    space = ConfigurationSpace({"x": (0.0, 1.0)})
+    return Phases(searchers.get("random", space, seed=0), phase, on_searcher_done=print)
+
+
+def test_too_little_time_for_a_searcher_trial_still_leaves_the_replicas_their_reserve() -> None:
+    # Searcher trials take 2 s, the best's replicas 0.1 s: with 0.5 s left the searcher's
+    # phase ends but the reserve is the replicas'. (The search used to stop there with no
+    # replica and no word why, when a searcher trial cut at the reserve left less than 1 s.)
+    phases = _phases_with_time_left(0.5, _record(2, 0.05, 9.0))
+    assert not phases.out_of_time(2.0)
+    trial = phases.next_trial(0.0, 2.0, running=False, searcher_running=False)
+    assert trial is not None and trial.kind is TrialKind.REPLICA and trial.info["replica_of"] == 2
+    assert phases.done == replicas.KEPT_FOR_REPLICAS
+    assert not phases.out_of_time(2.0)  # the replicas' phase goes on
+    # With no trial trained in full there is no reserve: the search stops and says why.
+    phases = _phases_with_time_left(0.5, None)
+    assert phases.out_of_time(2.0)
+    assert phases.replicas.last_word(NO_TIME) == (
+        f"{NO_TIME} (no replicas: no trial trained to the full budget)")
+    # Time left for a searcher trial: the searcher goes on.
+    phases = _phases_with_time_left(5.0, _record(2, 0.05, 9.0))
+    assert not phases.out_of_time(2.0)
+    trial = phases.next_trial(0.0, 2.0, running=False, searcher_running=False)
+    assert trial is not None and trial.kind is TrialKind.SEARCH and not phases.done
+
+
 def _space():
     return spaces.residual_mlp(width=(16, 48), n_blocks=1, lr=(1e-3, 1e-2))
 
@@ -213,15 +250,18 @@ def test_an_epoch_budget_keeps_the_replicas_share(tmp_path) -> None:
 def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> None:
     import time
 
-    # Trial id -> the seconds the engine gave it, and its deadline, both as the engine decided
-    # them (read where it does: a delay before the trial starts is not the engine's grant).
+    # Trial id -> the seconds the engine gave it, what it saw left of the budget then, and the
+    # trial's deadline, all as the engine decided them (read where it does: a delay before the
+    # trial starts is not the engine's grant).
     rooms: dict[int, float] = {}
+    lefts: dict[int, float] = {}
     deadlines: dict[int, float] = {}
     estimates: dict[int, float] = {}
     original = replicas.ReplicaPhase.room
 
     def room(self, trial, left):
         rooms[trial.id] = given = original(self, trial, left)
+        lefts[trial.id] = left  # the budget's rest, less what the end's scoring holds
         deadlines[trial.id] = time.monotonic() + given
         if self.plan is not None:
             estimates[trial.id] = self.plan.cost
@@ -241,7 +281,8 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> N
     result = search(space, data, "random", "12s", trial_budget="40ep", seed=0,
                     storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
     copies = [r for r in result.trials if _is_replica(r)]
-    assert copies, result.stopped
+    assert copies, (result.stopped, [(r.id, r.status.name, round(r.result.seconds, 2))
+                                     for r in result.trials])
     assert all(r.status is TrialStatus.OK and r.result.epochs == 40 for r in copies)
     target = next(r for r in result.trials if r.id == copies[0].trial.info["replica_of"])
     # Each replica was given twice its estimate, the last one too, though less than that was
@@ -254,7 +295,8 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> N
         possible = [target.result.seconds] + [max(before[:k]) for k in range(1, len(before) + 1)]
         assert any(estimates[r.id] == pytest.approx(p) for p in possible)
         assert rooms[r.id] >= min(replicas.OVERRUN * estimates[r.id],
-                                  end - (deadlines[r.id] - rooms[r.id])) - 0.05
+                                  lefts[r.id] + 12.0 * replicas.PAST_BUDGET) - 1e-9
+        assert deadlines[r.id] - rooms[r.id] + lefts[r.id] <= start + 12.0 + 0.05
         assert deadlines[r.id] <= end + 0.05
     assert result.spent <= 12.0 + target.result.seconds + 2.0
 

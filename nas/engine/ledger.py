@@ -219,3 +219,8 @@ class LedgerView:
         """See `Ledger.cuts_short` (after catching up with the clock)."""
         self._ledger.tick()
         return self._ledger.cuts_short(cost)
+
+    def too_little_left(self, typical: float | None) -> bool:
+        """See `Ledger.too_little_left` (after catching up with the clock)."""
+        self._ledger.tick()
+        return self._ledger.too_little_left(typical)

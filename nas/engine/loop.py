@@ -23,7 +23,7 @@ from nas.engine.feasibility import Feasibility
 from nas.engine.finish import conclude, overrun_note, scoring_seconds
 from nas.engine.ledger import Ledger
 from nas.engine.memory import Memory
-from nas.engine.phases import Decision, Phases
+from nas.engine.phases import NO_TIME, Decision, Phases
 from nas.engine.replicas import ReplicaPhase
 from nas.engine.result import SearchResult
 from nas.engine.reuse import Plan, Reuse
@@ -175,9 +175,7 @@ class Loop:
             return self.closed or ("budget spent" if self.ledger.exhausted else stuck)
         # A time budget: every trial stops at the deadline anyway, so this only avoids starting
         # one that would almost surely be cut short.
-        if not self.phases.replicas.active and self.ledger.too_little_left(self.memory.typical()):
-            return "too little time left for another trial"
-        return None
+        return NO_TIME if self.phases.out_of_time(self.memory.typical()) else None
 
     def _committed(self) -> float:
         """Planned cost of the trials running now (already promised to them)."""

@@ -18,6 +18,8 @@ from searchers import Searcher
 
 #: Why a search stops when the next trial does not fit in what is left.
 NO_ROOM = "too little budget left for the next trial"
+#: Why a time budget's search stops when its next trial would almost surely be cut short.
+NO_TIME = "too little time left for another trial"
 
 
 class Decision(Enum):
@@ -85,6 +87,18 @@ class Phases:
     def tell(self, trial: Trial, result: Result) -> None:
         """Tell the searcher, with the trial as it asked it (the seed is the loop's)."""
         self.searcher.tell(dataclasses.replace(trial, seed=None), result)
+
+    def out_of_time(self, typical: float | None) -> bool:
+        """Whether the search stops because a searcher trial that typically takes `typical`
+        would almost surely be cut short. Not while replicas are due or reserved for: their
+        phase decides (a cheap best's reserve may be less than half a searcher trial, and is
+        still theirs). Replicas wanted with no reserve are dropped, with why."""
+        replicas = self.replicas
+        if replicas.active or replicas.reserve() or not replicas.ledger.too_little_left(typical):
+            return False
+        if replicas.wanted:
+            replicas.drop()
+        return True
 
     def next_trial(self, committed: float, typical: float | None, *, running: bool,
                    searcher_running: bool) -> Trial | None:
