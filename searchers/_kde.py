@@ -2,9 +2,10 @@
 
 Continuous dims use Gaussians truncated to [0, 1], categorical dims the Aitchison-Aitken kernel,
 and an inactive (NaN) value is a state of its own: it matches only another inactive value. The
-multivariate density is a product kernel; its log is evaluated for all candidates against all
-observations with matrix products (the squared distance expanded), so a call costs a few BLAS
-operations however long the history is.
+multivariate density is a product kernel (over every dim, or over the continuous ones times one
+density per categorical dim); its log is evaluated for all candidates against all observations
+with matrix products (the squared distance expanded), so a call costs a few BLAS operations
+however long the history is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from searchers.rankings import pareto_order
 
 #: The ways a `ParzenEstimator` sets its continuous bandwidths.
 BANDWIDTH_RULES = ("normal", "neighbors")
+#: How a multivariate `ParzenEstimator` models categorical dims: in the product kernel with the
+#: others ("joint"), or each with its own one-dimensional density ("independent").
+CATEGORICAL_MODELS = ("joint", "independent")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
 _LOG_MISMATCH = math.log(1e-3)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -39,14 +43,21 @@ class ParzenEstimator:
     neighbours along that dim (Bergstra et al.'s rule, also Optuna's): wide where observations
     are sparse, narrow where they crowd. `bandwidth_scale` multiplies every continuous kernel's
     width (floor included): below 1, the density hugs its observations more tightly.
+    `categoricals` ("joint" or "independent", see `CATEGORICAL_MODELS`): with "independent" a
+    multivariate density is joint over the continuous dims only, times one density per
+    categorical dim (a categorical value is then drawn from any observation, not only from the
+    one whose continuous values were drawn).
     """
 
     def __init__(self, data: np.ndarray, is_categorical: np.ndarray, n_choices: np.ndarray, *,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
-                 bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0) -> None:
+                 bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0,
+                 categoricals: str = "joint") -> None:
         if bandwidth_rule not in BANDWIDTH_RULES:
             raise ValueError(f"bandwidth_rule must be one of {BANDWIDTH_RULES}")
+        if categoricals not in CATEGORICAL_MODELS:
+            raise ValueError(f"categoricals must be one of {CATEGORICAL_MODELS}")
         if not bandwidth_scale > 0:
             raise ValueError(f"bandwidth_scale must be positive, got {bandwidth_scale!r}")
         data = np.atleast_2d(np.asarray(data, dtype=np.float64))
@@ -59,6 +70,9 @@ class ParzenEstimator:
         self.cat = np.asarray(is_categorical, dtype=bool)
         self.cont = ~self.cat
         self.n_choices = np.asarray(n_choices, dtype=np.int64)
+        #: True when categorical dims have densities of their own (see `categoricals`).
+        self.split_categoricals = multivariate and categoricals == "independent" \
+            and bool(self.cat.any())
         self.bandwidth_scale = float(bandwidth_scale)
         self.bandwidth = self._bandwidths(min_bandwidth, magic_clip)
         #: Bandwidth of each observation's kernel in each dim (n x d; read-only).
@@ -104,7 +118,11 @@ class ParzenEstimator:
         k = self.n_choices[cat]
         self._cat_k = k
         self._cat_offsets = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
-        out = np.empty((self.n, 4 * c + int(k.sum()) + 2 * len(k)))
+        # Split off, categorical dims have tables of their own and no columns here.
+        joint_cat = bool(cat.any()) and not self.split_categoricals
+        out = np.empty((self.n, 4 * c + (int(k.sum()) + 2 * len(k) if joint_cat else 0)))
+        if self.split_categoricals:
+            self._cat_tables = [self._categorical_table(j) for j in np.flatnonzero(cat)]
         # Per continuous dim, with a = active, the log kernel is
         #   a_y a_x (-(y - x)^2 / (2 bw^2) + log_norm) + mismatch * (a_y (1 - a_x) + (1 - a_y) a_x)
         # and the square expanded gives four candidate features: -a y^2, a y, a, 1 - a.
@@ -119,7 +137,7 @@ class ParzenEstimator:
         np.multiply(2.0 * a_inv2, x0, out=out[:, c:2 * c])
         out[:, 2 * c:3 * c] = ax * (log_norm - x0**2 * inv2) + _LOG_MISMATCH * (1.0 - ax)
         np.multiply(ax, _LOG_MISMATCH, out=out[:, 3 * c:4 * c])
-        if cat.any():
+        if joint_cat:
             # Categorical dims: one-hot columns (inactive rows all zero); candidate features
             # one-hot, a, 1 - a.
             lam = self.bandwidth[cat]
@@ -131,6 +149,27 @@ class ParzenEstimator:
             out[:, h:h + m] = acx * log_other + _LOG_MISMATCH * (1.0 - acx)
             np.multiply(acx, _LOG_MISMATCH, out=out[:, h + m:])
         self._x_features = out
+
+    def _categorical_table(self, j: int) -> np.ndarray:
+        """Log of categorical dim `j`'s mixture (times n + prior weight) at each of its values,
+        and last when inactive. One bandwidth for all its kernels, so the mixture over the
+        observations only needs how many hold each value: O(k), not O(n), per candidate."""
+        k = int(self.n_choices[j])
+        column = self.data[:, j]
+        active = ~np.isnan(column)
+        counts = np.bincount(column[active].astype(np.int64), minlength=k).astype(np.float64)
+        n_active, n_inactive = float(active.sum()), float((~active).sum())
+        lam = self.bandwidth[j]
+        mismatch = math.exp(_LOG_MISMATCH)
+        same, other = math.exp(float(_fp.log1p(-lam))), lam / max(k - 1, 1)
+        mix = np.empty(k + 1)
+        mix[:k] = counts * same + (n_active - counts) * other + n_inactive * mismatch
+        mix[k] = n_active * mismatch + n_inactive
+        if self.prior_weight > 0:
+            mix[:k] += self.prior_weight / max(k, 2)
+            mix[k] += self.prior_weight
+        with np.errstate(divide="ignore"):
+            return np.log(mix)
 
     @staticmethod
     def _log_mass(x0: np.ndarray, bw: np.ndarray) -> np.ndarray:
@@ -188,6 +227,8 @@ class ParzenEstimator:
         """Log density at each row of `y` (m x d)."""
         y = np.atleast_2d(np.asarray(y, dtype=np.float64))
         log_n = math.log(self.n + self.prior_weight)
+        if self.split_categoricals:
+            return self._split_logpdf(y, log_n)
         if self.multivariate:
             extra = None
             if self.prior_weight > 0:
@@ -202,6 +243,26 @@ class ParzenEstimator:
             total += _logsumexp_rows(self._dim_logk(y, j), extra) - log_n
         return total
 
+    def _split_logpdf(self, y: np.ndarray, log_n: float) -> np.ndarray:
+        """Log density joint over the continuous dims (a logsumexp over the observations of their
+        kernel features), plus each categorical dim's own, read from its table."""
+        total = np.zeros(y.shape[0])
+        c = int(self.cont.sum())
+        if c:
+            yc = y[:, self.cont]
+            ay = (~np.isnan(yc)).astype(np.float64)
+            y0 = np.nan_to_num(yc)
+            features = np.concatenate([-ay * y0**2, ay * y0, ay, 1.0 - ay], axis=1)
+            # The uniform prior's density on [0, 1]^c is 1.
+            extra = None if self.prior_weight <= 0 else np.full(
+                y.shape[0], math.log(self.prior_weight))
+            total += _logsumexp_rows(features @ self._x_features.T, extra)
+        for j, table in zip(np.flatnonzero(self.cat), self._cat_tables, strict=True):
+            values = y[:, j]
+            at = np.where(np.isnan(values), len(table) - 1, np.nan_to_num(values))
+            total += table[np.clip(at.astype(np.int64), 0, len(table) - 1)]
+        return total - (bool(c) + len(self._cat_tables)) * log_n
+
     def _log_uniform(self, y: np.ndarray) -> np.ndarray:
         k = np.maximum(self.n_choices, 2)
         per_dim = np.where(self.cat & ~np.isnan(y), -_fp.log(k), 0.0)
@@ -215,13 +276,22 @@ class ParzenEstimator:
 
         With a prior, a draw comes from the uniform density with probability w / (n + w).
         Multivariate draws perturb one observation in every dim; univariate ones pick an
-        observation per dim.
+        observation per dim; with independent categoricals, each categorical dim takes the
+        value of an observation of its own, among those where it is active.
         """
         n, d = self.n, self.d
         shape = (m, 1) if self.multivariate else (m, d)
         idx = rng.integers(n, size=shape)
         out = self.data[idx, np.arange(d)[None, :]] if not self.multivariate \
             else self.data[idx[:, 0]].copy()
+        if self.split_categoricals:
+            for j in np.flatnonzero(self.cat):
+                active = np.flatnonzero(~np.isnan(self.data[:, j]))
+                if active.size:
+                    # Where the drawn observation has it inactive it stays so: the vector's
+                    # activity is settled when it is decoded.
+                    value = self.data[active[rng.integers(active.size, size=m)], j]
+                    out[:, j] = np.where(np.isnan(out[:, j]), np.nan, value)
         bw = self.bandwidth
         # Continuous: inverse-CDF draw from the truncated Gaussian around each value.
         cont = self.cont[None, :] & ~np.isnan(out)

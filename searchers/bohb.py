@@ -11,6 +11,7 @@ from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
+from searchers._kde import CATEGORICAL_MODELS
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
@@ -45,7 +46,8 @@ class _BOHBProposals(SuccessiveHalving):
     (default: modelled dimensions + 1), and proposes the best of `n_samples` draws. With a
     `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     With `check_fidelity`, once a low budget misleads, TPE's model of the top budget's results
-    proposes as soon as it holds `top_startup` of them.
+    proposes as soon as it holds `top_startup` of them. `categoricals` is the kernel's (TPE's
+    option; "joint", one product kernel over all parameters, unless set), for both models.
     """
 
     model_based = True
@@ -59,6 +61,7 @@ class _BOHBProposals(SuccessiveHalving):
                  include_default: bool = False, full_first: bool = False,
                  check_fidelity: bool = False, ladders: int = 0, ladder_pool: int = 1,
                  min_trust: float = FidelityCheck.min_trust, top_startup: int = TOP_STARTUP,
+                 categoricals: str = "joint",
                  prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if not 0 <= random_fraction <= 1:
             raise ValueError("random_fraction must lie in [0, 1]")
@@ -74,7 +77,10 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_points_in_model = min_points_in_model
         if top_startup < 1:
             raise ValueError("top_startup must be at least 1")
+        if categoricals not in CATEGORICAL_MODELS:
+            raise ValueError(f"categoricals must be one of {', '.join(CATEGORICAL_MODELS)}")
         self.top_startup = int(top_startup)
+        self.categoricals = str(categoricals)
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
                          check_fidelity=check_fidelity, ladders=ladders,
@@ -88,13 +94,14 @@ class _BOHBProposals(SuccessiveHalving):
             coder, self.rng, models=LargestBudget(min_points, self.fidelity),
             split=TopPercentSplit(self.top_n_percent, min_points), n_candidates=self.n_samples,
             bandwidth_factor=self.bandwidth_factor, random_fraction=self.random_fraction,
-            min_bandwidth=self.min_bandwidth,
+            min_bandwidth=self.min_bandwidth, categoricals=self.categoricals,
         )
         if self.fidelity is None:
             return bohb
         # Where only the top budget ranks as the top does, BOHB's per-budget models have no
         # use: propose as full-budget TPE does, from the top budget's results.
-        top = TPE(self.space, seed=None, n_startup=self.top_startup).proposer_on(coder, self.rng)
+        top = TPE(self.space, seed=None, n_startup=self.top_startup,
+                  categoricals=self.categoricals).proposer_on(coder, self.rng)
         return FullBudgetWhenMisled(bohb, top, self.fidelity, lambda: self.budgets)
 
     @property
@@ -104,7 +111,7 @@ class _BOHBProposals(SuccessiveHalving):
                 "top_n_percent": self.top_n_percent, "n_samples": self.n_samples,
                 "bandwidth_factor": self.bandwidth_factor, "min_bandwidth": self.min_bandwidth,
                 "min_points_in_model": self.min_points_in_model,
-                "top_startup": self.top_startup}
+                "top_startup": self.top_startup, "categoricals": self.categoricals}
 
 
 @register("bohb")

@@ -172,7 +172,7 @@ class KDEProposer:
     number, even 0, costs one draw of the generator per proposal (BOHB). With `constant_liar`,
     trials still running join the bad model for that proposal, so parallel proposals spread
     out. The kernel settings (`multivariate`, `min_bandwidth`, `prior_weight`, `magic_clip`,
-    `bandwidth_rule`, `bandwidth_scale`) are `ParzenEstimator`'s.
+    `bandwidth_rule`, `bandwidth_scale`, `categoricals`) are `ParzenEstimator`'s.
     """
 
     def __init__(self, coder: SpaceCoder, rng: np.random.Generator, *,
@@ -182,6 +182,7 @@ class KDEProposer:
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
                  bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0,
+                 categoricals: str = "joint",
                  observations: Callable[[int], Observations] = Observations) -> None:
         self.coder = coder
         self.space = coder.space
@@ -198,6 +199,7 @@ class KDEProposer:
         self.magic_clip = magic_clip
         self.bandwidth_rule = bandwidth_rule
         self.bandwidth_scale = bandwidth_scale
+        self.categoricals = categoricals
         #: Builds a model's store of results from the encoded dimension: `Observations` splits
         #: by loss, `ParetoObservations` (multi-objective) by Pareto rank.
         self.make_observations = observations
@@ -265,7 +267,8 @@ class KDEProposer:
                                multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
                                prior_weight=self.prior_weight, magic_clip=self.magic_clip,
                                bandwidth_rule=self.bandwidth_rule,
-                               bandwidth_scale=self.bandwidth_scale)
+                               bandwidth_scale=self.bandwidth_scale,
+                               categoricals=self.categoricals)
 
     def _random(self) -> Proposal:
         return Proposal(dict(self.space.sample_configuration()), "random")

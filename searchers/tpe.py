@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import BANDWIDTH_RULES
+from searchers._kde import BANDWIDTH_RULES, CATEGORICAL_MODELS
 from searchers.base import ScheduledSearcher
 from searchers.encoding import SpaceCoder
 from searchers.priors import Prior
@@ -24,6 +24,10 @@ from searchers.schedules import FullBudget, Schedule
 #: results TPE models, tighter densities found better configurations on the continuous problems
 #: at no loss on the mixed ones (docs/decisions.md, "TPE's kernel width").
 BANDWIDTH_SCALE = 0.55
+#: Each categorical parameter with a density of its own beside the continuous ones' joint one:
+#: at or below one joint product kernel on every problem measured, better on the mixed ones
+#: (docs/decisions.md, "TPE's categorical densities").
+CATEGORICALS = "independent"
 
 
 @register("tpe")
@@ -33,18 +37,22 @@ class TPE(ScheduledSearcher):
     `gamma` is the fraction of trials modelled as good; the first `n_startup` trials are random.
     With `constant_liar`, trials still running count as bad ones, so parallel asks spread out.
     `bandwidth_scale` narrows the continuous kernels below the normal-reference rule's width.
+    `categoricals="independent"` models each categorical parameter with a density of its own,
+    beside the joint one of the continuous parameters ("joint": all in one product kernel).
     With a `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     """
 
     model_based = True
-    # Journals written before the option existed ran with the rule's own widths.
-    legacy_options = MappingProxyType({"bandwidth_scale": 1.0})
+    # Journals written before these options existed ran with the rule's own widths and one
+    # product kernel over every parameter.
+    legacy_options = MappingProxyType({"bandwidth_scale": 1.0, "categoricals": "joint"})
 
     def __init__(self, space: ConfigurationSpace, *, seed: int | None = 0, n_startup: int = 10,
                  gamma: float = 0.15, n_candidates: int = 24, multivariate: bool = True,
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
                  min_bandwidth: float = 1e-3, constant_liar: bool = True,
                  bandwidth_rule: str = "normal", bandwidth_scale: float = BANDWIDTH_SCALE,
+                 categoricals: str = CATEGORICALS,
                  prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
@@ -55,6 +63,8 @@ class TPE(ScheduledSearcher):
             raise ValueError("prior_weight must be >= 0, bandwidths positive")
         if bandwidth_rule not in BANDWIDTH_RULES:
             raise ValueError(f"bandwidth_rule must be one of {', '.join(BANDWIDTH_RULES)}")
+        if categoricals not in CATEGORICAL_MODELS:
+            raise ValueError(f"categoricals must be one of {', '.join(CATEGORICAL_MODELS)}")
         self.n_startup = int(n_startup)
         self.gamma = float(gamma)
         self.n_candidates = int(n_candidates)
@@ -65,6 +75,7 @@ class TPE(ScheduledSearcher):
         self.constant_liar = bool(constant_liar)
         self.bandwidth_rule = str(bandwidth_rule)
         self.bandwidth_scale = float(bandwidth_scale)
+        self.categoricals = str(categoricals)
         super().__init__(space, seed=seed, prior=prior)
 
     @property
@@ -75,7 +86,7 @@ class TPE(ScheduledSearcher):
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
                 "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar,
                 "bandwidth_rule": self.bandwidth_rule, "bandwidth_scale": self.bandwidth_scale,
-                **self._prior_options()}
+                "categoricals": self.categoricals, **self._prior_options()}
 
     def _make_schedule(self) -> Schedule:
         return FullBudget()
@@ -93,5 +104,5 @@ class TPE(ScheduledSearcher):
             bandwidth_factor=self.bandwidth_factor, constant_liar=self.constant_liar,
             multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
             prior_weight=self.prior_weight, magic_clip=True, bandwidth_rule=self.bandwidth_rule,
-            bandwidth_scale=self.bandwidth_scale,
+            bandwidth_scale=self.bandwidth_scale, categoricals=self.categoricals,
         )

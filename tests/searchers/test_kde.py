@@ -21,7 +21,7 @@ def _data(n: int = 40, seed: int = 0) -> np.ndarray:
     return x
 
 
-def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: bool) -> float:
+def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: str) -> float:
     def k1(a: float, b: float, j: int, i: int) -> float:
         if np.isnan(a) and np.isnan(b):
             return 1.0
@@ -36,27 +36,31 @@ def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: bo
     def u1(a: float, j: int) -> float:
         return 1.0 if np.isnan(a) or not CAT[j] else 1.0 / K[j]
 
-    n = len(x)
-    if mv:
-        total = sum(np.prod([k1(y[j], row[j], j, i) for j in range(4)])
-                    for i, row in enumerate(x))
-        total += pw * np.prod([u1(y[j], j) for j in range(4)])
-        return math.log(total / (n + pw))
-    return sum(math.log((sum(k1(y[j], row[j], j, i) for i, row in enumerate(x))
-                         + pw * u1(y[j], j)) / (n + pw)) for j in range(4))
+    def mixture(dims: list[int]) -> float:
+        """Log of the mixture over the observations of the product kernel over `dims`."""
+        total = sum(np.prod([k1(y[j], row[j], j, i) for j in dims]) for i, row in enumerate(x))
+        total += pw * np.prod([u1(y[j], j) for j in dims])
+        return math.log(total / (len(x) + pw))
+
+    if mv == "joint":
+        return mixture([0, 1, 2, 3])
+    if mv == "independent":  # the continuous dims together, each categorical alone
+        return mixture([0, 1]) + mixture([2]) + mixture([3])
+    return sum(mixture([j]) for j in range(4))
 
 
 @pytest.mark.parametrize("rule", ["normal", "neighbors"])
-@pytest.mark.parametrize("multivariate", [True, False])
+@pytest.mark.parametrize("model", ["joint", "independent", "univariate"])
 @pytest.mark.parametrize("prior_weight", [0.0, 1.0])
-def test_logpdf_matches_brute_force(multivariate: bool, prior_weight: float, rule: str) -> None:
+def test_logpdf_matches_brute_force(model: str, prior_weight: float, rule: str) -> None:
     x = _data()
-    kde = ParzenEstimator(x, CAT, K, multivariate=multivariate, prior_weight=prior_weight,
-                          bandwidth_rule=rule)
+    kde = ParzenEstimator(x, CAT, K, multivariate=model != "univariate",
+                          prior_weight=prior_weight, bandwidth_rule=rule,
+                          categoricals="independent" if model == "independent" else "joint")
     y = kde.sample(12, np.random.default_rng(1))
     y[0, 1] = np.nan  # an activity pattern no observation has
     got = kde.logpdf(y)
-    want = [_brute(kde, row, x, prior_weight, multivariate) for row in y]
+    want = [_brute(kde, row, x, prior_weight, model) for row in y]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
@@ -65,6 +69,39 @@ def test_continuous_density_integrates_to_one() -> None:
     kde = ParzenEstimator(x, np.array([False]), np.array([0]), min_bandwidth=0.05)
     grid = np.linspace(0, 1, 20001)[:, None]
     assert np.trapezoid(np.exp(kde.logpdf(grid)), grid[:, 0]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_independent_categoricals_are_a_density_drawn_from_every_observation() -> None:
+    # Nineteen observations near 0.1 with choice 0, one at 0.9 with choice 1.
+    x = np.array([[0.1 + 0.001 * i, 0.0] for i in range(19)] + [[0.9, 1.0]])
+    cat, k = np.array([False, True]), np.array([0, 2])
+    joint, independent = (ParzenEstimator(x, cat, k, min_bandwidth=0.05, prior_weight=1.0,
+                                          categoricals=c) for c in ("joint", "independent"))
+    grid = np.linspace(0, 1, 20001)
+    mass = sum(np.trapezoid(np.exp(independent.logpdf(np.c_[grid, np.full_like(grid, c)])),
+                            grid) for c in (0.0, 1.0))
+    assert mass == pytest.approx(1.0, abs=1e-3)
+    # The joint density ties choice 1 to x near 0.9; the independent one's odds of the two
+    # choices are the same at every x.
+    def odds(kde: ParzenEstimator, at: float) -> float:
+        return float(np.diff(kde.logpdf(np.array([[at, 0.0], [at, 1.0]])))[0])
+
+    assert odds(joint, 0.1) < -1.0 < 1.0 < odds(joint, 0.9)
+    assert odds(independent, 0.1) == pytest.approx(odds(independent, 0.9), abs=1e-9)
+    assert odds(independent, 0.1) < -1.0
+    for kde, share in ((joint, (0.6, 1.0)), (independent, (0.0, 0.4))):
+        draws = kde.sample(4000, np.random.default_rng(0))
+        high = draws[draws[:, 0] > 0.8, 1]
+        assert share[0] < np.mean(high == 1.0) < share[1]
+    with pytest.raises(ValueError, match="categoricals"):
+        ParzenEstimator(x, cat, k, categoricals="grouped")
+    # Categorical dims only: one density per dim, as the univariate model has.
+    data = _data()[:, CAT]
+    y = data[:7]
+    alone, univariate = (ParzenEstimator(data, CAT[CAT], K[CAT], prior_weight=1.0,
+                                         multivariate=m, categoricals="independent")
+                         for m in (True, False))
+    np.testing.assert_allclose(alone.logpdf(y), univariate.logpdf(y), rtol=1e-12)
 
 
 def test_samples_stay_in_range_and_near_the_data() -> None:
@@ -151,7 +188,7 @@ def test_bandwidth_scale_narrows_the_continuous_kernels_only(rule: str) -> None:
     np.testing.assert_array_equal(tight.kernel_bandwidth[:, CAT], plain.kernel_bandwidth[:, CAT])
     # Still a normalised density, and one that peaks higher at its observations.
     y = tight.sample(12, np.random.default_rng(1))
-    np.testing.assert_allclose(tight.logpdf(y), [_brute(tight, row, x, 0.0, True) for row in y],
+    np.testing.assert_allclose(tight.logpdf(y), [_brute(tight, row, x, 0.0, "joint") for row in y],
                                rtol=1e-9, atol=1e-9)
     assert tight.logpdf(x[:1])[0] > plain.logpdf(x[:1])[0]
     with pytest.raises(ValueError, match="bandwidth_scale"):

@@ -86,3 +86,20 @@ def test_a_journal_older_than_bandwidth_scale_resumes_with_the_rules_widths() ->
             t = searcher.ask()
             searcher.tell(t, Result(loss=_bowl(t.config)))
     assert [t.config for t, _ in rebuilt.history] == [t.config for t, _ in then.history]
+
+
+def test_a_journal_older_than_categoricals_resumes_with_one_joint_kernel() -> None:
+    from nas.engine.options import rebuild_searcher
+
+    problem = conformance.mixed_problem()
+    written = TPE(problem.space, seed=3).options
+    assert written["categoricals"] == "independent"
+    older = {k: v for k, v in written.items() if k != "categoricals"}
+    rebuilt = rebuild_searcher("tpe", problem.space, 3, older)
+    assert rebuilt.categoricals == "joint"
+    runs = [[t.config for t, _ in conformance.run(searcher, problem, 25)] for searcher in (
+        rebuilt, TPE(problem.space, seed=3, categoricals="joint"),
+        TPE(problem.space, seed=3))]
+    assert runs[0] == runs[1] != runs[2]  # the old kernel's asks, not today's
+    with pytest.raises(ValueError, match="categoricals must be one of"):
+        TPE(problem.space, categoricals="grouped")
