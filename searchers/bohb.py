@@ -131,11 +131,14 @@ class CheckedBOHB(BOHB):
     Three to six configurations first climb every rung (`ladders`), each picked at a spread
     rank of `ladder_pool` sampled at the lowest budget; budgets whose ranking the top does not
     keep start no bracket, and once one misleads, new configurations come from TPE's model of
-    the top budget's results (docs/decisions.md, "Misleading low budgets").
+    the top budget's results (docs/decisions.md, "Misleading low budgets"). Its models give each
+    categorical parameter a density of its own (`categoricals`, "independent" unless set).
     """
 
-    #: Journals written before the pool came in climbed every sampled ladder.
-    legacy_options = MappingProxyType({"ladder_pool": 1, "top_startup": 10})
+    #: Journals written before the pool came in climbed every sampled ladder; those written
+    #: before `categoricals` modelled all parameters with one product kernel.
+    legacy_options = MappingProxyType({"ladder_pool": 1, "top_startup": 10,
+                                       "categoricals": "joint"})
 
     def __init__(self, space: ConfigurationSpace, *, min_budget: float, max_budget: float,
                  eta: float = 3, seed: int | None = 0, ladders: int = 6,
@@ -143,6 +146,9 @@ class CheckedBOHB(BOHB):
         """`ladder_pool` None: the first round of ladders samples as many configurations as
         Hyperband's most exploratory bracket's first rung (`searchers.ladders.layout_pool`)."""
         options.setdefault("check_fidelity", True)
+        # Below the joint kernel's median on counting-ones and both mixed problems at 50 and
+        # 100 seeds (docs/decisions.md, "TPE's categorical densities"); plain BOHB was level.
+        options.setdefault("categoricals", "independent")
         if ladder_pool is None:
             ladder_pool = layout_pool(hyperband_layout(min_budget, max_budget, eta), ladders)
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta,

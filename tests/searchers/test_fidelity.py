@@ -289,3 +289,18 @@ def test_the_top_model_proposes_after_five_top_results_and_old_journals_wait_for
             top.observe(config, None, float(k))
         origins.append(top.propose(None).origin)
     assert origins == ["model", "random"]
+
+
+def test_a_checked_bohb_models_categoricals_alone_and_old_journals_keep_one_kernel() -> None:
+    from nas.engine.options import rebuild_searcher
+
+    problem = problems.get("mixed-10d")
+    budgets = {"min_budget": problem.min_budget, "max_budget": problem.max_budget}
+    new = searchers.get("bohb-checked", problem.space, seed=0, **budgets)
+    assert new.options["categoricals"] == "independent"
+    assert new.proposer.proposer.categoricals == new.proposer.top.categoricals == "independent"
+    old_options = {k: v for k, v in new.options.items() if k != "categoricals"}
+    old = rebuild_searcher("bohb-checked", problem.space, 0, old_options)
+    assert old.proposer.proposer.categoricals == old.proposer.top.categoricals == "joint"
+    # Plain BOHB keeps one product kernel: there it measured level.
+    assert searchers.get("bohb", problem.space, seed=0, **budgets).categoricals == "joint"
