@@ -281,17 +281,25 @@ def test_a_time_budget_keeps_time_for_whole_replicas(tmp_path, monkeypatch) -> N
     result = search(space, data, "random", "12s", trial_budget="40ep", seed=0,
                     storage=tmp_path / "t.db", progress=False, ensemble=4, replicas=2)
     copies = [r for r in result.trials if _is_replica(r)]
-    assert copies, (result.stopped, [(r.id, r.status.name, round(r.result.seconds, 2))
-                                     for r in result.trials])
-    assert all(r.status is TrialStatus.OK and r.result.epochs == 40 for r in copies)
+    trials = (result.stopped, [(r.id, r.kind.value, r.status.name, round(r.result.seconds, 2),
+                                round(rooms.get(r.id, math.nan), 2)) for r in result.trials])
+    assert copies, trials
+    # A replica trains in full unless it ran out of what it was given (the budget's end was
+    # near and it took over twice its estimate: a loaded machine's burst); then it is cut there,
+    # never sooner, and left out of the ensemble.
+    for r in copies:
+        assert (r.status is TrialStatus.OK and r.result.epochs == 40) or (
+            r.status is TrialStatus.TRUNCATED and r.result.seconds >= rooms[r.id] - 0.1), trials
     target = next(r for r in result.trials if r.id == copies[0].trial.info["replica_of"])
     # Each replica was given twice its estimate, the last one too, though less than that was
     # left of the budget, but never more than 5 % of it past the budget's end; what overran is
     # its noise and the ensemble at most. The estimate is the original's time for the planned
-    # replicas, and the slowest of the earlier replicas' for those planned once they were done.
+    # replicas, and the slowest of the earlier full replicas' for those planned once they were
+    # done.
     end = start + 12.0 * (1 + replicas.PAST_BUDGET)
     for r in copies:
-        before = [c.result.seconds for c in copies if c.id < r.id]
+        before = [c.result.seconds for c in copies
+                  if c.id < r.id and c.status is TrialStatus.OK]
         possible = [target.result.seconds] + [max(before[:k]) for k in range(1, len(before) + 1)]
         assert any(estimates[r.id] == pytest.approx(p) for p in possible)
         assert rooms[r.id] >= min(replicas.OVERRUN * estimates[r.id],
