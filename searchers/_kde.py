@@ -25,11 +25,19 @@ BANDWIDTH_RULES = ("normal", "neighbors")
 #: others ("joint"), or each with its own one-dimensional density ("independent").
 CATEGORICAL_MODELS = ("joint", "independent")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
-_LOG_MISMATCH = math.log(1e-3)
+_MISMATCH = 1e-3
+_LOG_MISMATCH = math.log(_MISMATCH)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # Further than this many widths from both ends of [0, 1], a Gaussian's mass outside is below
 # 1e-17: its truncation changes nothing in double precision.
 _EDGE = 8.5
+
+
+def check_categoricals(value: str) -> str:
+    """`value` if it names one of `CATEGORICAL_MODELS`; else a ValueError saying which do."""
+    if value not in CATEGORICAL_MODELS:
+        raise ValueError(f"categoricals must be one of {', '.join(CATEGORICAL_MODELS)}")
+    return value
 
 
 class ParzenEstimator:
@@ -56,8 +64,7 @@ class ParzenEstimator:
                  categoricals: str = "joint") -> None:
         if bandwidth_rule not in BANDWIDTH_RULES:
             raise ValueError(f"bandwidth_rule must be one of {BANDWIDTH_RULES}")
-        if categoricals not in CATEGORICAL_MODELS:
-            raise ValueError(f"categoricals must be one of {CATEGORICAL_MODELS}")
+        check_categoricals(categoricals)
         if not bandwidth_scale > 0:
             raise ValueError(f"bandwidth_scale must be positive, got {bandwidth_scale!r}")
         data = np.atleast_2d(np.asarray(data, dtype=np.float64))
@@ -73,6 +80,8 @@ class ParzenEstimator:
         #: True when categorical dims have densities of their own (see `categoricals`).
         self.split_categoricals = multivariate and categoricals == "independent" \
             and bool(self.cat.any())
+        # Whether categorical dims have columns in the kernel features (`_prepare`).
+        self._joint_categoricals = bool(self.cat.any()) and not self.split_categoricals
         self.bandwidth_scale = float(bandwidth_scale)
         self.bandwidth = self._bandwidths(min_bandwidth, magic_clip)
         #: Bandwidth of each observation's kernel in each dim (n x d; read-only).
@@ -119,7 +128,7 @@ class ParzenEstimator:
         self._cat_k = k
         self._cat_offsets = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
         # Split off, categorical dims have tables of their own and no columns here.
-        joint_cat = bool(cat.any()) and not self.split_categoricals
+        joint_cat = self._joint_categoricals
         out = np.empty((self.n, 4 * c + (int(k.sum()) + 2 * len(k) if joint_cat else 0)))
         if self.split_categoricals:
             self._cat_tables = [self._categorical_table(j) for j in np.flatnonzero(cat)]
@@ -160,11 +169,10 @@ class ParzenEstimator:
         counts = np.bincount(column[active].astype(np.int64), minlength=k).astype(np.float64)
         n_active, n_inactive = float(active.sum()), float((~active).sum())
         lam = self.bandwidth[j]
-        mismatch = math.exp(_LOG_MISMATCH)
-        same, other = math.exp(float(_fp.log1p(-lam))), lam / max(k - 1, 1)
+        same, other = 1.0 - lam, lam / max(k - 1, 1)
         mix = np.empty(k + 1)
-        mix[:k] = counts * same + (n_active - counts) * other + n_inactive * mismatch
-        mix[k] = n_active * mismatch + n_inactive
+        mix[:k] = counts * same + (n_active - counts) * other + n_inactive * _MISMATCH
+        mix[k] = n_active * _MISMATCH + n_inactive
         if self.prior_weight > 0:
             mix[:k] += self.prior_weight / max(k, 2)
             mix[k] += self.prior_weight
@@ -198,7 +206,7 @@ class ParzenEstimator:
         ay = (~np.isnan(yc)).astype(np.float64)
         y0 = np.nan_to_num(yc)
         columns = [-ay * y0**2, ay * y0, ay, 1.0 - ay]
-        if self.cat.any():
+        if self._joint_categoricals:
             hot, acy = self._onehot(y[:, self.cat])
             columns += [hot, acy, 1.0 - acy]
         return np.concatenate(columns, axis=1)
@@ -249,14 +257,10 @@ class ParzenEstimator:
         total = np.zeros(y.shape[0])
         c = int(self.cont.sum())
         if c:
-            yc = y[:, self.cont]
-            ay = (~np.isnan(yc)).astype(np.float64)
-            y0 = np.nan_to_num(yc)
-            features = np.concatenate([-ay * y0**2, ay * y0, ay, 1.0 - ay], axis=1)
             # The uniform prior's density on [0, 1]^c is 1.
             extra = None if self.prior_weight <= 0 else np.full(
                 y.shape[0], math.log(self.prior_weight))
-            total += _logsumexp_rows(features @ self._x_features.T, extra)
+            total += _logsumexp_rows(self._pair_logk(y), extra)
         for j, table in zip(np.flatnonzero(self.cat), self._cat_tables, strict=True):
             values = y[:, j]
             at = np.where(np.isnan(values), len(table) - 1, np.nan_to_num(values))

@@ -11,7 +11,7 @@ from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import CATEGORICAL_MODELS
+from searchers._kde import check_categoricals
 from searchers.asha import ASHA
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
@@ -77,10 +77,8 @@ class _BOHBProposals(SuccessiveHalving):
         self.min_points_in_model = min_points_in_model
         if top_startup < 1:
             raise ValueError("top_startup must be at least 1")
-        if categoricals not in CATEGORICAL_MODELS:
-            raise ValueError(f"categoricals must be one of {', '.join(CATEGORICAL_MODELS)}")
         self.top_startup = int(top_startup)
-        self.categoricals = str(categoricals)
+        self.categoricals = check_categoricals(str(categoricals))
         super().__init__(space, min_budget=min_budget, max_budget=max_budget, eta=eta, seed=seed,
                          include_default=include_default, full_first=full_first,
                          check_fidelity=check_fidelity, ladders=ladders,

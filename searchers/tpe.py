@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import BANDWIDTH_RULES, CATEGORICAL_MODELS
+from searchers._kde import BANDWIDTH_RULES, check_categoricals
 from searchers.base import ScheduledSearcher
 from searchers.encoding import SpaceCoder
 from searchers.priors import Prior
@@ -63,8 +63,6 @@ class TPE(ScheduledSearcher):
             raise ValueError("prior_weight must be >= 0, bandwidths positive")
         if bandwidth_rule not in BANDWIDTH_RULES:
             raise ValueError(f"bandwidth_rule must be one of {', '.join(BANDWIDTH_RULES)}")
-        if categoricals not in CATEGORICAL_MODELS:
-            raise ValueError(f"categoricals must be one of {', '.join(CATEGORICAL_MODELS)}")
         self.n_startup = int(n_startup)
         self.gamma = float(gamma)
         self.n_candidates = int(n_candidates)
@@ -75,7 +73,7 @@ class TPE(ScheduledSearcher):
         self.constant_liar = bool(constant_liar)
         self.bandwidth_rule = str(bandwidth_rule)
         self.bandwidth_scale = float(bandwidth_scale)
-        self.categoricals = str(categoricals)
+        self.categoricals = check_categoricals(str(categoricals))
         super().__init__(space, seed=seed, prior=prior)
 
     @property

@@ -94,7 +94,8 @@ class Phases:
         phase decides (a cheap best's reserve may be less than half a searcher trial, and is
         still theirs). Replicas wanted with no reserve are dropped, with why."""
         replicas = self.replicas
-        if replicas.active or replicas.reserve() or not replicas.ledger.too_little_left(typical):
+        # The clock first: it is read on every pass of the loop, the reserve plans replicas.
+        if replicas.active or not replicas.ledger.too_little_left(typical) or replicas.reserve():
             return False
         if replicas.wanted:
             replicas.drop()
