@@ -348,8 +348,10 @@ def test_the_pareto_plot_follows_the_searchs_objectives_and_draws_its_limits(tmp
 @pytest.mark.parametrize("searcher", ["bohb", "tpe"])
 def test_the_report_of_a_training_search_shows_every_view(searcher, tmp_path) -> None:
     db = tmp_path / f"{searcher}.db"
-    nas.search("residual-conv", "digits", searcher, "40ep", trial_budget="4ep", storage=db,
-               progress=False, seed=1, space_overrides={"channels": (8, 16), "n_stages": 1},
+    # Small and short (one cell of 4-8 channels, 2-epoch trials): the views, not the models.
+    nas.search("residual-conv", "digits", searcher, "16ep", trial_budget="2ep", storage=db,
+               progress=False, seed=1,
+               space_overrides={"channels": (4, 8), "n_stages": 1, "n_cells": 1},
                searcher_options={"min_points_in_model": 3} if searcher == "bohb"
                else {"n_startup": 3})
     page = write_report(db, tmp_path / "out").read_text()
