@@ -24,6 +24,9 @@ BANDWIDTH_RULES = ("normal", "neighbors")
 #: How a multivariate `ParzenEstimator` models categorical dims: in the product kernel with the
 #: others ("joint"), or each with its own one-dimensional density ("independent").
 CATEGORICAL_MODELS = ("joint", "independent")
+#: How a model weighs its good observations: all alike ("uniform"), or each by how far its loss
+#: lies below the best bad one ("ei", Watanabe 2023's expected-improvement weights).
+WEIGHTINGS = ("uniform", "ei")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
 _MISMATCH = 1e-3
 _LOG_MISMATCH = math.log(_MISMATCH)
@@ -31,6 +34,13 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # Further than this many widths from both ends of [0, 1], a Gaussian's mass outside is below
 # 1e-17: its truncation changes nothing in double precision.
 _EDGE = 8.5
+
+
+def check_weighting(value: str) -> str:
+    """`value` if it names one of `WEIGHTINGS`; else a ValueError saying which do."""
+    if value not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}")
+    return value
 
 
 def check_categoricals(value: str) -> str:
@@ -55,13 +65,15 @@ class ParzenEstimator:
     multivariate density is joint over the continuous dims only, times one density per
     categorical dim (a categorical value is then drawn from any observation, not only from the
     one whose continuous values were drawn).
+    `weights` (one per observation, positive): each kernel's share of the mixture, and how often
+    a draw starts from it; None weighs them alike. The bandwidths ignore them.
     """
 
     def __init__(self, data: np.ndarray, is_categorical: np.ndarray, n_choices: np.ndarray, *,
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
                  bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0,
-                 categoricals: str = "joint") -> None:
+                 categoricals: str = "joint", weights: np.ndarray | None = None) -> None:
         if bandwidth_rule not in BANDWIDTH_RULES:
             raise ValueError(f"bandwidth_rule must be one of {BANDWIDTH_RULES}")
         check_categoricals(categoricals)
@@ -72,6 +84,15 @@ class ParzenEstimator:
             raise ValueError("a Parzen estimator needs at least one observation")
         self.data = data
         self.n, self.d = data.shape
+        # Scaled to sum to n, so the prior keeps its share w / (n + w) and its normalisation.
+        self.weights: np.ndarray | None = None
+        self._log_w: np.ndarray | None = None
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (self.n,) or not (np.all(np.isfinite(w)) and np.all(w > 0)):
+                raise ValueError("weights must be one positive number per observation")
+            self.weights = w * (self.n / w.sum())
+            self._log_w = np.log(self.weights)
         self.multivariate = multivariate
         self.prior_weight = float(prior_weight)
         self.cat = np.asarray(is_categorical, dtype=bool)
@@ -166,8 +187,9 @@ class ParzenEstimator:
         k = int(self.n_choices[j])
         column = self.data[:, j]
         active = ~np.isnan(column)
-        counts = np.bincount(column[active].astype(np.int64), minlength=k).astype(np.float64)
-        n_active, n_inactive = float(active.sum()), float((~active).sum())
+        w = np.ones(self.n) if self.weights is None else self.weights
+        counts = np.bincount(column[active].astype(np.int64), weights=w[active], minlength=k)
+        n_active, n_inactive = float(w[active].sum()), float(w[~active].sum())
         lam = self.bandwidth[j]
         same, other = 1.0 - lam, lam / max(k - 1, 1)
         mix = np.empty(k + 1)
@@ -212,8 +234,12 @@ class ParzenEstimator:
         return np.concatenate(columns, axis=1)
 
     def _pair_logk(self, y: np.ndarray) -> np.ndarray:
-        """Log product kernel between each candidate (rows) and each observation (columns)."""
-        return self._features(y) @ self._x_features.T
+        """Log product kernel between each candidate (rows) and each observation (columns),
+        plus each observation's log weight when it has one."""
+        logk = self._features(y) @ self._x_features.T
+        if self._log_w is not None:
+            logk += self._log_w
+        return logk
 
     def _dim_logk(self, y: np.ndarray, j: int) -> np.ndarray:
         """Log kernel of dim `j` alone, candidates x observations."""
@@ -248,7 +274,10 @@ class ParzenEstimator:
             if self.prior_weight > 0:
                 u = 0.0 if not self.cat[j] else -math.log(max(int(self.n_choices[j]), 2))
                 extra = np.where(np.isnan(y[:, j]), 0.0, u) + math.log(self.prior_weight)
-            total += _logsumexp_rows(self._dim_logk(y, j), extra) - log_n
+            logk = self._dim_logk(y, j)
+            if self._log_w is not None:
+                logk += self._log_w
+            total += _logsumexp_rows(logk, extra) - log_n
         return total
 
     def _split_logpdf(self, y: np.ndarray, log_n: float) -> np.ndarray:
@@ -285,7 +314,8 @@ class ParzenEstimator:
         """
         n, d = self.n, self.d
         shape = (m, 1) if self.multivariate else (m, d)
-        idx = rng.integers(n, size=shape)
+        idx = rng.integers(n, size=shape) if self.weights is None \
+            else rng.choice(n, size=shape, p=self.weights / self.weights.sum())
         out = self.data[idx, np.arange(d)[None, :]] if not self.multivariate \
             else self.data[idx[:, 0]].copy()
         if self.split_categoricals:
@@ -294,7 +324,12 @@ class ParzenEstimator:
                 if active.size:
                     # Where the drawn observation has it inactive it stays so: the vector's
                     # activity is settled when it is decoded.
-                    value = self.data[active[rng.integers(active.size, size=m)], j]
+                    if self.weights is None:
+                        pick = rng.integers(active.size, size=m)
+                    else:
+                        w = self.weights[active]
+                        pick = rng.choice(active.size, size=m, p=w / w.sum())
+                    value = self.data[active[pick], j]
                     out[:, j] = np.where(np.isnan(out[:, j]), np.nan, value)
         bw = self.bandwidth
         # Continuous: inverse-CDF draw from the truncated Gaussian around each value.
@@ -397,6 +432,18 @@ class Observations:
         n_bad = self.n - n_good if n_bad is None else n_bad
         return self.vectors[order[:n_good]], self.vectors[order[self.n - n_bad:]]
 
+    def improvements(self, n_good: int) -> np.ndarray | None:
+        """How far each of the `n_good` best losses lies below the next one (the best of the
+        rest), floored at 1e-12, in `split`'s order: the "ei" weights. None without a finite
+        next loss."""
+        if n_good >= self.n:
+            return None
+        order = np.argsort(self.losses, kind="stable")
+        threshold = self.losses[order[n_good]]
+        if not math.isfinite(threshold):
+            return None
+        return np.maximum(threshold - self.losses[order[:n_good]], 1e-12)
+
 
 def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_candidates: int,
                              rng: np.random.Generator, *, bandwidth_factor: float = 1.0,
@@ -451,3 +498,7 @@ class ParetoObservations(Observations):
         order = np.array(ranked + failed, dtype=np.int64)
         n_bad = self.n - n_good if n_bad is None else n_bad
         return self.vectors[order[:n_good]], self.vectors[order[self.n - n_bad:]]
+
+    def improvements(self, n_good: int) -> np.ndarray | None:
+        """None: the good are whole fronts, with no one loss to measure a distance from."""
+        return None

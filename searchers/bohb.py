@@ -98,8 +98,9 @@ class _BOHBProposals(SuccessiveHalving):
             return bohb
         # Where only the top budget ranks as the top does, BOHB's per-budget models have no
         # use: propose as full-budget TPE does, from the top budget's results.
+        # Uniform weights, as measured for BOHB (TPE's own default may differ).
         top = TPE(self.space, seed=None, n_startup=self.top_startup,
-                  categoricals=self.categoricals).proposer_on(coder, self.rng)
+                  categoricals=self.categoricals, weighting="uniform").proposer_on(coder, self.rng)
         return FullBudgetWhenMisled(bohb, top, self.fidelity, lambda: self.budgets)
 
     @property

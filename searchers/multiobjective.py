@@ -67,7 +67,8 @@ class MORandomSearch(MultiObjective, RandomSearch):
 @register("motpe")
 class MOTPE(MultiObjective, TPE):
     """Multi-objective TPE: full-budget; the good model holds the best `gamma` share of the
-    results by non-dominated rank, a partly included front filled by hypervolume contribution."""
+    results by non-dominated rank, a partly included front filled by hypervolume contribution.
+    With no one loss to measure from, its good trials weigh alike whatever `weighting` says."""
 
     def proposer_on(self, coder: SpaceCoder, rng: np.random.Generator) -> KDEProposer:
         """TPE's proposer, splitting its results by Pareto rank."""

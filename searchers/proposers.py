@@ -17,7 +17,12 @@ from typing import Any, Protocol
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import Observations, ParzenEstimator, density_ratio_candidates
+from searchers._kde import (
+    Observations,
+    ParzenEstimator,
+    check_weighting,
+    density_ratio_candidates,
+)
 from searchers.encoding import SpaceCoder
 from searchers.fidelity import FidelityCheck
 from searchers.rankings import Outcome
@@ -172,7 +177,8 @@ class KDEProposer:
     number, even 0, costs one draw of the generator per proposal (BOHB). With `constant_liar`,
     trials still running join the bad model for that proposal, so parallel proposals spread
     out. The kernel settings (`multivariate`, `min_bandwidth`, `prior_weight`, `magic_clip`,
-    `bandwidth_rule`, `bandwidth_scale`, `categoricals`) are `ParzenEstimator`'s.
+    `bandwidth_rule`, `bandwidth_scale`, `categoricals`) are `ParzenEstimator`'s; `weighting`
+    (see `WEIGHTINGS`) weighs the good model's observations.
     """
 
     def __init__(self, coder: SpaceCoder, rng: np.random.Generator, *,
@@ -182,7 +188,7 @@ class KDEProposer:
                  multivariate: bool = True, min_bandwidth: float = 1e-3,
                  prior_weight: float = 0.0, magic_clip: bool = False,
                  bandwidth_rule: str = "normal", bandwidth_scale: float = 1.0,
-                 categoricals: str = "joint",
+                 categoricals: str = "joint", weighting: str = "uniform",
                  observations: Callable[[int], Observations] = Observations) -> None:
         self.coder = coder
         self.space = coder.space
@@ -200,6 +206,7 @@ class KDEProposer:
         self.bandwidth_rule = bandwidth_rule
         self.bandwidth_scale = bandwidth_scale
         self.categoricals = categoricals
+        self.weighting = check_weighting(weighting)
         #: Builds a model's store of results from the encoded dimension: `Observations` splits
         #: by loss, `ParetoObservations` (multi-objective) by Pareto rank.
         self.make_observations = observations
@@ -236,7 +243,9 @@ class KDEProposer:
         obs = self.models.choose(self.observations)
         if obs is None:
             return self._random()
-        good, bad = obs.split(*self.split.sizes(obs.n))
+        n_good, n_bad = self.split.sizes(obs.n)
+        good, bad = obs.split(n_good, n_bad)
+        weights = obs.improvements(n_good) if self.weighting == "ei" else None
         if self.constant_liar and pending:
             # Constant liar, for this proposal only: a running trial is one more observation
             # with the worst loss, so it joins the bad model and draws move away from it. The
@@ -252,7 +261,7 @@ class KDEProposer:
             def log_weight(vectors: np.ndarray) -> np.ndarray:
                 return exponent * log_prior(vectors)
 
-        for vector in density_ratio_candidates(self._density(good), self._density(bad),
+        for vector in density_ratio_candidates(self._density(good, weights), self._density(bad),
                                                self.n_candidates, self.rng,
                                                bandwidth_factor=self.bandwidth_factor,
                                                log_weight=log_weight):
@@ -262,13 +271,13 @@ class KDEProposer:
         # Every candidate was forbidden: fall back to the space's own (valid) sampler.
         return self._random()
 
-    def _density(self, data: np.ndarray) -> ParzenEstimator:
+    def _density(self, data: np.ndarray, weights: np.ndarray | None = None) -> ParzenEstimator:
         return ParzenEstimator(data, self.coder.is_categorical, self.coder.n_choices,
                                multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
                                prior_weight=self.prior_weight, magic_clip=self.magic_clip,
                                bandwidth_rule=self.bandwidth_rule,
                                bandwidth_scale=self.bandwidth_scale,
-                               categoricals=self.categoricals)
+                               categoricals=self.categoricals, weights=weights)
 
     def _random(self) -> Proposal:
         return Proposal(dict(self.space.sample_configuration()), "random")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from searchers._kde import BANDWIDTH_RULES, check_categoricals
+from searchers._kde import BANDWIDTH_RULES, check_categoricals, check_weighting
 from searchers.base import ScheduledSearcher
 from searchers.encoding import SpaceCoder
 from searchers.priors import Prior
@@ -28,6 +28,8 @@ BANDWIDTH_SCALE = 0.55
 #: at or below one joint product kernel on every problem measured, better on the mixed ones
 #: (docs/decisions.md, "TPE's categorical densities").
 CATEGORICALS = "independent"
+#: How the good model weighs its observations (see `searchers._kde.WEIGHTINGS`).
+WEIGHTING = "uniform"
 
 
 @register("tpe")
@@ -39,6 +41,7 @@ class TPE(ScheduledSearcher):
     `bandwidth_scale` narrows the continuous kernels below the normal-reference rule's width.
     `categoricals="independent"` models each categorical parameter with a density of its own,
     beside the joint one of the continuous parameters ("joint": all in one product kernel).
+    `weighting="ei"` weighs each good trial by how far its loss lies below the best bad one.
     With a `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     """
 
@@ -52,7 +55,7 @@ class TPE(ScheduledSearcher):
                  prior_weight: float = 1.0, bandwidth_factor: float = 1.0,
                  min_bandwidth: float = 1e-3, constant_liar: bool = True,
                  bandwidth_rule: str = "normal", bandwidth_scale: float = BANDWIDTH_SCALE,
-                 categoricals: str = CATEGORICALS,
+                 categoricals: str = CATEGORICALS, weighting: str = WEIGHTING,
                  prior: Prior | Mapping[str, Any] | str | None = None) -> None:
         if n_startup < 1 or n_candidates < 1:
             raise ValueError("n_startup and n_candidates must be at least 1")
@@ -74,6 +77,7 @@ class TPE(ScheduledSearcher):
         self.bandwidth_rule = str(bandwidth_rule)
         self.bandwidth_scale = float(bandwidth_scale)
         self.categoricals = check_categoricals(str(categoricals))
+        self.weighting = check_weighting(str(weighting))
         super().__init__(space, seed=seed, prior=prior)
 
     @property
@@ -84,7 +88,8 @@ class TPE(ScheduledSearcher):
                 "prior_weight": self.prior_weight, "bandwidth_factor": self.bandwidth_factor,
                 "min_bandwidth": self.min_bandwidth, "constant_liar": self.constant_liar,
                 "bandwidth_rule": self.bandwidth_rule, "bandwidth_scale": self.bandwidth_scale,
-                "categoricals": self.categoricals, **self._prior_options()}
+                "categoricals": self.categoricals, "weighting": self.weighting,
+                **self._prior_options()}
 
     def _make_schedule(self) -> Schedule:
         return FullBudget()
@@ -103,4 +108,5 @@ class TPE(ScheduledSearcher):
             multivariate=self.multivariate, min_bandwidth=self.min_bandwidth,
             prior_weight=self.prior_weight, magic_clip=True, bandwidth_rule=self.bandwidth_rule,
             bandwidth_scale=self.bandwidth_scale, categoricals=self.categoricals,
+            weighting=self.weighting,
         )

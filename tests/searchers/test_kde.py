@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,7 +22,10 @@ def _data(n: int = 40, seed: int = 0) -> np.ndarray:
     return x
 
 
-def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: str) -> float:
+def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: str,
+           weights: np.ndarray | None = None) -> float:
+    w = np.ones(len(x)) if weights is None else weights * len(x) / weights.sum()
+
     def k1(a: float, b: float, j: int, i: int) -> float:
         if np.isnan(a) and np.isnan(b):
             return 1.0
@@ -38,7 +42,8 @@ def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: st
 
     def mixture(dims: list[int]) -> float:
         """Log of the mixture over the observations of the product kernel over `dims`."""
-        total = sum(np.prod([k1(y[j], row[j], j, i) for j in dims]) for i, row in enumerate(x))
+        total = sum(w[i] * np.prod([k1(y[j], row[j], j, i) for j in dims])
+                    for i, row in enumerate(x))
         total += pw * np.prod([u1(y[j], j) for j in dims])
         return math.log(total / (len(x) + pw))
 
@@ -49,18 +54,22 @@ def _brute(kde: ParzenEstimator, y: np.ndarray, x: np.ndarray, pw: float, mv: st
     return sum(mixture([j]) for j in range(4))
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("rule", ["normal", "neighbors"])
 @pytest.mark.parametrize("model", ["joint", "independent", "univariate"])
 @pytest.mark.parametrize("prior_weight", [0.0, 1.0])
-def test_logpdf_matches_brute_force(model: str, prior_weight: float, rule: str) -> None:
+def test_logpdf_matches_brute_force(model: str, prior_weight: float, rule: str,
+                                    weighted: bool) -> None:
     x = _data()
+    weights = np.random.default_rng(2).random(len(x)) * 5 + 1e-3 if weighted else None
     kde = ParzenEstimator(x, CAT, K, multivariate=model != "univariate",
                           prior_weight=prior_weight, bandwidth_rule=rule,
-                          categoricals="independent" if model == "independent" else "joint")
+                          categoricals="independent" if model == "independent" else "joint",
+                          weights=weights)
     y = kde.sample(12, np.random.default_rng(1))
     y[0, 1] = np.nan  # an activity pattern no observation has
     got = kde.logpdf(y)
-    want = [_brute(kde, row, x, prior_weight, model) for row in y]
+    want = [_brute(kde, row, x, prior_weight, model, weights) for row in y]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
@@ -102,6 +111,37 @@ def test_independent_categoricals_are_a_density_drawn_from_every_observation() -
                                          multivariate=m, categoricals="independent")
                          for m in (True, False))
     np.testing.assert_allclose(alone.logpdf(y), univariate.logpdf(y), rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["joint", "independent", "univariate"])
+def test_weighted_draws_start_from_observations_in_proportion_to_their_weights(
+        model: str) -> None:
+    # Two far-apart clusters of one observation each, weighted 9 to 1.
+    x = np.array([[0.05, 0.0], [0.95, 1.0]])
+    cat, k = np.array([False, True]), np.array([0, 2])
+    kde = ParzenEstimator(x, cat, k, min_bandwidth=0.01, multivariate=model != "univariate",
+                          categoricals="independent" if model == "independent" else "joint",
+                          weights=np.array([9.0, 1.0]), bandwidth_scale=0.05)
+    draws = kde.sample(20000, np.random.default_rng(0))
+    assert np.mean(draws[:, 0] < 0.5) == pytest.approx(0.9, abs=0.01)
+    # A categorical value is kept, or with chance lam drawn uniformly from both.
+    lam = kde.bandwidth[1]
+    assert np.mean(draws[:, 1] == 0.0) == pytest.approx(0.9 * (1 - lam) + lam / 2, abs=0.01)
+    with pytest.raises(ValueError, match="weights"):
+        ParzenEstimator(x, cat, k, weights=np.array([1.0, 0.0]))
+
+
+def test_improvements_measure_the_good_from_the_best_bad_loss() -> None:
+    obs = Observations(1)
+    for v, loss in [(0.1, 3.0), (0.2, 1.0), (0.3, 2.0), (0.4, math.inf), (0.5, 1.0)]:
+        obs.add(np.array([v]), loss)
+    good, _ = obs.split(2)
+    np.testing.assert_array_equal(good[:, 0], [0.2, 0.5])  # the ties in age order
+    np.testing.assert_array_equal(obs.improvements(2), [1.0, 1.0])  # below the 2.0
+    np.testing.assert_array_equal(obs.improvements(3), [2.0, 2.0, 1.0])  # below the 3.0
+    assert obs.improvements(4) is None  # the next is a failure: no distance to measure
+    assert obs.improvements(5) is None
+    np.testing.assert_array_equal(obs.improvements(1), [1e-12])  # a tie with the next
 
 
 def test_samples_stay_in_range_and_near_the_data() -> None:
@@ -176,6 +216,31 @@ def test_tpe_takes_a_bandwidth_rule_and_journals_it() -> None:
     assert tpe.proposer.bandwidth_rule == "neighbors"
     with pytest.raises(UserError, match="bandwidth_rule"):
         searchers.get("tpe", space, seed=0, bandwidth_rule="silverman")
+
+
+def test_ei_weighting_draws_tpe_towards_its_best_trials_and_is_journaled() -> None:
+    from ConfigSpace import ConfigurationSpace, Float
+
+    import searchers
+    from nas.errors import UserError
+    from nas.types import Result
+
+    space = ConfigurationSpace(space={"x": Float("x", (0.0, 1.0))})
+
+    def proposals(weighting: str) -> np.ndarray:
+        tpe = searchers.get("tpe", space, seed=0, n_startup=3, gamma=0.5, weighting=weighting)
+        # Two good results, one far better (x = 0.1) than the other (x = 0.6), then bad ones.
+        for x, loss in [(0.1, 0.0), (0.6, 0.9), (0.95, 1.0), (0.9, 1.0), (0.85, 1.0)]:
+            trial = tpe.ask()
+            tpe.tell(dataclasses.replace(trial, config={"x": x}), Result(loss=loss))
+        return np.array([tpe.ask().config["x"] for _ in range(40)])
+
+    uniform, ei = proposals("uniform"), proposals("ei")
+    assert np.mean(ei < 0.35) > np.mean(uniform < 0.35) + 0.2
+    tpe = searchers.get("tpe", space, seed=0, weighting="ei")
+    assert tpe.options["weighting"] == "ei" and tpe.proposer.weighting == "ei"
+    with pytest.raises(UserError, match="weighting"):
+        searchers.get("tpe", space, seed=0, weighting="linear")
 
 
 @pytest.mark.parametrize("rule", ["normal", "neighbors"])
