@@ -433,16 +433,19 @@ class Observations:
         return self.vectors[order[:n_good]], self.vectors[order[self.n - n_bad:]]
 
     def improvements(self, n_good: int) -> np.ndarray | None:
-        """How far each of the `n_good` best losses lies below the next one (the best of the
-        rest), floored at 1e-12, in `split`'s order: the "ei" weights. None without a finite
-        next loss."""
+        """How far each of the `n_good` best losses lies below the first loss above them all (the
+        best bad one, past any that tie with the worst good one), in `split`'s order: the "ei"
+        weights. None where no finite loss lies above them."""
         if n_good >= self.n:
             return None
         order = np.argsort(self.losses, kind="stable")
-        threshold = self.losses[order[n_good]]
-        if not math.isfinite(threshold):
+        good, rest = self.losses[order[:n_good]], self.losses[order[n_good:]]
+        # A tie across the split would leave its good members with nothing: on losses counted
+        # in whole validation images, most of the good ones.
+        above = rest[rest > good[-1]]
+        if above.size == 0 or not math.isfinite(above[0]):
             return None
-        return np.maximum(threshold - self.losses[order[:n_good]], 1e-12)
+        return above[0] - good
 
 
 def density_ratio_candidates(good: ParzenEstimator, bad: ParzenEstimator, n_candidates: int,

@@ -141,7 +141,10 @@ def test_improvements_measure_the_good_from_the_best_bad_loss() -> None:
     np.testing.assert_array_equal(obs.improvements(3), [2.0, 2.0, 1.0])  # below the 3.0
     assert obs.improvements(4) is None  # the next is a failure: no distance to measure
     assert obs.improvements(5) is None
-    np.testing.assert_array_equal(obs.improvements(1), [1e-12])  # a tie with the next
+    # The best ties with the next: both measured from the first loss above them.
+    np.testing.assert_array_equal(obs.improvements(1), [1.0])
+    obs.add(np.array([0.6]), 2.0)
+    np.testing.assert_array_equal(obs.improvements(3), [2.0, 2.0, 1.0])  # past the tied 2.0
 
 
 def test_samples_stay_in_range_and_near_the_data() -> None:
@@ -230,7 +233,7 @@ def test_ei_weighting_draws_tpe_towards_its_best_trials_and_is_journaled() -> No
     def proposals(weighting: str) -> np.ndarray:
         tpe = searchers.get("tpe", space, seed=0, n_startup=3, gamma=0.5, weighting=weighting)
         # Two good results, one far better (x = 0.1) than the other (x = 0.6), then bad ones.
-        for x, loss in [(0.1, 0.0), (0.6, 0.9), (0.95, 1.0), (0.9, 1.0), (0.85, 1.0)]:
+        for x, loss in [(0.1, 0.0), (0.6, 0.9), (0.95, 1.0), (0.9, 1.1), (0.85, 1.2)]:
             trial = tpe.ask()
             tpe.tell(dataclasses.replace(trial, config={"x": x}), Result(loss=loss))
         return np.array([tpe.ask().config["x"] for _ in range(40)])
