@@ -269,7 +269,7 @@ def test_a_trial_that_keeps_killing_its_worker_fails_and_the_search_goes_on(
             assert r.status is TrialStatus.FAILED
             assert r.result.error.startswith("worker lost (3 attempts)")
         else:
-            assert r.status is TrialStatus.OK
+            assert r.status is TrialStatus.OK, (r.id, r.result.error, r.result.metrics)
     assert result.best is not None and result.best.trial.config["x"] >= 0.25
 
 
@@ -281,6 +281,9 @@ def test_dask_local_cluster_runs_a_training_search_with_continued_trials(tmp_pat
         result = search(space, blobs(), "hyperband", "20trials", trial_budget="9ep",
                         storage=tmp_path / "run.db", executor=ex, progress=False, seed=1)
         assert ex.client is not None  # given as an object: the search leaves it open
+        # One task per worker thread: none waits on a worker behind another (and dies with it).
+        assert ex.client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
+                                          ) == 1.0
     assert len(result.trials) == 20 and all(r.status is TrialStatus.OK for r in result.trials)
     by_id = {r.id: r for r in result.trials}
     promoted = [r for r in result.trials if r.trial.parent is not None]

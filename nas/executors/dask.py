@@ -68,11 +68,15 @@ class DaskExecutor:
             return
         check_main_guard("executor 'dask' with a local cluster")
         # Our own cluster: a task whose worker dies comes straight back to the runner, which
-        # counts its retries (a remote scheduler applies its own allowed-failures first).
+        # counts its retries (a remote scheduler applies its own allowed-failures first). One
+        # task per worker thread at a time (Dask's default saturation sends a 1-thread worker
+        # two): a trial waiting behind another on a worker that dies was counted lost with it,
+        # and one that kept waiting behind a trial killing its worker failed unrun.
         # Dask's housekeeping (a stack-sampling profiler at 100 Hz, event-loop ticks at 50 Hz,
         # system and memory monitors) competes for the GIL and the cores with the training loop;
         # on a small machine trials ran ~30 % slower with the defaults.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                              "distributed.scheduler.worker-saturation": 1.0,
                               "distributed.worker.profile.enabled": False,
                               "distributed.admin.tick.interval": "1s",
                               "distributed.admin.system-monitor.interval": "5s"}):
