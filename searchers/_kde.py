@@ -25,7 +25,8 @@ BANDWIDTH_RULES = ("normal", "neighbors")
 #: others ("joint"), or each with its own one-dimensional density ("independent").
 CATEGORICAL_MODELS = ("joint", "independent")
 #: How a model weighs its good observations: all alike ("uniform"), or each by how far its loss
-#: lies below the best bad one ("ei", Watanabe 2023's expected-improvement weights).
+#: lies below the first loss above them all ("ei", Watanabe 2023's expected-improvement weights;
+#: `Observations.improvements`).
 WEIGHTINGS = ("uniform", "ei")
 # Kernel value when exactly one of two values is inactive: unlike, but not impossible.
 _MISMATCH = 1e-3

@@ -41,7 +41,8 @@ class TPE(ScheduledSearcher):
     `bandwidth_scale` narrows the continuous kernels below the normal-reference rule's width.
     `categoricals="independent"` models each categorical parameter with a density of its own,
     beside the joint one of the continuous parameters ("joint": all in one product kernel).
-    `weighting="ei"` weighs each good trial by how far its loss lies below the best bad one.
+    `weighting="ei"` weighs each good trial by how far its loss lies below the best of the rest
+    (past any tied with the worst good one).
     With a `prior`, start-up trials come from it and the model's choice is weighted by it (πBO).
     """
 
